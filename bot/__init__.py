@@ -1,0 +1,1 @@
+"""The Sora Discord bot: application and services (no Discord UI code here)."""

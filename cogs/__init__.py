@@ -1,0 +1,1 @@
+"""Thin Discord adapters: parse interactions, call bot/ services, render replies."""
