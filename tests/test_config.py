@@ -1,0 +1,136 @@
+"""The configuration models: the example file loads, and every mistake is one clear line."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot.config import (
+    DEFAULT_PRICING,
+    ENV_APIFRAME_KEY,
+    ENV_DISCORD_TOKEN,
+    ConfigError,
+    load_settings,
+    parse_settings,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+SEED_GRID = {
+    "standard-4s": 12, "high-4s": 20, "standard-8s": 24, "high-8s": 40, "standard-10s": 30,
+    "high-10s": 50, "standard-12s": 36, "high-12s": 60, "standard-15s": 45, "high-15s": 75,
+}
+DISCORD_SECRET = "MTIz.discord-secret-token-value"
+APIFRAME_SECRET = "afk_secret_key_value_123456"
+
+
+def minimal() -> dict[str, dict[str, object]]:
+    return {"discord": {"token": DISCORD_SECRET}, "apiframe": {"api_key": APIFRAME_SECRET}}
+
+
+def test_example_file_loads_with_documented_defaults() -> None:
+    settings = load_settings(EXAMPLE, env={})
+    assert settings.discord.api_base_url == "https://discord.com/api/v10"
+    assert settings.discord.gateway_url == "wss://gateway.discord.gg/"
+    assert settings.apiframe.base_url == "https://api.apiframe.ai"
+    assert settings.apiframe.model == "sora-2-pro"
+    assert settings.pricing["sora-2-pro"] == SEED_GRID
+    assert settings.pricing["sora-2"]["high-15s"] == 15
+    assert settings.ledger.starting_credits == 0
+    assert settings.database.path == Path("data/sora-bot.sqlite3")
+
+
+def test_example_file_sets_every_key_the_models_know() -> None:
+    """A key added to the models but not documented in the example is a test failure."""
+    raw = tomllib.loads(EXAMPLE.read_text())
+    settings = load_settings(EXAMPLE, env={})
+    for section, model in settings:
+        if section == "pricing":
+            continue
+        fields = set(type(model).model_fields)
+        documented = set(raw.get(section, {}))
+        undocumented = fields - documented - {"dev_guild_id"}
+        assert not undocumented, f"[{section}] keys missing from config.example.toml: {undocumented}"
+    assert "# dev_guild_id" in EXAMPLE.read_text()
+
+
+def test_defaults_match_the_seed_grid() -> None:
+    settings = parse_settings(minimal(), env={})
+    assert settings.pricing == DEFAULT_PRICING
+    assert settings.price("high", 15) == 75
+    assert settings.price("standard", 4) == 12
+    assert settings.price("standard", 8, model="sora-2") == 8
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda c: c["discord"].update(tokn="x"), "discord.tokn: unknown key"),
+        (lambda c: c.update(extra={"a": 1}), "extra: unknown key"),
+        (lambda c: c["discord"].pop("token"), f"discord.token: required key is missing (or set {ENV_DISCORD_TOKEN})"),
+        (lambda c: c["apiframe"].pop("api_key"), f"apiframe.api_key: required key is missing (or set {ENV_APIFRAME_KEY})"),
+        (lambda c: c["apiframe"].update(api_key="sk-wrong"), "apiframe.api_key: must start with 'afk_'"),
+        (lambda c: c["apiframe"].update(poll_interval_seconds=0), "apiframe.poll_interval_seconds"),
+        (lambda c: c["apiframe"].update(base_url="ftp://x"), "apiframe.base_url: must be an http(s) URL"),
+        (lambda c: c["discord"].update(gateway_url="http://x"), "discord.gateway_url: must be a ws(s) URL"),
+        (lambda c: c.update(ledger={"starting_credits": -1}), "ledger.starting_credits"),
+        (lambda c: c.update(ledger={"starting_credits": 1.5}), "ledger.starting_credits"),
+        (lambda c: c.update(ledger={"starting_credits": 10, "max_balance": 5}), "starting_credits must not exceed max_balance"),
+        (lambda c: c.update(pricing={"sora-2-pro": {**SEED_GRID, "high-5s": 3}}), "unknown variant 'high-5s'"),
+        (lambda c: c.update(pricing={"sora-2-pro": {k: v for k, v in SEED_GRID.items() if k != "high-15s"}}), "missing prices for high-15s"),
+        (lambda c: c.update(pricing={"sora-2-pro": {**SEED_GRID, "high-4s": 0}}), "pricing.sora-2-pro.high-4s"),
+        (lambda c: c.update(pricing={"sora-2-pro": {**SEED_GRID, "high-4s": 2.5}}), "pricing.sora-2-pro.high-4s"),
+        (lambda c: c["apiframe"].update(model="sora-3"), "has no [pricing.sora-3] grid"),
+        (lambda c: c.update(logging={"level": "LOUD"}), "logging.level: must be one of"),
+    ],
+)
+def test_every_mistake_is_one_line_naming_the_key(mutate, expected: str) -> None:  # type: ignore[no-untyped-def]
+    raw = minimal()
+    mutate(raw)
+    with pytest.raises(ConfigError) as info:
+        parse_settings(raw, env={})
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+    assert DISCORD_SECRET not in message and APIFRAME_SECRET not in message
+
+
+def test_wrong_secret_is_not_echoed() -> None:
+    raw = minimal()
+    raw["apiframe"]["api_key"] = "sk-live-very-secret-value"
+    with pytest.raises(ConfigError) as info:
+        parse_settings(raw, env={})
+    assert "very-secret" not in str(info.value)
+
+
+def test_environment_overrides_secrets() -> None:
+    raw = minimal()
+    env = {ENV_DISCORD_TOKEN: "env-token-value", ENV_APIFRAME_KEY: "afk_from_env"}
+    settings = parse_settings(raw, env=env)
+    assert settings.discord.token.get_secret_value() == "env-token-value"
+    assert settings.apiframe.api_key.get_secret_value() == "afk_from_env"
+    # Secrets in env alone are enough.
+    settings = parse_settings({}, env=env)
+    assert settings.apiframe.api_key.get_secret_value() == "afk_from_env"
+
+
+def test_secrets_do_not_leak_through_repr() -> None:
+    settings = parse_settings(minimal(), env={})
+    text = repr(settings) + str(settings) + settings.model_dump_json()
+    assert DISCORD_SECRET not in text and APIFRAME_SECRET not in text
+
+
+def test_file_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "nope.toml", env={})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[discord\ntoken = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(bad, env={})
+    typo = tmp_path / "typo.toml"
+    typo.write_text(EXAMPLE.read_text().replace("poll_interval_seconds", "poll_intervall_seconds"))
+    with pytest.raises(ConfigError) as info:
+        load_settings(typo, env={})
+    assert str(info.value).startswith(f"{typo}: apiframe.poll_intervall_seconds: unknown key")
