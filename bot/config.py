@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 #: Environment variables that override the two secrets in the file.
-ENV_DISCORD_TOKEN = "SORA_BOT_DISCORD_TOKEN"
+ENV_DISCORD_TOKEN = "SORA_BOT_DISCORD_TOKEN"  # noqa: S105 (a variable name)
 ENV_APIFRAME_KEY = "SORA_BOT_APIFRAME_API_KEY"
 
 DURATIONS: tuple[int, ...] = (4, 8, 10, 12, 15)
@@ -164,7 +164,7 @@ class Settings(_Strict):
             for key in grid:
                 if not _VARIANT.match(key):
                     raise ValueError(
-                        f"{model}: unknown variant {key!r} (expected e.g. 'standard-4s', 'high-15s')"
+                        f"{model}: unknown variant {key!r} (expected e.g. 'standard-4s')"
                     )
             missing = [
                 variant_key(r, d) for r in RESOLUTIONS for d in DURATIONS
@@ -176,10 +176,9 @@ class Settings(_Strict):
 
     @model_validator(mode="after")
     def _model_is_priced(self) -> Settings:
-        if self.apiframe.model not in self.pricing:
-            raise ValueError(
-                f"apiframe.model {self.apiframe.model!r} has no [pricing.{self.apiframe.model}] grid"
-            )
+        model = self.apiframe.model
+        if model not in self.pricing:
+            raise ValueError(f"apiframe.model {model!r} has no [pricing.{model}] grid")
         return self
 
     def price(self, resolution: str, duration: int, model: str | None = None) -> int:
