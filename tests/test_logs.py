@@ -1,0 +1,47 @@
+"""The log filter scrubs secrets that reach a record by accident, tracebacks included."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from bot.logs import REDACTED, RedactSecrets
+
+SECRET = "afk_super_secret_key_1234"
+
+
+def make_logger() -> tuple[logging.Logger, io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecrets([SECRET, "short"]))
+    logger = logging.getLogger(f"test-redact-{id(stream)}")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger, stream
+
+
+def test_secret_in_message_and_args_is_redacted() -> None:
+    logger, stream = make_logger()
+    logger.info("calling with key=%s", SECRET)
+    logger.info(f"inline {SECRET}")
+    text = stream.getvalue()
+    assert SECRET not in text
+    assert text.count(REDACTED) == 2
+
+
+def test_secret_in_a_traceback_is_redacted() -> None:
+    logger, stream = make_logger()
+    try:
+        raise RuntimeError(f"request failed with header X-API-Key: {SECRET}")
+    except RuntimeError:
+        logger.exception("boom")
+    text = stream.getvalue()
+    assert SECRET not in text
+    assert "RuntimeError" in text and REDACTED in text
+
+
+def test_ordinary_records_are_untouched_and_short_secrets_ignored() -> None:
+    logger, stream = make_logger()
+    logger.info("a short message about %d jobs", 3)
+    assert stream.getvalue() == "a short message about 3 jobs\n"
