@@ -1,0 +1,84 @@
+"""Shared helpers for the db and ledger tests (a plain module: pytest does not auto-load it)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.db import Database
+from bot.ledger import InsufficientCredits, Ledger
+
+GUILD = 111_111_111_111_111_111
+OTHER_GUILD = 222_222_222_222_222_222
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand; every reading advances one millisecond."""
+
+    now: datetime = field(default_factory=lambda: datetime(2025, 1, 1, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
+def raw_connect(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection that bypasses bot.db, to check what is really on disk."""
+    return sqlite3.connect(path, isolation_level=None)
+
+
+async def journal_sum(db: Database, guild_id: int) -> int:
+    row = await db.fetchone(
+        "SELECT COALESCE(SUM(delta), 0) AS total FROM ledger_journal WHERE guild_id = ?",
+        (guild_id,),
+    )
+    assert row is not None
+    return int(row["total"])
+
+
+async def journal_count(db: Database, **where: Any) -> int:
+    clauses = " AND ".join(f"{column} = ?" for column in where) or "1"
+    row = await db.fetchone(
+        f"SELECT COUNT(*) AS n FROM ledger_journal WHERE {clauses}",  # noqa: S608
+        tuple(where.values()),
+    )
+    assert row is not None
+    return int(row["n"])
+
+
+async def stored_balance(db: Database, guild_id: int) -> int | None:
+    row = await db.fetchone("SELECT balance FROM guild_balances WHERE guild_id = ?", (guild_id,))
+    return None if row is None else int(row["balance"])
+
+
+async def try_reserve(ledger: Ledger, guild_id: int, amount: int, job_id: str) -> bool:
+    try:
+        await ledger.reserve(guild_id, amount, job_id=job_id, actor="user:1")
+    except InsufficientCredits:
+        return False
+    return True
+
+
+async def _reserve_many(path: Path, prefix: str, count: int, amount: int, barrier: Any) -> int:
+    db = await Database.open(path, busy_timeout_ms=30_000)
+    try:
+        # Blocking on purpose: nothing else runs in this process, and every worker should
+        # start hammering the file at the same moment.
+        barrier.wait(timeout=60)
+        ledger = Ledger(db, max_balance=1_000_000, starting_credits=0)
+        results = await asyncio.gather(
+            *(try_reserve(ledger, GUILD, amount, f"{prefix}-{i}") for i in range(count))
+        )
+    finally:
+        await db.close()
+    return sum(results)
+
+
+def reserve_in_process(path: str, prefix: str, count: int, amount: int, barrier: Any) -> int:
+    """Entry point of a worker process: open, wait for the others, then reserve concurrently."""
+    return asyncio.run(_reserve_many(Path(path), prefix, count, amount, barrier))
