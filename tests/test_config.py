@@ -19,8 +19,16 @@ from bot.config import (
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
 SEED_GRID = {
-    "standard-4s": 12, "high-4s": 20, "standard-8s": 24, "high-8s": 40, "standard-10s": 30,
-    "high-10s": 50, "standard-12s": 36, "high-12s": 60, "standard-15s": 45, "high-15s": 75,
+    "standard-4s": 12,
+    "high-4s": 20,
+    "standard-8s": 24,
+    "high-8s": 40,
+    "standard-10s": 30,
+    "high-10s": 50,
+    "standard-12s": 36,
+    "high-12s": 60,
+    "standard-15s": 45,
+    "high-15s": 75,
 }
 DISCORD_SECRET = "MTIz.discord-secret-token-value"
 APIFRAME_SECRET = "afk_secret_key_value_123456"
@@ -80,18 +88,24 @@ def _grid(**changes: object) -> dict[str, object]:
 MISTAKES = [
     (_set("discord", tokn="x"), "discord.tokn: unknown key"),
     (_set("extra", a=1), "extra: unknown key"),
-    (_pop("discord", "token"),
-     f"discord.token: required key is missing (or set {ENV_DISCORD_TOKEN})"),
-    (_pop("apiframe", "api_key"),
-     f"apiframe.api_key: required key is missing (or set {ENV_APIFRAME_KEY})"),
+    (
+        _pop("discord", "token"),
+        f"discord.token: required key is missing (or set {ENV_DISCORD_TOKEN})",
+    ),
+    (
+        _pop("apiframe", "api_key"),
+        f"apiframe.api_key: required key is missing (or set {ENV_APIFRAME_KEY})",
+    ),
     (_set("apiframe", api_key="sk-wrong"), "apiframe.api_key: must start with 'afk_'"),
     (_set("apiframe", poll_interval_seconds=0), "apiframe.poll_interval_seconds"),
     (_set("apiframe", base_url="ftp://x"), "apiframe.base_url: must be an http(s) URL"),
     (_set("discord", gateway_url="http://x"), "discord.gateway_url: must be a ws(s) URL"),
     (_set("ledger", starting_credits=-1), "ledger.starting_credits"),
     (_set("ledger", starting_credits=1.5), "ledger.starting_credits"),
-    (_set("ledger", starting_credits=10, max_balance=5),
-     "starting_credits must not exceed max_balance"),
+    (
+        _set("ledger", starting_credits=10, max_balance=5),
+        "starting_credits must not exceed max_balance",
+    ),
     (_set("pricing", **{"sora-2-pro": _grid(**{"high-5s": 3})}), "unknown variant 'high-5s'"),
     (_set("pricing", **{"sora-2-pro": _grid(**{"high-15s": None})}), "missing prices for high-15s"),
     (_set("pricing", **{"sora-2-pro": _grid(**{"high-4s": 0})}), "pricing.sora-2-pro.high-4s"),

@@ -1,0 +1,123 @@
+"""Command line: ``sora-bot [--config PATH] run | check | sync | ledger export``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import discord
+
+from bot import cli_ops
+from bot.app import SoraBot, open_services
+from bot.config import ConfigError, Settings, load_settings
+from bot.discord_endpoints import point_discord_at
+from bot.logs import setup_logging
+
+log = logging.getLogger("bot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS,
+        help="path to the TOML configuration (default: config.toml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="sora-bot", parents=[common],
+        description="Discord bot for Apiframe sora-2-pro video generation.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", parents=[common], help="start the bot (default)")
+    sub.add_parser("check", parents=[common],
+                   help="validate the config and verify the Discord token and Apiframe key")
+    sync = sub.add_parser("sync", parents=[common], help="publish the slash commands and exit")
+    scope = sync.add_mutually_exclusive_group()
+    scope.add_argument("--guild", type=int, help="publish to this guild only (instant)")
+    scope.add_argument("--dev", action="store_true", help="publish to discord.dev_guild_id")
+    ledger = sub.add_parser("ledger", parents=[common], help="operator ledger tools")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
+    export = ledger_sub.add_parser("export", parents=[common],
+                                   help="write a guild's balance and journal to stdout")
+    export.add_argument("--guild", type=int, required=True, help="the guild (server) id")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    return parser
+
+
+async def run_bot(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT, then close the gateway, HTTP sessions and database in order."""
+    restore = point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
+    try:
+        async with open_services(settings) as services, SoraBot(services) as bot:
+            loop = asyncio.get_running_loop()
+            stopping: list[asyncio.Task[None]] = []
+
+            def request_stop(signame: str) -> None:
+                if not stopping:
+                    log.info("Received %s; shutting down", signame)
+                    stopping.append(loop.create_task(bot.close()))
+
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, request_stop, sig.name)
+            try:
+                await bot.start(settings.discord.token.get_secret_value())
+            finally:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+                if stopping:
+                    await stopping[0]
+        log.info("Stopped cleanly")
+    finally:
+        restore()
+
+
+def _fail(message: str, out: TextIO) -> int:
+    print(f"error: {message}", file=out)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config_path: Path = getattr(args, "config", Path("config.toml"))
+    command = args.command or "run"
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        return _fail(str(exc), sys.stderr)
+
+    # Operator commands print a report; only the running bot needs the chatty log.
+    setup_logging(
+        settings.logging.level if command == "run" else "WARNING",
+        (settings.discord.token.get_secret_value(), settings.apiframe.api_key.get_secret_value()),
+    )
+    try:
+        if command == "run":
+            asyncio.run(run_bot(settings))
+            return 0
+        if command == "check":
+            return asyncio.run(cli_ops.check(settings, config_path, sys.stdout))
+        if command == "sync":
+            guild = args.guild
+            if args.dev:
+                if settings.discord.dev_guild_id is None:
+                    return _fail("sync --dev needs discord.dev_guild_id in the config", sys.stderr)
+                guild = settings.discord.dev_guild_id
+            return asyncio.run(cli_ops.sync(settings, guild, sys.stdout))
+        if command == "ledger":
+            return asyncio.run(cli_ops.export_ledger(settings, args.guild, args.format, sys.stdout))
+    except discord.LoginFailure:
+        return _fail("Discord rejected the token (check discord.token)", sys.stderr)
+    except cli_ops.OperatorError as exc:
+        return _fail(str(exc), sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    return _fail(f"unknown command {command!r}", sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

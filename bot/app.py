@@ -1,0 +1,127 @@
+"""The bot: a ``commands.Bot`` that owns its services and loads the cogs in ``setup_hook``.
+
+Everything is built in :func:`open_services` and injected; nothing lives at module level, so a
+test can run several bots (or none) in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from bot.apiframe import ApiframeClient
+from bot.config import Settings
+from bot.db import Database
+from bot.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+#: Cogs loaded at start-up, in order.
+DEFAULT_EXTENSIONS: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Store:
+    """The database and the services that own its tables."""
+
+    db: Database
+    ledger: Ledger
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything the bot's cogs need, built once in :func:`open_services`."""
+
+    settings: Settings
+    store: Store
+    http: aiohttp.ClientSession
+    apiframe: ApiframeClient
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """Open (and migrate) the database; close it on exit."""
+    db = await Database.open(
+        settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms
+    )
+    try:
+        ledger = Ledger(
+            db,
+            max_balance=settings.ledger.max_balance,
+            starting_credits=settings.ledger.starting_credits,
+        )
+        yield Store(db=db, ledger=ledger)
+    finally:
+        await db.close()
+
+
+def make_apiframe_client(settings: Settings, http: aiohttp.ClientSession) -> ApiframeClient:
+    return ApiframeClient(
+        http,
+        api_key=settings.apiframe.api_key,
+        base_url=settings.apiframe.base_url,
+        timeout=settings.apiframe.request_timeout_seconds,
+        max_retries=settings.apiframe.max_retries,
+    )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Build every resource in one exit stack, so shutdown closes them in reverse order."""
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(settings))
+        http = await stack.enter_async_context(
+            aiohttp.ClientSession(headers={"User-Agent": "sora-discord-bot"})
+        )
+        apiframe = make_apiframe_client(settings, http)
+        yield Services(settings=settings, store=store, http=http, apiframe=apiframe)
+
+
+def default_intents() -> discord.Intents:
+    """Only what slash commands need: no message content, no member list."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    return intents
+
+
+class SoraBot(commands.Bot):
+    """The Discord client; cogs reach the services through ``bot.services``."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
+        # The bot never joins voice; discord.py would otherwise warn once per process that
+        # the optional voice libraries are missing (it clears the same flags itself).
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=default_intents(),
+            help_command=None,
+            # Echoed prompts must never ping anyone; messages opt in to the requester only.
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        self.services = services
+        self._extensions = tuple(extensions)
+
+    async def setup_hook(self) -> None:
+        for name in self._extensions:
+            await self.load_extension(name)
+        log.info("Loaded %d cog(s); %d application command(s) in the tree",
+                 len(self._extensions), len(self.tree.get_commands()))
+
+    async def on_ready(self) -> None:
+        user = self.user
+        log.info("Ready as %s (id %s) in %d guild(s)", user, user.id if user else "?",
+                 len(self.guilds))

@@ -1,0 +1,96 @@
+"""The operator subcommands behind the CLI: check, sync and ledger export."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TextIO
+
+import aiohttp
+import discord
+from discord.http import HTTPClient
+
+from bot.apiframe import ApiframeError
+from bot.app import SoraBot, make_apiframe_client, open_services, open_store
+from bot.config import Settings
+from bot.discord_endpoints import point_discord_at
+from bot.ledger import render_csv, render_json
+
+
+class OperatorError(Exception):
+    """A failure an operator can act on, printed as one line."""
+
+
+async def _check_discord(settings: Settings) -> str:
+    http = HTTPClient(asyncio.get_running_loop())
+    try:
+        user = await http.static_login(settings.discord.token.get_secret_value())
+    except discord.LoginFailure:
+        raise OperatorError("discord: the token was rejected (check discord.token)") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise OperatorError(
+            f"discord: cannot reach {settings.discord.api_base_url} ({type(exc).__name__})"
+        ) from None
+    except discord.HTTPException as exc:
+        raise OperatorError(f"discord: GET /users/@me failed with HTTP {exc.status}") from None
+    finally:
+        await http.close()
+    name = user.get("global_name") or user.get("username")
+    if not user.get("bot"):
+        raise OperatorError("discord: the token does not belong to a bot account")
+    return f"discord: ok, logged in as {name} (id {user['id']})"
+
+
+async def _check_apiframe(settings: Settings) -> str:
+    async with aiohttp.ClientSession() as http:
+        try:
+            me = await make_apiframe_client(settings, http).me()
+        except ApiframeError as exc:
+            raise OperatorError(f"apiframe: {exc}") from None
+    if me.team is None:
+        return "apiframe: ok, but the key has no team (no credits to spend)"
+    return (
+        f"apiframe: ok, team {me.team.name!r} on plan {me.team.plan!r} "
+        f"with {me.team.credits} credits; model {settings.apiframe.model}"
+    )
+
+
+async def check(settings: Settings, config_path: Path, out: TextIO) -> int:
+    """Validate the config (already done by the caller), then both credentials."""
+    print(f"config: ok ({config_path}); database {settings.database.path}", file=out)
+    restore = point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
+    try:
+        print(await _check_discord(settings), file=out)
+    finally:
+        restore()
+    print(await _check_apiframe(settings), file=out)
+    return 0
+
+
+async def sync(settings: Settings, guild_id: int | None, out: TextIO) -> int:
+    """Publish the command tree globally or to one guild, without connecting to the gateway."""
+    restore = point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
+    try:
+        async with open_services(settings) as services, SoraBot(services) as bot:
+            await bot.login(settings.discord.token.get_secret_value())
+            guild = discord.Object(id=guild_id) if guild_id else None
+            if guild is not None:
+                bot.tree.copy_global_to(guild=guild)
+            try:
+                synced = await bot.tree.sync(guild=guild)
+            except discord.HTTPException as exc:
+                raise OperatorError(f"sync failed: HTTP {exc.status} {exc.text}") from None
+    finally:
+        restore()
+    scope = f"guild {guild_id}" if guild_id else "all guilds (global; may take up to an hour)"
+    names = ", ".join(f"/{c.name}" for c in synced) or "no commands"
+    print(f"synced {len(synced)} command(s) to {scope}: {names}", file=out)
+    return 0
+
+
+async def export_ledger(settings: Settings, guild_id: int, fmt: str, out: TextIO) -> int:
+    """Write a guild's balance and full journal to ``out`` as CSV or JSON."""
+    async with open_store(settings) as store:
+        export = await store.ledger.export(guild_id)
+    out.write(render_csv(export) if fmt == "csv" else render_json(export))
+    return 0

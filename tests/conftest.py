@@ -1,0 +1,164 @@
+"""Shared fixtures: both loopback fakes and a config file that points the bot at them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.apiframe import FakeApiframe
+from tests.fakes.discord import FakeDiscord
+
+DISCORD_TOKEN = "MTAx.fake-bot-token.for-tests-only"
+APIFRAME_KEY = "afk_test_key_0000000000000000"
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord(token=DISCORD_TOKEN)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def fake_apiframe() -> AsyncIterator[FakeApiframe]:
+    fake = FakeApiframe(api_key=APIFRAME_KEY, credits=10_000)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+def render_toml(sections: dict[str, dict[str, Any]]) -> str:
+    """A tiny TOML writer for flat tables of strings, numbers and booleans."""
+    lines: list[str] = []
+    for name, table in sections.items():
+        lines.append(f"[{name}]")
+        for key, value in table.items():
+            if isinstance(value, bool):
+                rendered = "true" if value else "false"
+            elif isinstance(value, int | float):
+                rendered = repr(value)
+            else:
+                rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            lines.append(f"{key} = {rendered}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def write_config(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> Callable[..., Path]:
+    """Write a config.toml pointing at both fakes; keyword tables override sections."""
+
+    def write(**overrides: dict[str, Any]) -> Path:
+        sections: dict[str, dict[str, Any]] = {
+            "discord": {
+                "token": DISCORD_TOKEN,
+                "api_base_url": fake_discord.api_base_url,
+                "gateway_url": fake_discord.gateway_url,
+            },
+            "apiframe": {
+                "api_key": APIFRAME_KEY,
+                "base_url": fake_apiframe.base_url,
+                "request_timeout_seconds": 5,
+            },
+            "database": {"path": str(tmp_path / "data" / "bot.sqlite3")},
+            "logging": {"level": "DEBUG"},
+        }
+        for name, table in overrides.items():
+            sections.setdefault(name, {}).update(table)
+        path = tmp_path / "config.toml"
+        path.write_text(render_toml(sections), encoding="utf-8")
+        return path
+
+    return write
+
+
+@dataclass
+class BotProcess:
+    """``python -m bot`` as a child process whose stderr is collected as it arrives."""
+
+    proc: asyncio.subprocess.Process
+    stderr_lines: list[str] = field(default_factory=list)
+    _reader: asyncio.Task[None] | None = None
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.stderr_lines)
+
+    async def _read(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            self.stderr_lines.append(raw.decode("utf-8", "replace"))
+
+    async def wait_for_log(self, text: str, timeout: float = 20.0) -> None:
+        async def poll() -> None:
+            while text not in self.stderr:
+                if self.proc.returncode is not None:
+                    raise AssertionError(f"bot exited ({self.proc.returncode}):\n{self.stderr}")
+                await asyncio.sleep(0.05)
+
+        try:
+            await asyncio.wait_for(poll(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"{text!r} not logged within {timeout}s:\n{self.stderr}") from None
+
+    async def wait(self, timeout: float = 20.0) -> int:
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        if self._reader is not None:
+            await self._reader
+        return code
+
+
+def child_env() -> dict[str, str]:
+    """The environment minus the secret overrides, so only the config file counts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SORA_BOT_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+async def start_bot(config: Path, *args: str) -> BotProcess:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "--config",
+        str(config),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=child_env(),
+    )
+    bot = BotProcess(proc)
+    bot._reader = asyncio.create_task(bot._read())
+    return bot
+
+
+async def run_cli(config: Path, *args: str, timeout: float = 30.0) -> tuple[int, str, str]:
+    """Run one CLI command to completion; return (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "--config",
+        str(config),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=child_env(),
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
