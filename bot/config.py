@@ -134,6 +134,17 @@ class LedgerConfig(_Strict):
         return self
 
 
+class JobsConfig(_Strict):
+    max_in_flight_per_guild: Annotated[int, Field(ge=1, le=1000)] = 5
+    max_in_flight_per_member: Annotated[int, Field(ge=1, le=100)] = 2
+    timeout_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 20.0
+    progress_edit_interval_seconds: Annotated[float, Field(ge=1, le=600)] = 15.0
+    max_start_image_bytes: Annotated[int, Field(ge=1024, le=25_000_000)] = 10 * 1024 * 1024
+    max_concurrent_work: Annotated[int, Field(ge=1, le=100)] = 8
+    token_margin_seconds: Annotated[float, Field(ge=0, le=600)] = 60.0
+    max_result_bytes: Annotated[int, Field(ge=1024)] = 500 * 1024 * 1024
+
+
 class LoggingConfig(_Strict):
     level: str = "INFO"
 
@@ -155,6 +166,7 @@ class Settings(_Strict):
     pricing: dict[str, PriceGrid] = Field(default_factory=lambda: dict(DEFAULT_PRICING))
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @field_validator("pricing")

@@ -1,0 +1,344 @@
+"""The job journal and its state machine (the only code touching the ``jobs`` table).
+
+Every transition is one conditional write (``UPDATE … WHERE state = ?``), so two workers, a
+poll and a webhook, or a restarted process racing an old one can never apply the same step
+twice. Reserving credits and writing the job row happen in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from bot.db import Database, Row, Transaction
+from bot.errors import UserError
+from bot.ledger import Ledger
+
+Clock = Callable[[], datetime]
+
+
+class JobState(StrEnum):
+    RESERVED = "reserved"
+    SUBMITTED = "submitted"
+    COMPLETED = "completed"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+#: States whose jobs still occupy a slot against the in-flight limits.
+IN_FLIGHT: tuple[JobState, ...] = (JobState.RESERVED, JobState.SUBMITTED, JobState.COMPLETED)
+
+
+class FailureKind(StrEnum):
+    CONTENT_POLICY = "content_policy"
+    PROVIDER_ERROR = "provider_error"
+    PROVIDER_OUT_OF_CREDITS = "provider_out_of_credits"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    RESULT_UNAVAILABLE = "result_unavailable"
+
+
+class JobLimitReached(UserError):
+    """Too many jobs in flight for the guild or the member; nothing was charged."""
+
+    def __init__(self, *, scope: str, running: int, limit: int) -> None:
+        self.scope, self.running, self.limit = scope, running, limit
+        who = "You have" if scope == "member" else "This server has"
+        super().__init__(
+            f"{who} {running} video{'s' if running != 1 else ''} in progress (the limit is "
+            f"{limit}). Please wait for one to finish."
+        )
+
+
+def to_db_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _from_db_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What the /sora command knows when it asks for a job."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    application_id: int
+    interaction_id: int
+    interaction_token: str
+    token_expires_at: datetime
+    attachment_size_limit: int
+    model: str
+    prompt: str
+    duration: int
+    aspect_ratio: str
+    resolution: str
+    price: int
+    start_image_url: str | None = None
+    status_message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    guild_id: int
+    channel_id: int
+    user_id: int
+    application_id: int
+    interaction_id: int
+    interaction_token: str | None
+    token_expires_at: datetime
+    status_message_id: int | None
+    attachment_size_limit: int
+    model: str
+    prompt: str
+    duration: int
+    aspect_ratio: str
+    resolution: str
+    start_image_url: str | None
+    price: int
+    idempotency_key: str
+    state: JobState
+    apiframe_job_id: str | None
+    progress: int | None
+    progress_shown_at: datetime | None
+    result_url: str | None
+    failure_kind: FailureKind | None
+    failure_detail: str | None
+    delivery_mode: str | None
+    delivered_message_id: int | None
+    attempts: int
+    next_action_at: datetime
+    deadline_at: datetime
+    created_at: datetime
+    submitted_at: datetime | None
+    finished_at: datetime | None
+    delivered_at: datetime | None
+    notified_at: datetime | None
+
+    def __repr__(self) -> str:  # the interaction token is a credential: keep it out of logs
+        return f"<Job {self.id} {self.state} guild={self.guild_id} af={self.apiframe_job_id}>"
+
+    @classmethod
+    def from_row(cls, row: Row) -> Job:
+        data: dict[str, Any] = dict(row)
+        for key in ("token_expires_at", "next_action_at", "deadline_at", "created_at"):
+            data[key] = datetime.fromisoformat(data[key])
+        for key in ("progress_shown_at", "submitted_at", "finished_at", "delivered_at",
+                    "notified_at"):
+            data[key] = _from_db_time(data[key])
+        data["state"] = JobState(data["state"])
+        data["failure_kind"] = FailureKind(data["failure_kind"]) if data["failure_kind"] else None
+        data.pop("updated_at", None)
+        return cls(**data)
+
+    def token_usable(self, now: datetime, margin: timedelta) -> bool:
+        """Whether the interaction token will still be valid ``margin`` from now."""
+        return self.interaction_token is not None and now + margin < self.token_expires_at
+
+
+class JobStore:
+    """Create jobs (reserving their credits) and move them through their states."""
+
+    def __init__(
+        self, db: Database, ledger: Ledger, *, timeout: timedelta, clock: Clock
+    ) -> None:
+        self._db, self._ledger, self._timeout, self._clock = db, ledger, timeout, clock
+
+    def _now(self) -> str:
+        return to_db_time(self._clock())
+
+    async def create(self, new: NewJob, *, max_per_guild: int, max_per_member: int) -> Job:
+        """Reserve the price and write the job row in one transaction.
+
+        Raises ``InsufficientCredits`` or :class:`JobLimitReached`; either way nothing is
+        written. The limit counts run inside the same write transaction, so parallel requests
+        cannot all slip under a limit.
+        """
+        job_id = uuid.uuid4().hex
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            await self._check_limits(tx, new, max_per_guild, max_per_member)
+            await self._ledger.reserve(
+                new.guild_id, new.price, job_id=job_id, actor=f"user:{new.user_id}",
+                reason=f"/sora {new.resolution}-{new.duration}s", tx=tx,
+            )
+            row = await tx.fetchone(
+                "INSERT INTO jobs (id, guild_id, channel_id, user_id, application_id,"
+                " interaction_id, interaction_token, token_expires_at, status_message_id,"
+                " attachment_size_limit, model, prompt, duration, aspect_ratio, resolution,"
+                " start_image_url, price, idempotency_key, state, next_action_at, deadline_at,"
+                " created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
+                (
+                    job_id, new.guild_id, new.channel_id, new.user_id, new.application_id,
+                    new.interaction_id, new.interaction_token, to_db_time(new.token_expires_at),
+                    new.status_message_id, new.attachment_size_limit, new.model, new.prompt,
+                    new.duration, new.aspect_ratio, new.resolution, new.start_image_url,
+                    new.price, f"sora-{job_id}", JobState.RESERVED, to_db_time(now),
+                    to_db_time(now + self._timeout), to_db_time(now), to_db_time(now),
+                ),
+            )
+        assert row is not None
+        return Job.from_row(row)
+
+    async def _check_limits(
+        self, tx: Transaction, new: NewJob, max_per_guild: int, max_per_member: int
+    ) -> None:
+        marks = ",".join("?" * len(IN_FLIGHT))
+        row = await tx.fetchone(
+            "SELECT COUNT(*) AS guild_n, COALESCE(SUM(user_id = ?), 0) AS member_n FROM jobs"  # noqa: S608
+            f" WHERE guild_id = ? AND state IN ({marks})",
+            (new.user_id, new.guild_id, *IN_FLIGHT),
+        )
+        assert row is not None
+        if int(row["member_n"]) >= max_per_member:
+            raise JobLimitReached(scope="member", running=int(row["member_n"]),
+                                  limit=max_per_member)
+        if int(row["guild_n"]) >= max_per_guild:
+            raise JobLimitReached(scope="guild", running=int(row["guild_n"]), limit=max_per_guild)
+
+    async def get(self, job_id: str) -> Job | None:
+        row = await self._db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return Job.from_row(row) if row else None
+
+    async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM jobs WHERE apiframe_job_id = ?", (apiframe_job_id,)
+        )
+        return Job.from_row(row) if row else None
+
+    async def in_flight(self, guild_id: int, user_id: int | None = None) -> list[Job]:
+        marks = ",".join("?" * len(IN_FLIGHT))
+        sql = f"SELECT * FROM jobs WHERE guild_id = ? AND state IN ({marks})"  # noqa: S608
+        params: list[object] = [guild_id, *IN_FLIGHT]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            params.append(user_id)
+        return [Job.from_row(r) for r in await self._db.fetchall(sql + " ORDER BY created_at",
+                                                                  params)]
+
+    _PENDING = (
+        "(state IN ('reserved', 'submitted', 'completed', 'failed')"
+        " OR (state = 'refunded' AND notified_at IS NULL))"
+    )
+
+    async def due(self, limit: int) -> list[Job]:
+        """Unfinished jobs whose next step is due now, oldest first."""
+        rows = await self._db.fetchall(
+            f"SELECT * FROM jobs WHERE {self._PENDING} AND next_action_at <= ?"  # noqa: S608
+            " ORDER BY next_action_at LIMIT ?",
+            (self._now(), limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def next_due_at(self) -> datetime | None:
+        row = await self._db.fetchone(
+            f"SELECT MIN(next_action_at) AS at FROM jobs WHERE {self._PENDING}"  # noqa: S608
+        )
+        return _from_db_time(row["at"]) if row else None
+
+    async def _transition(
+        self, job_id: str, expected: JobState | tuple[JobState, ...], sets: dict[str, object]
+    ) -> Job | None:
+        """Apply ``sets`` if the job is still in ``expected``; return the new row or None."""
+        states = (expected,) if isinstance(expected, JobState) else expected
+        sets = {**sets, "updated_at": self._now()}
+        assignments = ", ".join(f"{column} = ?" for column in sets)
+        marks = ",".join("?" * len(states))
+        # Column names come from this module's own call sites; every value is a bound parameter.
+        sql = f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({marks}) RETURNING *"  # noqa: S608
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                sql,
+                (*sets.values(), job_id, *states),
+            )
+        return Job.from_row(row) if row else None
+
+    async def reschedule(self, job: Job, at: datetime, *, count_attempt: bool = True) -> None:
+        """Try the job's current step again at ``at``."""
+        await self._transition(job.id, job.state, {
+            "next_action_at": to_db_time(at),
+            "attempts": job.attempts + 1 if count_attempt else job.attempts,
+        })
+
+    async def mark_submitted(
+        self, job_id: str, apiframe_job_id: str, poll_at: datetime
+    ) -> Job | None:
+        return await self._transition(job_id, JobState.RESERVED, {
+            "state": JobState.SUBMITTED, "apiframe_job_id": apiframe_job_id,
+            "submitted_at": self._now(), "next_action_at": to_db_time(poll_at), "attempts": 0,
+        })
+
+    async def record_progress(self, job_id: str, progress: int, poll_at: datetime) -> Job | None:
+        return await self._transition(job_id, JobState.SUBMITTED, {
+            "progress": max(0, min(100, progress)), "next_action_at": to_db_time(poll_at),
+            "attempts": 0,
+        })
+
+    async def mark_progress_shown(self, job_id: str) -> None:
+        await self._transition(job_id, JobState.SUBMITTED, {"progress_shown_at": self._now()})
+
+    async def set_status_message(self, job_id: str, message_id: int) -> None:
+        await self._db_execute("UPDATE jobs SET status_message_id = ? WHERE id = ?",
+                               (message_id, job_id))
+
+    async def mark_completed(self, job_id: str, result_url: str) -> Job | None:
+        return await self._transition(job_id, JobState.SUBMITTED, {
+            "state": JobState.COMPLETED, "result_url": result_url, "progress": 100,
+            "finished_at": self._now(), "next_action_at": self._now(), "attempts": 0,
+        })
+
+    async def mark_failed(
+        self, job_id: str, kind: FailureKind, detail: str | None,
+        expected: tuple[JobState, ...] = (JobState.RESERVED, JobState.SUBMITTED,
+                                          JobState.COMPLETED),
+    ) -> Job | None:
+        return await self._transition(job_id, expected, {
+            "state": JobState.FAILED, "failure_kind": kind,
+            "failure_detail": (detail or "")[:1000] or None, "finished_at": self._now(),
+            "next_action_at": self._now(), "attempts": 0,
+        })
+
+    async def refund(self, job: Job) -> Job | None:
+        """Give the credits back and mark the job refunded, in one transaction.
+
+        The ledger's one-refund-per-job index makes a second refund a no-op even if two
+        workers got here; the state check makes the second one return None.
+        """
+        async with self._db.transaction() as tx:
+            await self._ledger.refund(job.id, actor="system",
+                                      reason=f"job failed: {job.failure_kind}", tx=tx)
+            row = await tx.fetchone(
+                "UPDATE jobs SET state = ?, next_action_at = ?, updated_at = ?"
+                " WHERE id = ? AND state = ? RETURNING *",
+                (JobState.REFUNDED, self._now(), self._now(), job.id, JobState.FAILED),
+            )
+        return Job.from_row(row) if row else None
+
+    async def mark_delivered(self, job_id: str, mode: str, message_id: int | None) -> Job | None:
+        return await self._transition(job_id, JobState.COMPLETED, {
+            "state": JobState.DELIVERED, "delivery_mode": mode,
+            "delivered_message_id": message_id, "delivered_at": self._now(),
+            "interaction_token": None,
+        })
+
+    async def mark_notified(self, job_id: str) -> Job | None:
+        return await self._transition(job_id, JobState.REFUNDED, {
+            "notified_at": self._now(), "interaction_token": None,
+        })
+
+    async def _db_execute(self, sql: str, params: tuple[object, ...]) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(sql, params)
