@@ -1,0 +1,204 @@
+"""Server-side checks of a /sora request: the options and the optional start image.
+
+Discord's option choices are only a client-side hint; a raw interaction can carry any JSON, so
+every value is checked again here. Pure functions, no Discord objects: the cog passes in raw
+values and bytes, and every refusal is an :class:`InvalidRequest` whose message names the
+option and what is allowed without echoing the member's (possibly huge) value back.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from bot.config import ASPECT_RATIOS, DURATIONS, RESOLUTIONS
+from bot.errors import UserError
+
+#: Apiframe's prompt limit. It counts UTF-16 code units (a JavaScript string's length), so an
+#: emoji outside the Basic Multilingual Plane costs two.
+PROMPT_MAX = 4000
+MIN_SIDE = 16
+MAX_SIDE = 8192
+_MiB = 1024 * 1024
+
+NOT_AN_IMAGE = "That file is not a PNG, JPEG or WebP image."
+DAMAGED_IMAGE = "The start image could not be read: the file is damaged or incomplete."
+TOO_MANY_PIXELS = f"The start image is too large: at most {MAX_SIDE} × {MAX_SIDE} pixels."
+
+# (leading bytes, bytes 8-12, Pillow format, MIME type, extension). WebP is a RIFF container, so its
+# signature is split around the 4-byte chunk size.
+_FORMATS: tuple[tuple[bytes, bytes | None, str, str, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", None, "PNG", "image/png", "png"),
+    (b"\xff\xd8\xff", None, "JPEG", "image/jpeg", "jpg"),
+    (b"RIFF", b"WEBP", "WEBP", "image/webp", "webp"),
+)
+
+
+class InvalidRequest(UserError):
+    """A /sora option or attachment was refused; nothing has been charged."""
+
+
+@dataclass(frozen=True, slots=True)
+class SoraOptions:
+    prompt: str
+    duration: int
+    aspect_ratio: str
+    resolution: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartImage:
+    """A start image whose type came from its bytes and which Pillow decoded in full."""
+
+    data: bytes = field(repr=False)
+    mime: str
+    width: int
+    height: int
+    extension: str
+
+
+def _one_of(values: tuple[object, ...]) -> str:
+    words = [str(v) for v in values]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def check_prompt(prompt: object) -> str:
+    """The trimmed prompt. Mentions like ``@everyone`` are allowed: they are only text here,
+    and every message that echoes a prompt is sent with mentions disabled."""
+    if not isinstance(prompt, str):
+        raise InvalidRequest("The prompt must be text.")
+    text = prompt.strip()
+    if not text:
+        raise InvalidRequest("The prompt is empty. Describe the video you want.")
+    if len(text) > PROMPT_MAX:
+        raise InvalidRequest(
+            f"The prompt is too long ({len(text):,} characters); the limit is {PROMPT_MAX:,}."
+        )
+    try:
+        units = _utf16_length(text)
+    except UnicodeEncodeError:
+        # A lone surrogate can arrive in JSON ("\ud800") but cannot be encoded for Apiframe.
+        raise InvalidRequest("The prompt contains characters that cannot be sent.") from None
+    if units > PROMPT_MAX:
+        raise InvalidRequest(
+            f"The prompt is too long ({units:,} characters, counting each emoji or rare symbol "
+            f"as two); the limit is {PROMPT_MAX:,}."
+        )
+    return text
+
+
+def parse_options(
+    prompt: object, duration: object, aspect_ratio: object, resolution: object
+) -> SoraOptions:
+    """Validate the /sora options as they arrived; raise :class:`InvalidRequest` if any is off."""
+    text = check_prompt(prompt)
+    # ``type(...) is`` on purpose: True == 1 and 4.0 == 4 would otherwise slip through.
+    if type(duration) is not int or duration not in DURATIONS:
+        raise InvalidRequest(f"Duration must be one of {_one_of(DURATIONS)} seconds.")
+    if type(aspect_ratio) is not str or aspect_ratio not in ASPECT_RATIOS:
+        raise InvalidRequest(f"Aspect ratio must be {_one_of(ASPECT_RATIOS)}.")
+    if type(resolution) is not str or resolution not in RESOLUTIONS:
+        raise InvalidRequest(f"Resolution must be {_one_of(RESOLUTIONS)}.")
+    return SoraOptions(text, duration, aspect_ratio, resolution)
+
+
+def _megabytes(size: int, *, round_up: bool) -> str:
+    # Rounded away from the limit, so "11 MB; the limit is 10 MB" never reads "10 MB; 10 MB".
+    tenths = size * 10 / _MiB
+    value = (math.ceil(tenths) if round_up else math.floor(tenths)) / 10
+    return f"{value:g} MB"
+
+
+def _check_size(size: int, max_bytes: int) -> None:
+    if size <= 0:
+        raise InvalidRequest("The start image is empty.")
+    if size > max_bytes:
+        raise InvalidRequest(
+            f"The start image is too large ({_megabytes(size, round_up=True)}); "
+            f"the limit is {_megabytes(max_bytes, round_up=False)}."
+        )
+
+
+def check_attachment_meta(size: int, content_type: str | None, max_bytes: int) -> None:
+    """A cheap refusal from what Discord declares, before downloading anything.
+
+    Passing this proves nothing: :func:`check_start_image` still judges the bytes. A declared
+    image type that is not PNG/JPEG/WebP is let through, since the label may simply be wrong.
+    """
+    _check_size(size, max_bytes)
+    if content_type is not None:
+        main = content_type.split(";", 1)[0].strip().lower()
+        if not main.startswith("image/"):
+            raise InvalidRequest(NOT_AN_IMAGE)
+
+
+def _sniff(data: bytes) -> tuple[str, str, str] | None:
+    for prefix, at_eight, pil_format, mime, extension in _FORMATS:
+        if data.startswith(prefix) and (at_eight is None or data[8:12] == at_eight):
+            return pil_format, mime, extension
+    return None
+
+
+def _check_dimensions(width: int, height: int) -> None:
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise InvalidRequest(
+            f"The start image is too small ({width} × {height} pixels); "
+            f"it must be at least {MIN_SIDE} pixels on each side."
+        )
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise InvalidRequest(
+            f"The start image is too large ({width} × {height} pixels); "
+            f"it can be at most {MAX_SIDE} pixels on each side."
+        )
+
+
+def _decode(data: bytes, pil_format: str) -> tuple[int, int]:
+    # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make the warning an error so
+    # a bomb is refused, not decoded. (The filter change is process-wide but only ever makes
+    # Pillow stricter, so a concurrent caller cannot be harmed by it.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=[pil_format]) as probe:
+                width, height = probe.size
+                # Sizes come from the header: refuse before decoding a single pixel.
+                _check_dimensions(width, height)
+                probe.verify()
+            with Image.open(io.BytesIO(data), formats=[pil_format]) as image:
+                image.load()
+        except InvalidRequest:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InvalidRequest(TOO_MANY_PIXELS) from None
+        except Exception:
+            # Parsers of hostile input fail in many ways (OSError, SyntaxError, struct.error,
+            # ValueError …); each means the same thing to the member.
+            raise InvalidRequest(DAMAGED_IMAGE) from None
+    return width, height
+
+
+def check_start_image(
+    data: bytes, *, filename: str, content_type: str | None, max_bytes: int
+) -> StartImage:
+    """Judge a downloaded start image by its bytes alone.
+
+    ``filename`` and ``content_type`` are what the member's client declared; they are
+    deliberately ignored (a text file named ``cat.png`` is still text). Decoding is CPU work:
+    call this from a worker thread for large files.
+    """
+    del filename, content_type  # not trusted: the bytes decide
+    _check_size(len(data), max_bytes)
+    sniffed = _sniff(data)
+    if sniffed is None:
+        raise InvalidRequest(NOT_AN_IMAGE)
+    pil_format, mime, extension = sniffed
+    width, height = _decode(data, pil_format)
+    return StartImage(data, mime, width, height, extension)
