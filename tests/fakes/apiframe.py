@@ -95,6 +95,7 @@ class FakeApiframe:
         self.mp4 = build_mp4()
         self._video_size = 5 * 1024 * 1024
         self._scripts: deque[JobScript] = deque()
+        self._prompt_scripts: dict[str, JobScript] = {}
         self._faults: dict[str, list[ArmedFault]] = {}
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -203,7 +204,23 @@ class FakeApiframe:
 
     # -- job bookkeeping -----------------------------------------------------------------
 
-    def next_script(self) -> JobScript:
+    def script_prompt(
+        self,
+        prompt: str,
+        outcome: Outcome = "COMPLETED",
+        error: str | None = None,
+        queued_s: float = 5,
+        processing_s: float = 60,
+    ) -> None:
+        """How every job created with exactly this prompt behaves (before the queue is asked).
+
+        Unlike the queue this survives requests that never arrive, e.g. from a killed client.
+        """
+        self._prompt_scripts[prompt] = JobScript(outcome, error, queued_s, processing_s)
+
+    def next_script(self, body: Mapping[str, Any] | None = None) -> JobScript:
+        if body is not None and str(body.get("prompt")) in self._prompt_scripts:
+            return self._prompt_scripts[str(body.get("prompt"))]
         return self._scripts.popleft() if self._scripts else self.default_script
 
     def settle(self) -> None:
@@ -347,10 +364,11 @@ class FakeApiframe:
         self, fault: Fault, request: web.Request, route: str, handler: Handler
     ) -> web.StreamResponse:
         if fault.kind == "slow":
+            response = await handler(request) if fault.after_processing else None
             # Woken early by stop(), so a test's teardown never waits out the delay.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), fault.seconds)
-            return await handler(request)
+            return response if response is not None else await handler(request)
         if fault.kind == "status":
             return error(fault.status_code, fault.error)
         if fault.kind == "rate_limit":

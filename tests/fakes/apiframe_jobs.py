@@ -109,7 +109,7 @@ async def generate(fake: FakeApiframe, request: web.Request) -> web.Response:
         input=body,
         cost=cost,
         created_at=now,
-        script=fake.next_script(),
+        script=fake.next_script(body),
         webhook_url=webhook_url,
         # Which events fire without webhookEvents is undocumented; the fake sends all.
         webhook_events=frozenset(body.get("webhookEvents", WEBHOOK_EVENTS)),

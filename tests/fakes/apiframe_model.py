@@ -123,11 +123,15 @@ class Fault:
         return cls("reset", after_processing=after_processing)
 
     @classmethod
-    def slow(cls, seconds: float) -> Fault:
-        """Wait ``seconds`` of real time, then answer normally."""
+    def slow(cls, seconds: float, after_processing: bool = False) -> Fault:
+        """Wait ``seconds`` of real time, then answer normally.
+
+        ``after_processing`` handles the request first and holds only the answer: a client
+        killed meanwhile has, say, created a job it never heard about.
+        """
         if seconds < 0:
             raise ValueError("seconds must be >= 0")
-        return cls("slow", seconds=seconds)
+        return cls("slow", seconds=seconds, after_processing=after_processing)
 
     @classmethod
     def malformed(cls) -> Fault:

@@ -83,6 +83,7 @@ class FakeDiscord(InteractionSender):
         self.gateway_url = f"ws://{host}:{port}/gw"
 
     async def stop(self) -> None:
+        self.release_delays()
         await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -142,12 +142,16 @@ class RestFrontDoor:
         state.requests.append(record)
         record.interaction_id = self._interaction_id(path)
         operation_id = None
+        delay = None
         try:
             body, uploads = await _read_body(request)
             record.json = body
             record.files = [
                 RecordedFile(u.field, u.filename, u.content_type, len(u.data)) for u in uploads
             ]
+            delay = state.take_delay(record)
+            if delay is not None and not delay.after_processing:
+                await state.hold(delay.seconds)
             fault = state.take_fault(request.method, path)
             if fault is not None:
                 reply = Reply(fault.status, fault.body, dict(fault.headers), fault.via)
@@ -164,6 +168,8 @@ class RestFrontDoor:
         except DiscordError as exc:
             reply = Reply(exc.status, exc.body())
         record.status = reply.status
+        if delay is not None and delay.after_processing:
+            await state.hold(delay.seconds)
         if operation_id is not None and reply.status != 429 and reply.body is not None:
             self._self_check(operation_id, reply)
         return _respond(reply, state.now())

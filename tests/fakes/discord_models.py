@@ -140,6 +140,31 @@ class Fault:
 
 
 @dataclass
+class Delay:
+    """Hold the next ``remaining`` matching requests for ``seconds`` of real time.
+
+    ``after_processing``: the request is applied first and only the reply is held, so a
+    client that dies meanwhile never learns its message was posted (the case an enforced
+    nonce exists for). ``when``: match only requests it accepts (body and files are parsed).
+    """
+
+    method: str
+    pattern: str
+    seconds: float
+    remaining: int
+    after_processing: bool = False
+    when: Callable[[RecordedRequest], bool] | None = None
+
+    def matches(self, record: RecordedRequest) -> bool:
+        return (
+            self.remaining > 0
+            and self.method in ("*", record.method)
+            and path_matches(self.pattern, record.path)
+            and (self.when is None or self.when(record))
+        )
+
+
+@dataclass
 class Overwrite:
     id: int
     type: int  # 0 role, 1 member

@@ -124,6 +124,17 @@ def channel_object(channel: FakeChannel) -> dict[str, Any]:
     }
 
 
+def dm_channel_object(channel_id: int, recipient: dict[str, Any]) -> dict[str, Any]:
+    """A DM channel (type 1) as Create DM returns it."""
+    return {
+        "id": str(channel_id),
+        "type": 1,
+        "last_message_id": None,
+        "flags": 0,
+        "recipients": [recipient],
+    }
+
+
 def member_object(
     guild: FakeGuild,
     user: dict[str, Any],

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from tests.fakes.discord_cdn import FakeCdn
 from tests.fakes.discord_models import (
+    Delay,
     FakeChannel,
     FakeGuild,
     FakeInteraction,
@@ -52,9 +56,15 @@ class DiscordState:
         #: Replies of the fake itself that do not fit the spec (should stay empty).
         self.response_schema_errors: list[str] = []
         self.faults: list[Fault] = []
+        self.delays: list[Delay] = []
+        self._released = asyncio.Event()
         #: How long Discord remembers an ``enforce_nonce`` nonce ("a few minutes").
         self.nonce_window = 300.0
         self._nonces: dict[tuple[int, int, str], tuple[int, float]] = {}
+        #: DM channels the bot opened (POST /users/@me/channels): channel id -> recipient id.
+        self.dm_channels: dict[int, int] = {}
+        #: Users who do not accept DMs from the bot; sending them one is 403/50007.
+        self.dms_closed: set[int] = set()
         self.base_url = ""
         self.cdn = FakeCdn(now=self.now, new_id=self.new_id, base_url=self._require_base_url)
 
@@ -131,6 +141,20 @@ class DiscordState:
         target = self.bot_id if target_id is None else target_id
         guild.set_overwrite(channel_id, target, allow=permission_bits(*perms))
 
+    def open_dm(self, user_id: int) -> int:
+        """The DM channel with ``user_id`` (Discord returns the same one every time)."""
+        for channel_id, recipient in self.dm_channels.items():
+            if recipient == user_id:
+                return channel_id
+        channel_id = self.new_id()
+        self.dm_channels[channel_id] = user_id
+        return channel_id
+
+    def dm_messages(self, user_id: int) -> list[StoredMessage]:
+        """What the bot sent ``user_id`` by DM, oldest first."""
+        return [m for cid, uid in self.dm_channels.items() if uid == user_id
+                for m in self.messages[cid]]
+
     # -- faults --------------------------------------------------------------------------
 
     def inject_rate_limit(
@@ -178,6 +202,39 @@ class DiscordState:
         """Answer the next ``times`` matching requests with ``status`` (e.g. 500, 502, 503)."""
         reply = body if body is not None else {"message": f"{status}: Server Error", "code": 0}
         self.faults.append(Fault(method.upper(), path_pattern, status, reply, {}, times))
+
+    def inject_delay(
+        self,
+        method: str,
+        path_pattern: str,
+        seconds: float,
+        times: int = 1,
+        *,
+        after_processing: bool = False,
+        when: Callable[[RecordedRequest], bool] | None = None,
+    ) -> None:
+        """Hold the next ``times`` matching requests ``seconds`` before (or, with
+        ``after_processing``, after) handling them; see :class:`Delay`."""
+        if seconds < 0 or times < 1:
+            raise ValueError("seconds must be >= 0 and times >= 1")
+        self.delays.append(
+            Delay(method.upper(), path_pattern, seconds, times, after_processing, when)
+        )
+
+    def take_delay(self, record: RecordedRequest) -> Delay | None:
+        for delay in self.delays:
+            if delay.matches(record):
+                delay.remaining -= 1
+                return delay
+        return None
+
+    async def hold(self, seconds: float) -> None:
+        """Sleep for an injected delay; cut short by :meth:`release_delays` (at stop)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._released.wait(), seconds)
+
+    def release_delays(self) -> None:
+        self._released.set()
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
