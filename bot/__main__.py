@@ -53,7 +53,7 @@ async def run_bot(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then close the gateway, HTTP sessions and database in order."""
     restore = point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
     try:
-        async with open_services(settings) as services, SoraBot(services) as bot:
+        async with open_services(settings) as services, SoraBot(services, run_jobs=True) as bot:
             loop = asyncio.get_running_loop()
             stopping: list[asyncio.Task[None]] = []
 

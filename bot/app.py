@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import discord
@@ -18,12 +19,20 @@ from discord.ext import commands
 from bot.apiframe import ApiframeClient
 from bot.config import Settings
 from bot.db import Database
+from bot.discord_out import JobPublisher
+from bot.jobs import Clock, JobStore
 from bot.ledger import Ledger
+from bot.scheduler import JobScheduler
+from bot.sora import SoraService
 
 log = logging.getLogger(__name__)
 
 #: Cogs loaded at start-up, in order.
-DEFAULT_EXTENSIONS: tuple[str, ...] = ()
+DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.errors", "cogs.sora")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,7 @@ class Store:
 
     db: Database
     ledger: Ledger
+    jobs: JobStore
 
 
 @dataclass(frozen=True)
@@ -42,21 +52,22 @@ class Services:
     store: Store
     http: aiohttp.ClientSession
     apiframe: ApiframeClient
+    sora: SoraService
+    clock: Clock
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[Store]:
+async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterator[Store]:
     """Open (and migrate) the database; close it on exit."""
     db = await Database.open(
         settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms
     )
     try:
-        ledger = Ledger(
-            db,
-            max_balance=settings.ledger.max_balance,
-            starting_credits=settings.ledger.starting_credits,
+        ledger = Ledger.from_config(db, settings.ledger, clock=clock)
+        jobs = JobStore(
+            db, ledger, timeout=timedelta(minutes=settings.jobs.timeout_minutes), clock=clock
         )
-        yield Store(db=db, ledger=ledger)
+        yield Store(db=db, ledger=ledger, jobs=jobs)
     finally:
         await db.close()
 
@@ -72,15 +83,20 @@ def make_apiframe_client(settings: Settings, http: aiohttp.ClientSession) -> Api
 
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, clock: Clock = utc_now
+) -> AsyncIterator[Services]:
     """Build every resource in one exit stack, so shutdown closes them in reverse order."""
     async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(open_store(settings))
+        store = await stack.enter_async_context(open_store(settings, clock))
         http = await stack.enter_async_context(
             aiohttp.ClientSession(headers={"User-Agent": "sora-discord-bot"})
         )
         apiframe = make_apiframe_client(settings, http)
-        yield Services(settings=settings, store=store, http=http, apiframe=apiframe)
+        sora = SoraService(settings=settings, ledger=store.ledger, store=store.jobs,
+                           apiframe=apiframe)
+        yield Services(settings=settings, store=store, http=http, apiframe=apiframe, sora=sora,
+                       clock=clock)
 
 
 def default_intents() -> discord.Intents:
@@ -99,6 +115,7 @@ class SoraBot(commands.Bot):
         *,
         extensions: Sequence[str] = DEFAULT_EXTENSIONS,
         guild_ready_timeout: float = 2.0,
+        run_jobs: bool = False,
     ) -> None:
         # The bot never joins voice; discord.py would otherwise warn once per process that
         # the optional voice libraries are missing (it clears the same flags itself).
@@ -114,12 +131,32 @@ class SoraBot(commands.Bot):
         )
         self.services = services
         self._extensions = tuple(extensions)
+        self._run_jobs = run_jobs
+        settings = services.settings
+        self.scheduler = JobScheduler(
+            store=services.store.jobs,
+            apiframe=services.apiframe,
+            publisher=JobPublisher(
+                self, token_margin=timedelta(seconds=settings.jobs.token_margin_seconds),
+                clock=services.clock,
+            ),
+            settings=settings,
+            workdir=settings.database.path.parent / "downloads",
+            clock=services.clock,
+        )
 
     async def setup_hook(self) -> None:
         for name in self._extensions:
             await self.load_extension(name)
+        if self._run_jobs:
+            # Runs before the gateway connects: unfinished jobs resume over REST at once.
+            self.scheduler.start()
         log.info("Loaded %d cog(s); %d application command(s) in the tree",
                  len(self._extensions), len(self.tree.get_commands()))
+
+    async def close(self) -> None:
+        await self.scheduler.stop()
+        await super().close()
 
     async def on_ready(self) -> None:
         user = self.user

@@ -50,4 +50,8 @@ def setup_logging(level: str, secrets: Iterable[str]) -> logging.Handler:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # discord.py's DEBUG output carries raw gateway payloads and webhook URLs, which hold
+    # interaction tokens (15-minute credentials); keep the library at INFO or quieter.
+    discord_level = max(logging.getLevelName(level), logging.INFO)
+    logging.getLogger("discord").setLevel(discord_level)
     return handler
