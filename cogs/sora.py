@@ -75,27 +75,21 @@ class SoraCog(commands.Cog):
         await services.sora.precheck(interaction.guild_id, interaction.user.id, price)
 
         # Public, so the finished video can replace this "thinking…" message.
+        # Errors from here on reach the member privately: the error handler removes the public
+        # placeholder before answering.
         callback = await interaction.response.defer(thinking=True)
-        try:
-            image_url = None
-            if start_image is not None:
-                image_url = await self._rehost(start_image)
-            job = await services.sora.start(SoraRequest(
-                guild_id=interaction.guild_id, channel_id=interaction.channel_id,
-                user_id=interaction.user.id, application_id=interaction.application_id,
-                interaction_id=interaction.id, interaction_token=interaction.token,
-                token_expires_at=interaction.expires_at,
-                attachment_size_limit=interaction.filesize_limit, options=options,
-                status_message_id=callback.message_id if callback else None,
-                start_image_url=image_url,
-            ))
-        except Exception:
-            # Errors after a public defer are shown privately: drop the public placeholder.
-            try:
-                await interaction.delete_original_response()
-            except discord.HTTPException:
-                log.debug("could not delete the placeholder of interaction %s", interaction.id)
-            raise
+        image_url = None
+        if start_image is not None:
+            image_url = await self._rehost(start_image)
+        job = await services.sora.start(SoraRequest(
+            guild_id=interaction.guild_id, channel_id=interaction.channel_id,
+            user_id=interaction.user.id, application_id=interaction.application_id,
+            interaction_id=interaction.id, interaction_token=interaction.token,
+            token_expires_at=interaction.expires_at,
+            attachment_size_limit=interaction.filesize_limit, options=options,
+            status_message_id=callback.message_id if callback else None,
+            start_image_url=image_url,
+        ))
         log.info("job %s: created for guild %s by user %s (%d credits)",
                  job.id, job.guild_id, job.user_id, job.price)
         self.bot.scheduler.wake()
