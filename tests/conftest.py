@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,18 +130,15 @@ def child_env() -> dict[str, str]:
     return env
 
 
-async def start_bot(config: Path, *args: str) -> BotProcess:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "--config",
-        str(config),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=child_env(),
+async def _spawn(config: Path, args: tuple[str, ...]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(config), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=child_env(),
     )
+
+
+async def start_bot(config: Path, *args: str) -> BotProcess:
+    proc = await _spawn(config, args)
     bot = BotProcess(proc)
     bot._reader = asyncio.create_task(bot._read())
     return bot
@@ -148,17 +146,30 @@ async def start_bot(config: Path, *args: str) -> BotProcess:
 
 async def run_cli(config: Path, *args: str, timeout: float = 30.0) -> tuple[int, str, str]:
     """Run one CLI command to completion; return (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "--config",
-        str(config),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=child_env(),
-    )
+    proc = await _spawn(config, args)
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def start(
+    fake_discord: FakeDiscord,
+    fake_apiframe: FakeApiframe,
+    write_config: Callable[..., Path],
+    caplog: pytest.LogCaptureFixture,
+) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """Start an in-process bot against both fakes (see tests/sora_harness.py).
+
+    After the test: no secret or interaction token reached the log, and every request the bot
+    sent and every answer the fake gave matched Discord's OpenAPI document.
+    """
+    # Imported here: the harness itself imports this module's constants.
+    from tests.sora_harness import harness_factory, leaked_secrets
+
+    caplog.set_level(logging.INFO)  # the bot's default level
+    async with harness_factory(fake_discord, fake_apiframe, write_config) as starter:
+        yield starter
+    assert leaked_secrets(caplog.text, fake_discord) == []
+    assert fake_discord.validation_errors == []
+    assert fake_discord.response_schema_errors == []

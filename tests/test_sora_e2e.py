@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from bot.jobs import JobState
 from tests.conftest import DISCORD_TOKEN
-from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord, RecordedRequest, StoredMessage
 from tests.sora_harness import (
     CALLBACK,
@@ -24,11 +19,8 @@ from tests.sora_harness import (
     SMALL_VIDEO,
     STARTING_CREDITS,
     UPLOAD,
-    ConfigWriter,
     SoraHarness,
     Starter,
-    harness_factory,
-    leaked_secrets,
     png,
 )
 
@@ -37,20 +29,6 @@ STATUS_TITLES = {"Queued", "Rendering", "Finishing"}
 #: Only the forced edit at submission happens: later polls are inside the throttle window,
 #: so the next PATCH of the status message is the delivery itself.
 NO_PROGRESS_EDITS = {"progress_edit_interval_seconds": 600}
-
-
-@pytest.fixture
-async def start(
-    fake_discord: FakeDiscord,
-    fake_apiframe: FakeApiframe,
-    write_config: ConfigWriter,
-    caplog: pytest.LogCaptureFixture,
-) -> AsyncIterator[Starter]:
-    caplog.set_level(logging.INFO)  # the bot's default level
-    async with harness_factory(fake_discord, fake_apiframe, write_config) as starter:
-        yield starter
-    assert leaked_secrets(caplog.text, fake_discord) == []
-    assert fake_discord.response_schema_errors == []
 
 
 def embed_of(message: StoredMessage) -> dict[str, Any]:

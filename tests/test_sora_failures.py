@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.jobs import FailureKind, Job, JobState
-from tests.fakes.apiframe import FakeApiframe, Fault
-from tests.fakes.discord import FakeDiscord, StoredMessage
+from tests.fakes.apiframe import Fault
+from tests.fakes.discord import StoredMessage
 from tests.sora_harness import (
     GENERATE,
     STARTING_CREDITS,
-    ConfigWriter,
     SoraHarness,
     Starter,
-    harness_factory,
-    leaked_secrets,
 )
-
-
-@pytest.fixture
-async def start(
-    fake_discord: FakeDiscord,
-    fake_apiframe: FakeApiframe,
-    write_config: ConfigWriter,
-    caplog: pytest.LogCaptureFixture,
-) -> AsyncIterator[Starter]:
-    caplog.set_level(logging.INFO)  # the bot's default level
-    async with harness_factory(fake_discord, fake_apiframe, write_config) as starter:
-        yield starter
-    assert leaked_secrets(caplog.text, fake_discord) == []
-    assert fake_discord.validation_errors == []
-    assert fake_discord.response_schema_errors == []
 
 
 async def refunded_once(h: SoraHarness, job: Job) -> StoredMessage:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from bot.jobs import JobState
-from tests.fakes.apiframe import FakeApiframe, JobScript
-from tests.fakes.discord import FakeDiscord, StoredMessage
+from tests.fakes.apiframe import JobScript
+from tests.fakes.discord import StoredMessage
 from tests.sora_harness import (
     CALLBACK,
     EPHEMERAL,
@@ -18,31 +16,13 @@ from tests.sora_harness import (
     MEMBER,
     STARTING_CREDITS,
     UPLOAD,
-    ConfigWriter,
     SoraHarness,
     Starter,
-    harness_factory,
     integer,
-    leaked_secrets,
     png,
     string,
     uncompressed_png,
 )
-
-
-@pytest.fixture
-async def start(
-    fake_discord: FakeDiscord,
-    fake_apiframe: FakeApiframe,
-    write_config: ConfigWriter,
-    caplog: pytest.LogCaptureFixture,
-) -> AsyncIterator[Starter]:
-    caplog.set_level(logging.INFO)  # the bot's default level
-    async with harness_factory(fake_discord, fake_apiframe, write_config) as starter:
-        yield starter
-    assert leaked_secrets(caplog.text, fake_discord) == []
-    assert fake_discord.validation_errors == []
-    assert fake_discord.response_schema_errors == []
 
 
 async def refused(h: SoraHarness, iid: int) -> StoredMessage:
