@@ -52,6 +52,8 @@ def setup_logging(level: str, secrets: Iterable[str]) -> logging.Handler:
     root.setLevel(level)
     # discord.py's DEBUG output carries raw gateway payloads and webhook URLs, which hold
     # interaction tokens (15-minute credentials); keep the library at INFO or quieter.
-    discord_level = max(logging.getLevelName(level), logging.INFO)
-    logging.getLogger("discord").setLevel(discord_level)
+    # aiosqlite's DEBUG output is one line per SQL statement: noise, not diagnosis.
+    quiet = max(logging.getLevelName(level), logging.INFO)
+    for name in ("discord", "aiosqlite"):
+        logging.getLogger(name).setLevel(quiet)
     return handler

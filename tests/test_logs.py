@@ -45,3 +45,23 @@ def test_ordinary_records_are_untouched_and_short_secrets_ignored() -> None:
     logger, stream = make_logger()
     logger.info("a short message about %d jobs", 3)
     assert stream.getvalue() == "a short message about 3 jobs\n"
+
+
+def test_debug_level_keeps_chatty_libraries_at_info() -> None:
+    """discord.py's DEBUG lines carry interaction tokens; aiosqlite's are one per statement."""
+    from bot.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging("DEBUG", [SECRET])
+        assert root.level == logging.DEBUG
+        assert logging.getLogger("discord").level == logging.INFO
+        assert logging.getLogger("aiosqlite").level == logging.INFO
+        setup_logging("WARNING", [SECRET])
+        assert logging.getLogger("discord").level == logging.WARNING
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        for name in ("discord", "aiosqlite"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
