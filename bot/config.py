@@ -145,6 +145,11 @@ class JobsConfig(_Strict):
     max_result_bytes: Annotated[int, Field(ge=1024)] = 500 * 1024 * 1024
 
 
+class ModerationConfig(_Strict):
+    moderators_can_mint: bool = True
+    owner_ids: tuple[Annotated[int, Field(gt=0)], ...] = ()
+
+
 class LoggingConfig(_Strict):
     level: str = "INFO"
 
@@ -167,6 +172,7 @@ class Settings(_Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
+    moderation: ModerationConfig = Field(default_factory=ModerationConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @field_validator("pricing")
