@@ -1,4 +1,4 @@
-"""Command line: ``sora-bot [--config PATH] run | check | sync | ledger export``."""
+"""Command line: ``sora-bot [--config PATH] run | check | sync | ledger export|grant|set``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    help="write a guild's balance and journal to stdout")
     export.add_argument("--guild", type=int, required=True, help="the guild (server) id")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
+    for name, verb in (("grant", "add credits to"), ("set", "set the balance of")):
+        change = ledger_sub.add_parser(name, parents=[common],
+                                       help=f"{verb} a guild, journaled as the operator")
+        change.add_argument("--guild", type=int, required=True, help="the guild (server) id")
+        change.add_argument("amount", type=int, help="whole credits")
+        change.add_argument("--reason", required=True, help="why (kept in the journal)")
     return parser
 
 
@@ -108,8 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return _fail("sync --dev needs discord.dev_guild_id in the config", sys.stderr)
                 guild = settings.discord.dev_guild_id
             return asyncio.run(cli_ops.sync(settings, guild, sys.stdout))
-        if command == "ledger":
+        if command == "ledger" and args.ledger_command == "export":
             return asyncio.run(cli_ops.export_ledger(settings, args.guild, args.format, sys.stdout))
+        if command == "ledger":
+            return asyncio.run(cli_ops.operator_change(
+                settings, args.ledger_command, args.guild, args.amount, args.reason, sys.stdout
+            ))
     except discord.LoginFailure:
         return _fail("Discord rejected the token (check discord.token)", sys.stderr)
     except cli_ops.OperatorError as exc:

@@ -14,7 +14,7 @@ from bot.apiframe import ApiframeError
 from bot.app import SoraBot, make_apiframe_client, open_services, open_store
 from bot.config import Settings
 from bot.discord_endpoints import point_discord_at
-from bot.ledger import render_csv, render_json
+from bot.ledger import LedgerError, render_csv, render_json
 
 
 class OperatorError(Exception):
@@ -93,4 +93,25 @@ async def export_ledger(settings: Settings, guild_id: int, fmt: str, out: TextIO
     async with open_store(settings) as store:
         export = await store.ledger.export(guild_id)
     out.write(render_csv(export) if fmt == "csv" else render_json(export))
+    return 0
+
+
+async def operator_change(
+    settings: Settings, op: str, guild_id: int, amount: int, reason: str, out: TextIO
+) -> int:
+    """``ledger grant|set``: the operator's own credit changes, journaled as ``operator``."""
+    async with open_store(settings) as store:
+        try:
+            if op == "grant":
+                entry = await store.ledger.grant(guild_id, amount, actor="operator", reason=reason)
+            else:
+                entry = await store.ledger.set(guild_id, amount, actor="operator", reason=reason)
+        except LedgerError as exc:
+            raise OperatorError(str(exc)) from None
+    if op == "grant":
+        print(f"granted {amount} credits to guild {guild_id}; balance {entry.balance_after}",
+              file=out)
+    else:
+        print(f"set guild {guild_id} to {amount} credits (change {entry.delta:+d}); "
+              f"balance {entry.balance_after}", file=out)
     return 0

@@ -172,3 +172,47 @@ async def test_ledger_export_round_trips_the_journal(write_config: Callable[...,
     text = out
     assert "launch, with a comma" in text and 'quote " inside' in {c for r in rows for c in r}
     assert "70" in text
+
+
+async def test_operator_grant_and_set_are_journaled_as_the_operator(
+    write_config: Callable[..., Path],
+) -> None:
+    config = write_config(ledger={"max_balance": 1000})
+    code, out, err = await run_cli(config, "ledger", "grant", "--guild", str(GUILD), "500",
+                                   "--reason", "launch budget")
+    assert code == 0, err
+    assert out == f"granted 500 credits to guild {GUILD}; balance 500\n"
+    code, out, err = await run_cli(config, "ledger", "set", "--guild", str(GUILD), "120",
+                                   "--reason", "monthly reset")
+    assert code == 0, err
+    assert out == f"set guild {GUILD} to 120 credits (change -380); balance 120\n"
+
+    settings = load_settings(config, env={})
+    db = await Database.open(settings.database.path)
+    try:
+        ledger = Ledger(db, max_balance=1000, starting_credits=0)
+        entries = (await ledger.export(GUILD)).entries
+    finally:
+        await db.close()
+    assert [(e.kind, e.delta, e.actor, e.reason) for e in entries[-2:]] == [
+        ("grant", 500, "operator", "launch budget"), ("set", -380, "operator", "monthly reset"),
+    ]
+    assert sum(e.delta for e in entries) == 120
+
+
+async def test_operator_changes_refuse_bad_amounts_in_one_line(
+    write_config: Callable[..., Path],
+) -> None:
+    config = write_config(ledger={"max_balance": 1000})
+    for args, expected in (
+        (("grant", "--guild", str(GUILD), "0"), "greater than zero"),
+        (("grant", "--guild", str(GUILD), "1001"), "1000"),
+        (("set", "--guild", str(GUILD), "5000"), "1000"),
+    ):
+        code, out, err = await run_cli(config, "ledger", *args, "--reason", "x")
+        assert code == 1, (args, out)
+        [line] = err.splitlines()
+        assert line.startswith("error: ") and expected in line, line
+    code, _, err = await run_cli(config, "ledger", "grant", "--guild", str(GUILD), "1.5",
+                                 "--reason", "x")
+    assert code == 2 and "invalid int value" in err
