@@ -8,7 +8,7 @@ twice. Reserving credits and writing the job row happen in one transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -243,9 +243,13 @@ class JobStore:
         )
         return [Job.from_row(r) for r in rows]
 
-    async def next_due_at(self) -> datetime | None:
+    async def next_due_at(self, exclude: Collection[str] = ()) -> datetime | None:
+        """When the next unfinished job is due, ignoring ``exclude`` (steps under way)."""
+        skip = ",".join("?" * len(exclude))
         row = await self._db.fetchone(
             f"SELECT MIN(next_action_at) AS at FROM jobs WHERE {self._PENDING}"  # noqa: S608
+            + (f" AND id NOT IN ({skip})" if exclude else ""),
+            tuple(exclude),
         )
         return _from_db_time(row["at"]) if row else None
 

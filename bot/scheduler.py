@@ -115,7 +115,9 @@ class JobScheduler:
         self._wake.set()
 
     async def _idle_delay(self) -> float:
-        upcoming = await self._store.next_due_at()
+        # Steps under way keep their past due time until they finish (and wake the loop);
+        # counting them would spin the loop for as long as a slow request takes.
+        upcoming = await self._store.next_due_at(exclude=tuple(self._active))
         if upcoming is None:
             return MAX_IDLE.total_seconds()
         seconds = (upcoming - self._clock()).total_seconds()

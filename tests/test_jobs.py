@@ -170,6 +170,8 @@ async def test_due_respects_next_action_time(store: JobStore, ledger: Ledger, cl
     await store.reschedule(first, T0 + timedelta(seconds=30))
     assert [j.id for j in await store.due(limit=10)] == [second.id]
     assert await store.next_due_at() == T0 + timedelta(seconds=1)
+    assert await store.next_due_at(exclude=[second.id]) == T0 + timedelta(seconds=30)
+    assert await store.next_due_at(exclude=[first.id, second.id]) is None
     clock.now = T0 + timedelta(seconds=31)
     assert {j.id for j in await store.due(limit=10)} == {first.id, second.id}
     again = await store.get(first.id)
