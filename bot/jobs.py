@@ -8,15 +8,19 @@ twice. Reserving credits and writing the job row happen in one transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.db import Database, Row, Transaction
-from bot.errors import UserError
 from bot.ledger import Ledger
+from bot.policy_rules import PolicyRefusal
+
+if TYPE_CHECKING:
+    from bot.audit import AuditLog
+    from bot.policy import PolicyStore
 
 Clock = Callable[[], datetime]
 
@@ -45,15 +49,16 @@ class FailureKind(StrEnum):
     RESULT_UNAVAILABLE = "result_unavailable"
 
 
-class JobLimitReached(UserError):
+class JobLimitReached(PolicyRefusal):
     """Too many jobs in flight for the guild or the member; nothing was charged."""
 
     def __init__(self, *, scope: str, running: int, limit: int) -> None:
         self.scope, self.running, self.limit = scope, running, limit
         who = "You have" if scope == "member" else "This server has"
         super().__init__(
+            "member_jobs" if scope == "member" else "guild_jobs",
             f"{who} {running} video{'s' if running != 1 else ''} in progress (the limit is "
-            f"{limit}). Please wait for one to finish."
+            f"{limit}). Please wait for one to finish.",
         )
 
 
@@ -87,6 +92,8 @@ class NewJob:
     price: int
     start_image_url: str | None = None
     status_message_id: int | None = None
+    #: The member's roles, for the guild policy's role rule (not stored).
+    role_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +159,13 @@ class JobStore:
     """Create jobs (reserving their credits) and move them through their states."""
 
     def __init__(
-        self, db: Database, ledger: Ledger, *, timeout: timedelta, clock: Clock
+        self, db: Database, ledger: Ledger, *, timeout: timedelta, clock: Clock,
+        policy: PolicyStore | None = None, audit: AuditLog | None = None,
     ) -> None:
         self._db, self._ledger, self._timeout, self._clock = db, ledger, timeout, clock
+        self._policy = policy
+        # Job start, delivery and refund are audited in the transaction that makes them so.
+        self._audit = audit
 
     def _now(self) -> str:
         return to_db_time(self._clock())
@@ -162,15 +173,20 @@ class JobStore:
     async def create(self, new: NewJob, *, max_per_guild: int, max_per_member: int) -> Job:
         """Reserve the price and write the job row in one transaction.
 
-        Raises ``InsufficientCredits`` or :class:`JobLimitReached`; either way nothing is
-        written. The limit counts run inside the same write transaction, so parallel requests
-        cannot all slip under a limit.
+        Raises ``InsufficientCredits`` or a :class:`PolicyRefusal` (the guild's policy, or
+        :class:`JobLimitReached`); either way nothing is written. The policy and the limit
+        counts run inside the same write transaction, so parallel requests cannot all slip
+        under a cap or a limit. A guild's own in-flight limits replace the given defaults.
         """
         job_id = uuid.uuid4().hex
         now = self._clock()
         async with self._db.transaction() as tx:
+            if self._policy is not None:
+                policy = await self._policy.check(tx, new)
+                max_per_guild = policy.max_in_flight_guild or max_per_guild
+                max_per_member = policy.max_in_flight_member or max_per_member
             await self._check_limits(tx, new, max_per_guild, max_per_member)
-            await self._ledger.reserve(
+            reserve = await self._ledger.reserve(
                 new.guild_id, new.price, job_id=job_id, actor=f"user:{new.user_id}",
                 reason=f"/sora {new.resolution}-{new.duration}s", tx=tx,
             )
@@ -190,8 +206,11 @@ class JobStore:
                     to_db_time(now + self._timeout), to_db_time(now), to_db_time(now),
                 ),
             )
-        assert row is not None
-        return Job.from_row(row)
+            assert row is not None
+            job = Job.from_row(row)
+            if self._audit is not None:
+                await self._audit.job_started(tx, job, reserve)
+        return job
 
     async def _check_limits(
         self, tx: Transaction, new: NewJob, max_per_guild: int, max_per_member: int
@@ -254,7 +273,8 @@ class JobStore:
         return _from_db_time(row["at"]) if row else None
 
     async def _transition(
-        self, job_id: str, expected: JobState | tuple[JobState, ...], sets: dict[str, object]
+        self, job_id: str, expected: JobState | tuple[JobState, ...], sets: dict[str, object],
+        then: Callable[[Transaction, Job], Awaitable[object]] | None = None,
     ) -> Job | None:
         """Apply ``sets`` if the job is still in ``expected``; return the new row or None."""
         states = (expected,) if isinstance(expected, JobState) else expected
@@ -268,7 +288,10 @@ class JobStore:
                 sql,
                 (*sets.values(), job_id, *states),
             )
-        return Job.from_row(row) if row else None
+            job = Job.from_row(row) if row else None
+            if job is not None and then is not None:
+                await then(tx, job)
+        return job
 
     async def reschedule(self, job: Job, at: datetime, *, count_attempt: bool = True) -> None:
         """Try the job's current step again at ``at``."""
@@ -322,21 +345,24 @@ class JobStore:
         workers got here; the state check makes the second one return None.
         """
         async with self._db.transaction() as tx:
-            await self._ledger.refund(job.id, actor="system",
-                                      reason=f"job failed: {job.failure_kind}", tx=tx)
+            entry = await self._ledger.refund(job.id, actor="system",
+                                              reason=f"job failed: {job.failure_kind}", tx=tx)
             row = await tx.fetchone(
                 "UPDATE jobs SET state = ?, next_action_at = ?, updated_at = ?"
                 " WHERE id = ? AND state = ? RETURNING *",
                 (JobState.REFUNDED, self._now(), self._now(), job.id, JobState.FAILED),
             )
-        return Job.from_row(row) if row else None
+            refunded = Job.from_row(row) if row else None
+            if refunded is not None and entry is not None and self._audit is not None:
+                await self._audit.job_refunded(tx, refunded, entry)
+        return refunded
 
     async def mark_delivered(self, job_id: str, mode: str, message_id: int | None) -> Job | None:
         return await self._transition(job_id, JobState.COMPLETED, {
             "state": JobState.DELIVERED, "delivery_mode": mode,
             "delivered_message_id": message_id, "delivered_at": self._now(),
             "interaction_token": None,
-        })
+        }, then=self._audit.job_delivered if self._audit is not None else None)
 
     async def mark_notified(self, job_id: str) -> Job | None:
         return await self._transition(job_id, JobState.REFUNDED, {

@@ -12,6 +12,7 @@ from bot.errors import UserError
 from bot.jobs import Job, JobLimitReached, JobStore, NewJob
 from bot.ledger import InsufficientCredits as NotEnoughCredits
 from bot.ledger import Ledger
+from bot.policy import PolicyRequest, PolicyStore
 from bot.validation import SoraOptions, StartImage
 
 log = logging.getLogger(__name__)
@@ -36,33 +37,45 @@ class SoraRequest:
     options: SoraOptions
     status_message_id: int | None = None
     start_image_url: str | None = None
+    role_ids: tuple[int, ...] = ()
 
 
 class SoraService:
     def __init__(
-        self, *, settings: Settings, ledger: Ledger, store: JobStore, apiframe: ApiframeClient
+        self, *, settings: Settings, ledger: Ledger, store: JobStore, apiframe: ApiframeClient,
+        policy: PolicyStore | None = None,
     ) -> None:
         self._settings, self._ledger, self._store, self._apiframe = (
             settings, ledger, store, apiframe,
         )
+        self._policy = policy
 
     def price(self, options: SoraOptions) -> int:
         return self._settings.price(options.resolution, options.duration)
 
-    async def precheck(self, guild_id: int, user_id: int, price: int) -> None:
+    async def precheck(
+        self, guild_id: int, user_id: int, price: int, *, channel_id: int | None = None,
+        role_ids: tuple[int, ...] = (), options: SoraOptions | None = None,
+    ) -> None:
         """Refuse early, before any slow work, when the request cannot succeed right now.
 
-        Only advisory: :meth:`start` checks again inside the reserving transaction.
+        Only advisory: :meth:`start` checks again inside the reserving transaction. The
+        guild's policy is consulted when the channel and options are given.
         """
-        jobs = self._settings.jobs
+        per_guild = self._settings.jobs.max_in_flight_per_guild
+        per_member = self._settings.jobs.max_in_flight_per_member
+        if self._policy is not None and channel_id is not None and options is not None:
+            policy = await self._policy.precheck(PolicyRequest(
+                guild_id=guild_id, channel_id=channel_id, user_id=user_id, role_ids=role_ids,
+                resolution=options.resolution, duration=options.duration, price=price,
+            ))
+            per_guild, per_member = self._policy.in_flight_limits(policy)
         running = await self._store.in_flight(guild_id)
         mine = sum(1 for job in running if job.user_id == user_id)
-        if mine >= jobs.max_in_flight_per_member:
-            raise JobLimitReached(scope="member", running=mine,
-                                  limit=jobs.max_in_flight_per_member)
-        if len(running) >= jobs.max_in_flight_per_guild:
-            raise JobLimitReached(scope="guild", running=len(running),
-                                  limit=jobs.max_in_flight_per_guild)
+        if mine >= per_member:
+            raise JobLimitReached(scope="member", running=mine, limit=per_member)
+        if len(running) >= per_guild:
+            raise JobLimitReached(scope="guild", running=len(running), limit=per_guild)
         balance = await self._ledger.balance(guild_id)
         if balance < price:
             raise NotEnoughCredits(balance=balance, price=price)
@@ -107,6 +120,7 @@ class SoraService:
                 resolution=options.resolution, price=self.price(options),
                 start_image_url=request.start_image_url,
                 status_message_id=request.status_message_id,
+                role_ids=request.role_ids,
             ),
             max_per_guild=jobs.max_in_flight_per_guild,
             max_per_member=jobs.max_in_flight_per_member,

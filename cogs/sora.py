@@ -72,7 +72,15 @@ class SoraCog(commands.Cog):
             check_attachment_meta(start_image.size, start_image.content_type,
                                   settings.jobs.max_start_image_bytes)
         price = services.sora.price(options)
-        await services.sora.precheck(interaction.guild_id, interaction.user.id, price)
+        # The guild policy's role rule needs them; a guild command's user is always a Member.
+        role_ids = (
+            tuple(role.id for role in interaction.user.roles)
+            if isinstance(interaction.user, discord.Member) else ()
+        )
+        await services.sora.precheck(
+            interaction.guild_id, interaction.user.id, price,
+            channel_id=interaction.channel_id, role_ids=role_ids, options=options,
+        )
 
         # Public, so the finished video can replace this "thinking…" message.
         # Errors from here on reach the member privately: the error handler removes the public
@@ -88,7 +96,7 @@ class SoraCog(commands.Cog):
             token_expires_at=interaction.expires_at,
             attachment_size_limit=interaction.filesize_limit, options=options,
             status_message_id=callback.message_id if callback else None,
-            start_image_url=image_url,
+            start_image_url=image_url, role_ids=role_ids,
         ))
         log.info("job %s: created for guild %s by user %s (%d credits)",
                  job.id, job.guild_id, job.user_id, job.price)
