@@ -181,12 +181,18 @@ class Ledger:
             return await self._current(tx, guild)
 
     async def grant(
-        self, guild_id: int, amount: int, *, actor: str, reason: str | None
+        self,
+        guild_id: int,
+        amount: int,
+        *,
+        actor: str,
+        reason: str | None,
+        tx: Transaction | None = None,
     ) -> JournalEntry:
         """Add credits; refused if the balance would exceed ``max_balance``."""
         guild, value = check_guild_id(guild_id), check_amount(amount)
         who, why = required_text(actor, "Actor"), optional_text(reason, "Reason")
-        async with self._db.transaction() as tx:
+        async with self._scope(tx) as tx:
             await self._ensure_guild(tx, guild)
             row = await tx.fetchone(
                 "UPDATE guild_balances SET balance = balance + ?, updated_at = ?"
@@ -204,21 +210,33 @@ class Ledger:
             )
 
     async def deduct(
-        self, guild_id: int, amount: int, *, actor: str, reason: str | None
+        self,
+        guild_id: int,
+        amount: int,
+        *,
+        actor: str,
+        reason: str | None,
+        tx: Transaction | None = None,
     ) -> JournalEntry:
         """Take credits away; refused (never clipped) when the balance is too small."""
         guild, value = check_guild_id(guild_id), check_amount(amount)
         who, why = required_text(actor, "Actor"), optional_text(reason, "Reason")
-        async with self._db.transaction() as tx:
+        async with self._scope(tx) as tx:
             return await self._spend(tx, guild, value, EntryKind.DEDUCT, who, why, None)
 
     async def set(
-        self, guild_id: int, amount: int, *, actor: str, reason: str | None
+        self,
+        guild_id: int,
+        amount: int,
+        *,
+        actor: str,
+        reason: str | None,
+        tx: Transaction | None = None,
     ) -> JournalEntry:
         """Set the balance outright; the journal records the difference (possibly zero)."""
         guild, value = check_guild_id(guild_id), check_amount(amount, allow_zero=True)
         who, why = required_text(actor, "Actor"), optional_text(reason, "Reason")
-        async with self._db.transaction() as tx:
+        async with self._scope(tx) as tx:
             await self._ensure_guild(tx, guild)
             # BEGIN IMMEDIATE holds the write lock, so the balance read here cannot go stale.
             previous = await self._current(tx, guild)

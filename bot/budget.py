@@ -1,0 +1,186 @@
+"""What moderators (and the operator) do to a guild's budget, each change audited atomically.
+
+Every method writes its ledger change and its audit event in ONE transaction: either both are
+committed or neither. The money rules stay the ledger's (integers, never negative, bounded by
+``max_balance``, one refund per job); this layer adds who may create credits and the audit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.audit import AuditLog
+from bot.config import Settings
+from bot.db import Database
+from bot.errors import UserError
+from bot.jobs import Clock, Job, JobState, JobStore, to_db_time
+from bot.ledger import InsufficientCredits, InvalidAmount, JournalEntry, Ledger
+from bot.ledger_types import check_amount, check_guild_id, required_text
+
+OPERATOR = "operator"
+
+
+class MintingNotAllowed(UserError):
+    """A moderator tried to create credits while only the bot's owner may."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Only the bot's owner can create credits on this bot (grant, or set the balance "
+            "higher). Moderators can deduct credits or set the balance lower."
+        )
+
+
+class DeductBelowZero(InvalidAmount):
+    """A deduction larger than the balance: refused, never clipped to zero."""
+
+    def __init__(self, *, balance: int, amount: int) -> None:
+        self.balance, self.amount = balance, amount
+        super().__init__(
+            f"Cannot deduct {amount} credits: the server only has {balance}. Nothing was "
+            "changed (a deduction is never clipped)."
+        )
+
+
+class RefundRefused(UserError):
+    """The job cannot be refunded by a moderator (unknown, unfinished, or refunded already)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSummary:
+    balance: int
+    #: Credits of the guild's jobs not refunded, by UTC day, ISO week and calendar month.
+    spent_today: int
+    spent_week: int
+    spent_month: int
+    running_jobs: int
+
+
+def _actor(actor_id: int | None) -> str:
+    if actor_id is None:
+        return OPERATOR
+    if isinstance(actor_id, bool) or not isinstance(actor_id, int) or actor_id <= 0:
+        raise ValueError("actor_id must be a Discord user id (or None for the operator)")
+    return f"user:{actor_id}"
+
+
+def period_starts(now: datetime) -> tuple[datetime, datetime, datetime]:
+    """Start of the UTC day, ISO week (Monday) and month containing ``now``."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day, day - timedelta(days=day.weekday()), day.replace(day=1)
+
+
+class BudgetService:
+    """Grant, deduct, set, refund and summarise a guild's credits."""
+
+    def __init__(
+        self,
+        db: Database,
+        ledger: Ledger,
+        audit: AuditLog,
+        jobs: JobStore,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self._db, self._ledger, self._audit, self._jobs = db, ledger, audit, jobs
+        self._settings, self._clock = settings, clock
+
+    @property
+    def max_balance(self) -> int:
+        return self._ledger.max_balance
+
+    async def grant(
+        self, guild_id: int, amount: int, *, actor_id: int | None, can_mint: bool, reason: str
+    ) -> JournalEntry:
+        """Add credits. ``actor_id`` None means the operator (CLI)."""
+        guild, value = check_guild_id(guild_id), check_amount(amount)
+        actor, why = _actor(actor_id), required_text(reason, "Reason")
+        if not can_mint:
+            raise MintingNotAllowed
+        async with self._db.transaction() as tx:
+            entry = await self._ledger.grant(guild, value, actor=actor, reason=why, tx=tx)
+            await self._audit.ledger_change(tx, entry)
+        return entry
+
+    async def deduct(
+        self, guild_id: int, amount: int, *, actor_id: int | None, can_mint: bool, reason: str
+    ) -> JournalEntry:
+        """Take credits away; refused with :class:`DeductBelowZero` if the balance is short.
+
+        ``can_mint`` is accepted for a uniform call shape; deducting never creates credits.
+        """
+        guild, value = check_guild_id(guild_id), check_amount(amount)
+        actor, why = _actor(actor_id), required_text(reason, "Reason")
+        async with self._db.transaction() as tx:
+            try:
+                entry = await self._ledger.deduct(guild, value, actor=actor, reason=why, tx=tx)
+            except InsufficientCredits as exc:
+                raise DeductBelowZero(balance=exc.balance, amount=value) from None
+            await self._audit.ledger_change(tx, entry)
+        return entry
+
+    async def set(
+        self, guild_id: int, amount: int, *, actor_id: int | None, can_mint: bool, reason: str
+    ) -> JournalEntry:
+        """Set the balance; raising it creates credits, so it needs ``can_mint``."""
+        guild, value = check_guild_id(guild_id), check_amount(amount, allow_zero=True)
+        actor, why = _actor(actor_id), required_text(reason, "Reason")
+        async with self._db.transaction() as tx:
+            if not can_mint:
+                # Read under the write lock this transaction holds, so the comparison with
+                # the balance that is about to be replaced cannot go stale.
+                row = await tx.fetchone(
+                    "SELECT balance FROM guild_balances WHERE guild_id = ?", (guild,)
+                )
+                current = int(row["balance"]) if row else self._ledger.starting_credits
+                if value > current:
+                    raise MintingNotAllowed
+            entry = await self._ledger.set(guild, value, actor=actor, reason=why, tx=tx)
+            await self._audit.ledger_change(tx, entry)
+        return entry
+
+    async def refund_job(
+        self, guild_id: int, job_id: str, *, actor_id: int | None, reason: str
+    ) -> JournalEntry:
+        """Give back the credits of a delivered job of this guild, at most once."""
+        guild, actor = check_guild_id(guild_id), _actor(actor_id)
+        why = required_text(reason, "Reason")
+        wanted = job_id.strip() if isinstance(job_id, str) else ""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT * FROM jobs WHERE id = ?", (wanted,))
+            job = Job.from_row(row) if row else None
+            if job is None or job.guild_id != guild:
+                raise RefundRefused(f"There is no job `{wanted[:40]}` in this server.")
+            if job.state is JobState.REFUNDED:
+                raise RefundRefused(f"Job `{job.id}` failed and was already refunded.")
+            if job.state is not JobState.DELIVERED:
+                raise RefundRefused(
+                    f"Job `{job.id}` has not finished yet; only a delivered job can be refunded."
+                )
+            entry = await self._ledger.refund(job.id, actor=actor, reason=why, tx=tx)
+            if entry is None:
+                raise RefundRefused(f"Job `{job.id}` was already refunded.")
+            await self._audit.ledger_change(tx, entry, job_user_id=job.user_id)
+        return entry
+
+    async def summary(self, guild_id: int) -> BudgetSummary:
+        guild = check_guild_id(guild_id)
+        balance = await self._ledger.balance(guild)
+        day, week, month = (to_db_time(start) for start in period_starts(self._clock()))
+        # A reserve counts as spent unless the job's credits came back (failure or moderator).
+        row = await self._db.fetchone(
+            "SELECT"
+            " COALESCE(SUM(CASE WHEN r.created_at >= ? THEN -r.delta END), 0) AS today,"
+            " COALESCE(SUM(CASE WHEN r.created_at >= ? THEN -r.delta END), 0) AS week,"
+            " COALESCE(SUM(CASE WHEN r.created_at >= ? THEN -r.delta END), 0) AS month"
+            " FROM ledger_journal AS r WHERE r.guild_id = ? AND r.kind = 'reserve'"
+            " AND r.created_at >= ? AND NOT EXISTS (SELECT 1 FROM ledger_journal AS f"
+            "   WHERE f.kind = 'refund' AND f.job_id = r.job_id)",
+            (day, week, month, guild, min(week, month)),
+        )
+        assert row is not None
+        running = len(await self._jobs.in_flight(guild))
+        return BudgetSummary(
+            balance=balance, spent_today=int(row["today"]), spent_week=int(row["week"]),
+            spent_month=int(row["month"]), running_jobs=running,
+        )
