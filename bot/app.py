@@ -17,18 +17,21 @@ import discord
 from discord.ext import commands
 
 from bot.apiframe import ApiframeClient
+from bot.audit import AuditLog, AuditPoster
+from bot.budget import BudgetService
 from bot.config import Settings
 from bot.db import Database
 from bot.discord_out import JobPublisher
 from bot.jobs import Clock, JobStore
 from bot.ledger import Ledger
+from bot.policy import PolicyStore
 from bot.scheduler import JobScheduler
 from bot.sora import SoraService
 
 log = logging.getLogger(__name__)
 
 #: Cogs loaded at start-up, in order.
-DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.errors", "cogs.sora")
+DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.errors", "cogs.sora", "cogs.budget", "cogs.credits")
 
 
 def utc_now() -> datetime:
@@ -42,6 +45,8 @@ class Store:
     db: Database
     ledger: Ledger
     jobs: JobStore
+    policy: PolicyStore
+    audit: AuditLog
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,9 @@ class Services:
     apiframe: ApiframeClient
     sora: SoraService
     clock: Clock
+    policy: PolicyStore
+    budget: BudgetService
+    audit: AuditLog
 
 
 @asynccontextmanager
@@ -64,10 +72,13 @@ async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterato
     )
     try:
         ledger = Ledger.from_config(db, settings.ledger, clock=clock)
+        policy = PolicyStore(db, settings=settings, clock=clock)
+        audit = AuditLog(db, clock)
         jobs = JobStore(
-            db, ledger, timeout=timedelta(minutes=settings.jobs.timeout_minutes), clock=clock
+            db, ledger, timeout=timedelta(minutes=settings.jobs.timeout_minutes), clock=clock,
+            policy=policy, audit=audit,
         )
-        yield Store(db=db, ledger=ledger, jobs=jobs)
+        yield Store(db=db, ledger=ledger, jobs=jobs, policy=policy, audit=audit)
     finally:
         await db.close()
 
@@ -94,9 +105,10 @@ async def open_services(
         )
         apiframe = make_apiframe_client(settings, http)
         sora = SoraService(settings=settings, ledger=store.ledger, store=store.jobs,
-                           apiframe=apiframe)
+                           apiframe=apiframe, policy=store.policy)
+        budget = BudgetService(store.db, store.ledger, store.audit, store.jobs, settings, clock)
         yield Services(settings=settings, store=store, http=http, apiframe=apiframe, sora=sora,
-                       clock=clock)
+                       clock=clock, policy=store.policy, budget=budget, audit=store.audit)
 
 
 def default_intents() -> discord.Intents:
@@ -144,6 +156,7 @@ class SoraBot(commands.Bot):
             workdir=settings.database.path.parent / "downloads",
             clock=services.clock,
         )
+        self.audit_poster = AuditPoster(services.audit, self)
 
     async def setup_hook(self) -> None:
         for name in self._extensions:
@@ -151,11 +164,13 @@ class SoraBot(commands.Bot):
         if self._run_jobs:
             # Runs before the gateway connects: unfinished jobs resume over REST at once.
             self.scheduler.start()
+            self.audit_poster.start()
         log.info("Loaded %d cog(s); %d application command(s) in the tree",
                  len(self._extensions), len(self.tree.get_commands()))
 
     async def close(self) -> None:
         await self.scheduler.stop()
+        await self.audit_poster.stop()
         await super().close()
 
     async def on_ready(self) -> None:

@@ -11,9 +11,11 @@ import discord
 from discord.http import HTTPClient
 
 from bot.apiframe import ApiframeError
-from bot.app import SoraBot, make_apiframe_client, open_services, open_store
+from bot.app import SoraBot, make_apiframe_client, open_services, open_store, utc_now
+from bot.budget import BudgetService
 from bot.config import Settings
 from bot.discord_endpoints import point_discord_at
+from bot.errors import UserError
 from bot.ledger import LedgerError, render_csv, render_json
 
 
@@ -101,12 +103,13 @@ async def operator_change(
 ) -> int:
     """``ledger grant|set``: the operator's own credit changes, journaled as ``operator``."""
     async with open_store(settings) as store:
+        # Through the budget service, so the change also reaches the guild's audit channel.
+        budget = BudgetService(store.db, store.ledger, store.audit, store.jobs, settings,
+                               utc_now)
+        change = budget.grant if op == "grant" else budget.set
         try:
-            if op == "grant":
-                entry = await store.ledger.grant(guild_id, amount, actor="operator", reason=reason)
-            else:
-                entry = await store.ledger.set(guild_id, amount, actor="operator", reason=reason)
-        except LedgerError as exc:
+            entry = await change(guild_id, amount, actor_id=None, can_mint=True, reason=reason)
+        except (LedgerError, UserError) as exc:
             raise OperatorError(str(exc)) from None
     if op == "grant":
         print(f"granted {amount} credits to guild {guild_id}; balance {entry.balance_after}",

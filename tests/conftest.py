@@ -41,7 +41,7 @@ async def fake_apiframe() -> AsyncIterator[FakeApiframe]:
 
 
 def render_toml(sections: dict[str, dict[str, Any]]) -> str:
-    """A tiny TOML writer for flat tables of strings, numbers and booleans."""
+    """A tiny TOML writer for flat tables of strings, numbers, booleans and integer lists."""
     lines: list[str] = []
     for name, table in sections.items():
         lines.append(f"[{name}]")
@@ -50,6 +50,8 @@ def render_toml(sections: dict[str, dict[str, Any]]) -> str:
                 rendered = "true" if value else "false"
             elif isinstance(value, int | float):
                 rendered = repr(value)
+            elif isinstance(value, list | tuple):
+                rendered = "[" + ", ".join(repr(int(v)) for v in value) + "]"
             else:
                 rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
             lines.append(f"{key} = {rendered}")

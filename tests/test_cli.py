@@ -192,8 +192,12 @@ async def test_operator_grant_and_set_are_journaled_as_the_operator(
     try:
         ledger = Ledger(db, max_balance=1000, starting_credits=0)
         entries = (await ledger.export(GUILD)).entries
+        audited = await db.fetchall(
+            "SELECT text FROM audit_events WHERE guild_id = ? ORDER BY id", (GUILD,)
+        )
     finally:
         await db.close()
+    assert len(audited) == 2, "each operator change is queued for the guild's audit channel"
     assert [(e.kind, e.delta, e.actor, e.reason) for e in entries[-2:]] == [
         ("grant", 500, "operator", "launch budget"), ("set", -380, "operator", "monthly reset"),
     ]

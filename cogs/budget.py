@@ -1,0 +1,321 @@
+"""``/budget``: the moderators' adapter in front of the budget, policy and audit services.
+
+``default_permissions`` only hides the group from members without Manage Server, and server
+admins can change that in their settings; every subcommand therefore checks the permission
+again when it runs. Every answer is ephemeral and pings no one.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice, Range
+from discord.ext import commands
+
+from bot.errors import UserError
+from bot.ledger_export import render_csv
+from bot.ledger_types import MAX_AMOUNT, EntryKind, InvalidAmount, JournalEntry, check_amount
+from cogs.budget_views import NO_MENTIONS, PAGE_SIZE, HistoryPager, policy_embed, signed
+
+if TYPE_CHECKING:
+    from bot.app import SoraBot
+
+moderators_only = app_commands.checks.has_permissions(manage_guild=True)
+
+_KINDS = [Choice(name=k.value, value=k.value) for k in EntryKind]
+_RESOLUTIONS = [Choice(name="any", value="any"), Choice(name="standard", value="standard"),
+                Choice(name="high", value="high")]
+_DURATIONS = [Choice(name="any", value=0)] + [
+    Choice(name=f"{s} seconds", value=s) for s in (4, 8, 10, 12, 15)
+]
+_WEEK = 7 * 24 * 3600
+
+
+class AmountRefused(UserError):
+    """An amount option that is not a whole number in range (only raw interactions send one)."""
+
+
+class AmountTransformer(app_commands.Transformer):
+    """An integer option with client-side bounds, re-checked here with a clear refusal.
+
+    A plain ``Range`` would answer a bad value with "this command was updated"; this raises a
+    :class:`UserError`, which the error handler shows as it is.
+    """
+
+    def __init__(self, *, allow_zero: bool) -> None:
+        self._allow_zero = allow_zero
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.integer
+
+    @property
+    def min_value(self) -> int:
+        return 0 if self._allow_zero else 1
+
+    @property
+    def max_value(self) -> int:
+        return MAX_AMOUNT
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
+        try:
+            return check_amount(value, allow_zero=self._allow_zero)
+        except InvalidAmount as exc:
+            raise AmountRefused(str(exc)) from None
+
+
+Amount = app_commands.Transform[int, AmountTransformer(allow_zero=False)]
+NewBalance = app_commands.Transform[int, AmountTransformer(allow_zero=True)]
+Reason = Range[str, 1, 500]
+
+
+def actor(interaction: discord.Interaction[Any]) -> str:
+    return f"user:{interaction.user.id}"
+
+
+def change_text(entry: JournalEntry) -> str:
+    reason = f" ({discord.utils.escape_markdown(entry.reason)})" if entry.reason else ""
+    return (f"Done: **{entry.kind.value}** {signed(entry.delta)} credits{reason}. "
+            f"Balance now **{entry.balance_after}** (journal entry #{entry.id}).")
+
+
+async def reply(interaction: discord.Interaction[Any], content: str | None = None,
+                **kwargs: Any) -> None:
+    await interaction.response.send_message(content, ephemeral=True,
+                                            allowed_mentions=NO_MENTIONS, **kwargs)
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class BudgetCog(commands.GroupCog, group_name="budget",
+                group_description="Manage this server's video credits (Manage Server)"):
+    limits = app_commands.Group(name="limits", description="View or change the spending rules")
+
+    def __init__(self, bot: SoraBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    def _guild(self, interaction: discord.Interaction[Any]) -> int:
+        assert interaction.guild_id is not None  # guild_only
+        return interaction.guild_id
+
+    async def _can_mint(self, user: discord.abc.User) -> bool:
+        moderation = self.bot.services.settings.moderation
+        return (moderation.moderators_can_mint or user.id in moderation.owner_ids
+                or await self.bot.is_owner(user))
+
+    # -- money ---------------------------------------------------------------------------
+
+    @app_commands.command(name="balance", description="Balance, recent spending, running jobs")
+    @moderators_only
+    async def balance(self, interaction: discord.Interaction[SoraBot]) -> None:
+        s = await self.bot.services.budget.summary(self._guild(interaction))
+        embed = discord.Embed(title="Server credits")
+        embed.add_field(name="Balance", value=str(s.balance))
+        embed.add_field(name="Spent today (UTC)", value=str(s.spent_today))
+        embed.add_field(name="Spent this week", value=str(s.spent_week))
+        embed.add_field(name="Spent this month", value=str(s.spent_month))
+        embed.add_field(name="Jobs running", value=str(s.running_jobs))
+        await reply(interaction, embed=embed)
+
+    @app_commands.command(name="grant", description="Add credits to the server's balance")
+    @app_commands.describe(amount="Whole credits to add", reason="Why (kept in the journal)")
+    @moderators_only
+    async def grant(self, interaction: discord.Interaction[SoraBot], amount: Amount,
+                    reason: Reason) -> None:
+        entry = await self.bot.services.budget.grant(
+            self._guild(interaction), amount, actor_id=interaction.user.id,
+            can_mint=await self._can_mint(interaction.user), reason=reason)
+        await reply(interaction, change_text(entry))
+
+    @app_commands.command(name="deduct", description="Remove credits from the server's balance")
+    @app_commands.describe(amount="Whole credits to remove", reason="Why (kept in the journal)")
+    @moderators_only
+    async def deduct(self, interaction: discord.Interaction[SoraBot], amount: Amount,
+                     reason: Reason) -> None:
+        entry = await self.bot.services.budget.deduct(
+            self._guild(interaction), amount, actor_id=interaction.user.id,
+            can_mint=await self._can_mint(interaction.user), reason=reason)
+        await reply(interaction, change_text(entry))
+
+    @app_commands.command(name="set", description="Set the server's balance to an exact amount")
+    @app_commands.describe(amount="The new balance", reason="Why (kept in the journal)")
+    @moderators_only
+    async def set_(self, interaction: discord.Interaction[SoraBot], amount: NewBalance,
+                   reason: Reason) -> None:
+        entry = await self.bot.services.budget.set(
+            self._guild(interaction), amount, actor_id=interaction.user.id,
+            can_mint=await self._can_mint(interaction.user), reason=reason)
+        await reply(interaction, change_text(entry))
+
+    @app_commands.command(name="refund", description="Refund a finished job (once)")
+    @app_commands.describe(job="The job id (from the history or the audit channel)",
+                           reason="Why (kept in the journal)")
+    @moderators_only
+    async def refund(self, interaction: discord.Interaction[SoraBot], job: Range[str, 1, 100],
+                     reason: Reason) -> None:
+        entry = await self.bot.services.budget.refund_job(
+            self._guild(interaction), job.strip(), actor_id=interaction.user.id, reason=reason)
+        await reply(interaction, change_text(entry))
+
+    @app_commands.command(name="history", description="The credit journal, newest first")
+    @app_commands.describe(member="Only entries made by this member",
+                           kind="Only entries of this kind")
+    @app_commands.choices(kind=_KINDS)
+    @moderators_only
+    async def history(self, interaction: discord.Interaction[SoraBot],
+                      member: discord.User | None = None, kind: str | None = None) -> None:
+        guild_id = self._guild(interaction)
+        ledger = self.bot.services.store.ledger
+        by = f"user:{member.id}" if member is not None else None
+
+        async def fetch(before_id: int | None) -> list[JournalEntry]:
+            return await ledger.history(guild_id, limit=PAGE_SIZE + 1, before_id=before_id,
+                                        kind=kind, actor=by)
+
+        title = "Credit journal" + (f" · {kind}" if kind else "") + (
+            f" · {member.display_name}" if member is not None else "")
+        pager = HistoryPager(owner_id=interaction.user.id, fetch=fetch, title=title)
+        await reply(interaction, embed=await pager.load(), view=pager)
+
+    @app_commands.command(name="export", description="The whole journal as a CSV file")
+    @moderators_only
+    async def export(self, interaction: discord.Interaction[SoraBot]) -> None:
+        guild_id = self._guild(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        export = await self.bot.services.store.ledger.export(guild_id)
+        data = render_csv(export).encode("utf-8")
+        await interaction.followup.send(
+            f"{len(export.entries)} journal entries; balance {export.balance}.",
+            file=discord.File(io.BytesIO(data), filename=f"ledger-{guild_id}.csv"),
+            ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    # -- policy --------------------------------------------------------------------------
+
+    @app_commands.command(name="freeze", description="Stop all spending (running jobs finish)")
+    @moderators_only
+    async def freeze(self, interaction: discord.Interaction[SoraBot]) -> None:
+        await self.bot.services.policy.set_frozen(self._guild(interaction), True,
+                                                  actor=actor(interaction))
+        await reply(interaction, "Spending is **frozen**: nobody can start a video until "
+                                 "`/budget unfreeze`. Running jobs finish normally.")
+
+    @app_commands.command(name="unfreeze", description="Allow spending again")
+    @moderators_only
+    async def unfreeze(self, interaction: discord.Interaction[SoraBot]) -> None:
+        await self.bot.services.policy.set_frozen(self._guild(interaction), False,
+                                                  actor=actor(interaction))
+        await reply(interaction, "Spending is open again.")
+
+    @app_commands.command(name="audit", description="Audit channel and low-balance alert")
+    @app_commands.describe(
+        channel="Post every credit change and job outcome here",
+        low_balance="Alert once when the balance drops below this (0 turns the alert off)",
+        off="Stop posting to the audit channel",
+    )
+    @moderators_only
+    async def audit(self, interaction: discord.Interaction[SoraBot],
+                    channel: discord.TextChannel | None = None,
+                    low_balance: Range[int, 0, MAX_AMOUNT] | None = None,
+                    off: bool = False) -> None:
+        guild_id, who = self._guild(interaction), actor(interaction)
+        audit = self.bot.services.audit
+        if off:
+            await audit.set_channel(guild_id, None, actor=who)
+        elif channel is not None:
+            await audit.set_channel(guild_id, channel.id, actor=who)
+        if low_balance is not None:
+            await audit.set_low_balance(guild_id, low_balance or None, actor=who)
+        current = await audit.settings(guild_id)
+        where = f"<#{current.channel_id}>" if current.channel_id else "off"
+        alert = (f"below {current.low_balance_threshold} credits"
+                 if current.low_balance_threshold is not None else "off")
+        await reply(interaction, f"Audit channel: {where}. Low-balance alert: {alert}.")
+
+    async def _show_limits(self, interaction: discord.Interaction[SoraBot],
+                           prefix: str | None = None) -> None:
+        jobs = self.bot.services.settings.jobs
+        policy = await self.bot.services.policy.get(self._guild(interaction))
+        embed = policy_embed(policy, default_guild_jobs=jobs.max_in_flight_per_guild,
+                             default_member_jobs=jobs.max_in_flight_per_member)
+        await reply(interaction, prefix, embed=embed)
+
+    @limits.command(name="show", description="The server's spending rules")
+    @moderators_only
+    async def limits_show(self, interaction: discord.Interaction[SoraBot]) -> None:
+        await self._show_limits(interaction)
+
+    @limits.command(name="set", description="Change spending rules (0 = no limit)")
+    @app_commands.describe(
+        daily_cap="Credits one member may spend per UTC day (0 = no cap)",
+        weekly_cap="Credits one member may spend per ISO week (0 = no cap)",
+        cooldown_seconds="Seconds a member waits between videos (0 = none)",
+        max_jobs_server="Videos running at once in the server (0 = the bot's default)",
+        max_jobs_member="Videos one member may run at once (0 = the bot's default)",
+        max_resolution="Highest resolution members may pick",
+        max_duration="Longest video members may ask for",
+    )
+    @app_commands.choices(max_resolution=_RESOLUTIONS)
+    @app_commands.choices(max_duration=_DURATIONS)
+    @moderators_only
+    async def limits_set(
+        self, interaction: discord.Interaction[SoraBot],
+        daily_cap: Range[int, 0, MAX_AMOUNT] | None = None,
+        weekly_cap: Range[int, 0, MAX_AMOUNT] | None = None,
+        cooldown_seconds: Range[int, 0, _WEEK] | None = None,
+        max_jobs_server: Range[int, 0, 1000] | None = None,
+        max_jobs_member: Range[int, 0, 1000] | None = None,
+        max_resolution: str | None = None,
+        max_duration: int | None = None,
+    ) -> None:
+        changes: dict[str, Any] = {}
+        for name, value in (("daily_cap", daily_cap), ("weekly_cap", weekly_cap),
+                            ("max_in_flight_guild", max_jobs_server),
+                            ("max_in_flight_member", max_jobs_member),
+                            ("max_duration", max_duration)):
+            if value is not None:
+                changes[name] = value or None  # 0 clears: back to "no limit"/the default
+        if cooldown_seconds is not None:
+            changes["cooldown_seconds"] = cooldown_seconds
+        if max_resolution is not None:
+            changes["max_resolution"] = None if max_resolution == "any" else max_resolution
+        if changes:
+            await self.bot.services.policy.update(self._guild(interaction),
+                                                  actor=actor(interaction), **changes)
+        await self._show_limits(interaction, "Saved." if changes else None)
+
+    @limits.command(name="role", description="Allow or disallow a role to use /sora")
+    @app_commands.describe(role="The role (leave empty to allow every role again)",
+                           allowed="Allow (true) or remove from the allowed roles (false)")
+    @moderators_only
+    async def limits_role(self, interaction: discord.Interaction[SoraBot],
+                          role: discord.Role | None = None, allowed: bool = True) -> None:
+        guild_id = self._guild(interaction)
+        policy = self.bot.services.policy
+        current = (await policy.get(guild_id)).allowed_role_ids
+        wanted = (frozenset() if role is None
+                  else current | {role.id} if allowed else current - {role.id})
+        await policy.set_roles(guild_id, wanted, actor=actor(interaction))
+        await self._show_limits(interaction, "Saved.")
+
+    @limits.command(name="channel", description="Allow or disallow a channel for /sora")
+    @app_commands.describe(channel="The channel (leave empty to allow every channel again)",
+                           allowed="Allow (true) or remove from the allowed channels (false)")
+    @moderators_only
+    async def limits_channel(self, interaction: discord.Interaction[SoraBot],
+                             channel: discord.TextChannel | None = None,
+                             allowed: bool = True) -> None:
+        guild_id = self._guild(interaction)
+        policy = self.bot.services.policy
+        current = (await policy.get(guild_id)).allowed_channel_ids
+        wanted = (frozenset() if channel is None
+                  else current | {channel.id} if allowed else current - {channel.id})
+        await policy.set_channels(guild_id, wanted, actor=actor(interaction))
+        await self._show_limits(interaction, "Saved.")
+
+
+async def setup(bot: SoraBot) -> None:
+    await bot.add_cog(BudgetCog(bot))
