@@ -13,11 +13,22 @@ from typing import Any
 
 import pytest
 
+from bot.db import Database
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord
 
 DISCORD_TOKEN = "MTAx.fake-bot-token.for-tests-only"
 APIFRAME_KEY = "afk_test_key_0000000000000000"
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated database in a real file, closed after the test."""
+    database = await Database.open(tmp_path / "store.sqlite3")
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture

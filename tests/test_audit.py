@@ -3,9 +3,7 @@ in-process bot and fake Discord) one audit-channel message per ledger change and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,15 +24,6 @@ ALERT = "⚠️ Low balance"
 
 def clock() -> datetime:
     return T0
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "audit.sqlite3")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import io
 import json
 import multiprocessing
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -40,13 +39,6 @@ from tests.conftest_ledger import (
     stored_balance,
     try_reserve,
 )
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "ledger.sqlite3")
-    yield database
-    await database.close()
 
 
 @pytest.fixture
@@ -194,7 +186,7 @@ async def test_refund_twice_refunds_once(ledger: Ledger, db: Database) -> None:
 
 
 async def test_concurrent_refunds_of_one_job_refund_once(
-    ledger: Ledger, db: Database, tmp_path: Path
+    ledger: Ledger, db: Database
 ) -> None:
     await ledger.reserve(GUILD, 12, job_id="job-1", actor="user:1")
     results = await asyncio.gather(
@@ -203,7 +195,7 @@ async def test_concurrent_refunds_of_one_job_refund_once(
     assert sum(r is not None for r in results) == 1
 
     await ledger.reserve(GUILD, 12, job_id="job-2", actor="user:1")
-    others = [await Database.open(tmp_path / "ledger.sqlite3") for _ in range(3)]
+    others = [await Database.open(db.path) for _ in range(3)]
     try:
         ledgers = [Ledger(o, max_balance=1000, starting_credits=100) for o in others]
         results = await asyncio.gather(
