@@ -92,6 +92,8 @@ class NewJob:
     price: int
     start_image_url: str | None = None
     status_message_id: int | None = None
+    #: What fitting did to the start image (see bot/imagefit.py); None if nothing.
+    start_image_note: str | None = None
     #: The member's roles, for the guild policy's role rule (not stored).
     role_ids: tuple[int, ...] = ()
 
@@ -133,6 +135,8 @@ class Job:
     finished_at: datetime | None
     delivered_at: datetime | None
     notified_at: datetime | None
+    # Last and defaulted: added by migration 0005, after the rest of the row.
+    start_image_note: str | None = None
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of logs
         return f"<Job {self.id} {self.state} guild={self.guild_id} af={self.apiframe_job_id}>"
@@ -195,8 +199,8 @@ class JobStore:
                 " interaction_id, interaction_token, token_expires_at, status_message_id,"
                 " attachment_size_limit, model, prompt, duration, aspect_ratio, resolution,"
                 " start_image_url, price, idempotency_key, state, next_action_at, deadline_at,"
-                " created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
+                " created_at, updated_at, start_image_note)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
                 (
                     job_id, new.guild_id, new.channel_id, new.user_id, new.application_id,
                     new.interaction_id, new.interaction_token, to_db_time(new.token_expires_at),
@@ -204,6 +208,7 @@ class JobStore:
                     new.duration, new.aspect_ratio, new.resolution, new.start_image_url,
                     new.price, f"sora-{job_id}", JobState.RESERVED, to_db_time(now),
                     to_db_time(now + self._timeout), to_db_time(now), to_db_time(now),
+                    new.start_image_note,
                 ),
             )
             assert row is not None

@@ -182,6 +182,9 @@ def result_embed(job: Job) -> discord.Embed:
     timings = _timings(job)
     if timings:
         embed.add_field(name="Time", value=timings, inline=False)
+    if job.start_image_note:
+        embed.add_field(name="Start image", value=clip(job.start_image_note, 1024),
+                        inline=False)
     ids = f"Job {job.id}"
     if job.apiframe_job_id:
         ids = f"Apiframe job {job.apiframe_job_id} · {ids}"

@@ -38,6 +38,7 @@ class SoraRequest:
     status_message_id: int | None = None
     start_image_url: str | None = None
     role_ids: tuple[int, ...] = ()
+    start_image_note: str | None = None
 
 
 class SoraService:
@@ -119,6 +120,7 @@ class SoraService:
                 duration=options.duration, aspect_ratio=options.aspect_ratio,
                 resolution=options.resolution, price=self.price(options),
                 start_image_url=request.start_image_url,
+                start_image_note=request.start_image_note,
                 status_message_id=request.status_message_id,
                 role_ids=request.role_ids,
             ),

@@ -28,6 +28,7 @@ class SoraCog(commands.Cog):
         aspect_ratio="Landscape (16:9) or portrait (9:16)",
         resolution="Standard or high quality; high costs more",
         start_image="Optional first frame: a PNG, JPEG or WebP image",
+        fit="If the start image has another shape: centre-crop it (default) or pad it",
     )
     @app_commands.choices(
         duration=[Choice(name=f"{s} seconds", value=s) for s in (4, 8, 10, 12, 15)],
@@ -41,6 +42,10 @@ class SoraCog(commands.Cog):
             Choice(name="Standard", value="standard"),
             Choice(name="High (costs more)", value="high"),
         ],
+        fit=[
+            Choice(name="Crop to fit (centre)", value="crop"),
+            Choice(name="Pad with black bars", value="pad"),
+        ],
     )
     async def sora(
         self,
@@ -50,11 +55,12 @@ class SoraCog(commands.Cog):
         aspect_ratio: str = "16:9",
         resolution: str = "standard",
         start_image: discord.Attachment | None = None,
+        fit: str = "crop",
     ) -> None:
         # Re-validated here: a raw interaction can carry any value, whatever the choices say.
         options = parse_options(prompt, duration, aspect_ratio, resolution)
         image = ImageInput.from_attachment(start_image) if start_image is not None else None
-        await launch(self.bot, interaction, options, image)
+        await launch(self.bot, interaction, options, image, fit=fit)
 
 
 async def setup(bot: SoraBot) -> None:
