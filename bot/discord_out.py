@@ -30,6 +30,7 @@ import discord
 
 from bot import render
 from bot.jobs import Clock, Job
+from bot.result_buttons import ResultButtons
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +135,14 @@ class JobPublisher:
         self, job: Job, embed: discord.Embed, *, video: Path | None, note: str | None
     ) -> int:
         text = note if video is not None else self._link_text(job, note)
+        buttons = ResultButtons(job.id)
         webhook = self._webhook(job)
         if webhook is not None and job.status_message_id is not None:
             try:
                 edited = await webhook.edit_message(
                     job.status_message_id, content=text, embed=embed,
                     attachments=[self._file(job, video)] if video is not None else [],
-                    allowed_mentions=discord.AllowedMentions.none(),
+                    allowed_mentions=discord.AllowedMentions.none(), view=buttons,
                 )
             except discord.HTTPException as exc:
                 if _too_large(exc) or _transient(exc):
@@ -157,7 +159,7 @@ class JobPublisher:
         content = ready if text is None else f"{ready}\n{text}"
         files = [self._file(job, video)] if video is not None else []
         message_id = await self._send_channel(
-            job, content=content, embed=embed, files=files, purpose="d"
+            job, content=content, embed=embed, files=files, purpose="d", view=buttons
         )
         await self._retire_status(job, failed=False)
         return message_id
@@ -221,7 +223,7 @@ class JobPublisher:
 
     async def _send_channel(
         self, job: Job, *, content: str, embed: discord.Embed | None,
-        files: list[discord.File], purpose: str,
+        files: list[discord.File], purpose: str, view: discord.ui.View | None = None,
     ) -> int:
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         extra: dict[str, Any] = {}  # only what is present, so the request body stays minimal
@@ -229,6 +231,8 @@ class JobPublisher:
             extra["embed"] = embed
         if files:
             extra["files"] = files
+        if view is not None:
+            extra["view"] = view
         try:
             message = await channel.send(
                 content, nonce=job_nonce(job, purpose),

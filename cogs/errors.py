@@ -182,6 +182,12 @@ async def handle_app_command_error(
     interaction: discord.Interaction[Any], error: app_commands.AppCommandError
 ) -> None:
     """The tree's ``on_error``: answer the member ephemerally; never raise."""
+    await report_error(interaction, error)
+
+
+async def report_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """:func:`handle_app_command_error` for any interaction (a button, a modal): the same
+    table, the same ephemeral answer; never raises."""
     try:
         cause = unwrap(error)
         text = describe(cause)

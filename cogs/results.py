@@ -1,0 +1,234 @@
+"""The buttons under a delivered video: Reroll, Edit prompt, Extend, Details, Delete.
+
+One :class:`ResultButton` DynamicItem matches every ``sora:r:<action>:<job_id>`` custom_id
+(format in :mod:`bot.result_buttons`), so clicks work on messages from before a restart: the
+job row, not any in-memory view, holds what a click needs. Reroll, Edit and Extend start a new
+job through :func:`cogs.launch.launch`, so they are checked and charged exactly like /sora.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot import render
+from bot.apiframe_errors import ApiframeError
+from bot.errors import UserError
+from bot.frames import NoFrame, last_frame_png
+from bot.jobs import Job
+from bot.result_buttons import CUSTOM_ID_PATTERN, custom_id
+from bot.validation import SoraOptions, parse_options
+from cogs.errors import report_error
+from cogs.launch import ImageInput, launch
+
+if TYPE_CHECKING:
+    from bot.app import SoraBot
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+UNKNOWN_JOB = "I have no record of that video any more, so this button can't do anything."
+NO_RESULT = "That video has no result I can read, so it can't be extended."
+VIDEO_GONE = "I couldn't download that video again (its link may have expired)."
+NO_FRAME = "I couldn't read the last frame of that video."
+DELETE_REFUSED = ("Only the member who asked for this video or a moderator (Manage Messages) "
+                  "can delete it.")
+DELETED = "Deleted. Credits are not refunded for a delivered video."
+ALREADY_GONE = "That message is already gone."
+
+Interaction = discord.Interaction["SoraBot"]
+
+
+def options_of(job: Job, prompt: str | None = None) -> SoraOptions:
+    """The job's settings (with another prompt), validated like a fresh /sora."""
+    return parse_options(job.prompt if prompt is None else prompt, job.duration,
+                         job.aspect_ratio, job.resolution)
+
+
+async def _job(bot: SoraBot, interaction: Interaction, job_id: str) -> Job:
+    job = await bot.services.store.jobs.get(job_id)
+    # A custom_id is only as trustworthy as the message it sits on: keep guilds apart.
+    if job is None or job.guild_id != interaction.guild_id:
+        raise UserError(UNKNOWN_JOB)
+    return job
+
+
+async def _may_spend(bot: SoraBot, interaction: Interaction, job: Job, what: str) -> None:
+    """Only the requester may spend credits from their video, unless the guild opened it."""
+    if interaction.user.id == job.user_id:
+        return
+    if (await bot.services.policy.get(job.guild_id)).buttons_open:
+        return
+    raise UserError(f"Only <@{job.user_id}>, who asked for this video, can {what} it.")
+
+
+def _may_delete(interaction: Interaction, job: Job) -> bool:
+    perms = interaction.permissions
+    return (interaction.user.id == job.user_id or perms.manage_messages
+            or perms.manage_guild)
+
+
+# -- actions -----------------------------------------------------------------------------
+
+
+async def reroll(bot: SoraBot, interaction: Interaction, job: Job) -> None:
+    await _may_spend(bot, interaction, job, "reroll")
+    await launch(bot, interaction, options_of(job), hosted_image_url=job.start_image_url)
+
+
+async def edit(bot: SoraBot, interaction: Interaction, job: Job) -> None:
+    await _may_spend(bot, interaction, job, "edit")
+    await interaction.response.send_modal(EditPromptModal(bot, job))
+
+
+async def extend(bot: SoraBot, interaction: Interaction, job: Job) -> None:
+    await _may_spend(bot, interaction, job, "extend")
+    result_url = job.result_url
+    if result_url is None:
+        raise UserError(NO_RESULT)
+
+    async def read_last_frame() -> bytes:
+        return await _last_frame(bot, result_url)
+
+    # launch() reads the image after its public acknowledgement, so the download and the
+    # decode do not race Discord's three-second deadline. The true size is unknown until
+    # then: 1 passes the cheap declared-size check, and the PNG's bytes are judged after.
+    image = ImageInput(read=read_last_frame, filename=f"sora-{job.id}-last-frame.png",
+                       content_type="image/png", size=1)
+    await launch(bot, interaction, options_of(job), image)
+
+
+async def _last_frame(bot: SoraBot, result_url: str) -> bytes:
+    settings = bot.services.settings
+    with tempfile.TemporaryDirectory(prefix="sora-extend-") as folder:
+        path = Path(folder) / "video.mp4"
+        try:
+            await bot.services.apiframe.download_to(
+                result_url, path, max_bytes=settings.jobs.max_result_bytes)
+        except ApiframeError as exc:
+            log.info("extend: result download failed (%s)", type(exc).__name__)
+            raise UserError(VIDEO_GONE) from None
+        try:
+            return await asyncio.to_thread(last_frame_png, path)
+        except NoFrame as exc:
+            log.info("extend: %s", exc)
+            raise UserError(NO_FRAME) from None
+
+
+async def details(bot: SoraBot, interaction: Interaction, job: Job) -> None:
+    del bot
+    await interaction.response.send_message(embed=details_embed(job), ephemeral=True,
+                                            allowed_mentions=NO_MENTIONS)
+
+
+async def delete(bot: SoraBot, interaction: Interaction, job: Job) -> None:
+    del bot
+    if not _may_delete(interaction, job):
+        raise UserError(DELETE_REFUSED)
+    message = interaction.message
+    if message is None:
+        raise UserError(ALREADY_GONE)
+    try:
+        await message.delete()
+    except discord.NotFound:
+        raise UserError(ALREADY_GONE) from None
+    log.info("job %s: result message deleted by user %s", job.id, interaction.user.id)
+    await interaction.response.send_message(DELETED, ephemeral=True,
+                                            allowed_mentions=NO_MENTIONS)
+
+
+Action = Callable[["SoraBot", Interaction, Job], Awaitable[None]]
+ACTIONS: dict[str, Action] = {
+    "reroll": reroll, "edit": edit, "extend": extend, "details": details, "delete": delete,
+}
+
+
+def _when(moment: Any) -> str:
+    return f"<t:{int(moment.timestamp())}:f>" if moment is not None else "—"
+
+
+def details_embed(job: Job) -> discord.Embed:
+    """Everything about the job: full prompt, options, price, both job ids, timings."""
+    embed = discord.Embed(title="Video details", description=render.clip(job.prompt, 4096))
+    embed.add_field(name="Video", value=render.variant_text(job))
+    embed.add_field(name="Price", value=render.credits(job.price))
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+    embed.add_field(name="Start image", value="yes" if job.start_image_url else "none")
+    embed.add_field(name="Job", value=f"`{job.id}`", inline=False)
+    embed.add_field(name="Apiframe job", value=f"`{job.apiframe_job_id or '—'}`", inline=False)
+    embed.add_field(
+        name="Timings",
+        value=(f"requested {_when(job.created_at)}\nsubmitted {_when(job.submitted_at)}\n"
+               f"finished {_when(job.finished_at)}\ndelivered {_when(job.delivered_at)}"),
+        inline=False,
+    )
+    return embed
+
+
+# -- Discord glue -------------------------------------------------------------------------
+
+
+class EditPromptModal(discord.ui.Modal, title="Edit prompt"):
+    """The prompt, pre-filled; submitting starts a new job with the other settings kept."""
+
+    def __init__(self, bot: SoraBot, job: Job) -> None:
+        super().__init__(custom_id=f"sora:r:edit-modal:{job.id}")
+        self.bot, self.job = bot, job
+        self.prompt: discord.ui.TextInput[EditPromptModal] = discord.ui.TextInput(
+            label="Prompt", style=discord.TextStyle.paragraph, default=job.prompt,
+            min_length=1, max_length=4000,
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: Interaction) -> None:  # type: ignore[override]
+        options = options_of(self.job, self.prompt.value)
+        await launch(self.bot, interaction, options, hosted_image_url=self.job.start_image_url)
+
+    async def on_error(  # type: ignore[override]
+        self, interaction: Interaction, error: Exception
+    ) -> None:
+        await report_error(interaction, error)
+
+
+class ResultButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CUSTOM_ID_PATTERN):
+    """Any result button; the action and the job come from its custom_id."""
+
+    def __init__(self, action: str, job_id: str) -> None:
+        super().__init__(discord.ui.Button(custom_id=custom_id(action, job_id)))
+        self.action, self.job_id = action, job_id
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ResultButton:
+        return cls(match["action"], match["job_id"])
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        try:
+            job = await _job(interaction.client, interaction, self.job_id)
+            await ACTIONS[self.action](interaction.client, interaction, job)
+        except Exception as exc:  # every failure is answered here, none is raised
+            await report_error(interaction, exc)
+
+
+class ResultsCog(commands.Cog):
+    def __init__(self, bot: SoraBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ResultButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ResultButton)
+
+
+async def setup(bot: SoraBot) -> None:
+    await bot.add_cog(ResultsCog(bot))
