@@ -161,11 +161,13 @@ class InteractionSender(DiscordState):
         content: str = "",
         *,
         attachments: Sequence[dict[str, Any]] = (),
+        embeds: Sequence[dict[str, Any]] = (),
         channel_id: int | None = None,
     ) -> StoredMessage:
         """A message a member posted (e.g. the image a context-menu command targets).
 
-        Pass attachments from ``fake.cdn.add(..., ephemeral=False)``."""
+        Pass attachments from ``fake.cdn.add(..., ephemeral=False)``; ``embeds`` as Discord
+        sends them (e.g. a link preview with ``image.url``/``proxy_url``)."""
         if user_id not in guild.members:
             guild.add_member(user_id)
         message = StoredMessage(
@@ -175,6 +177,7 @@ class InteractionSender(DiscordState):
             author_id=user_id,
             content=content,
             attachments=[dict(a) for a in attachments],
+            embeds=[dict(e) for e in embeds],
             timestamp=self.now(),
         )
         return self.store_message(message)
