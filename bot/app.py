@@ -17,6 +17,7 @@ import discord
 from discord.ext import commands
 
 from bot.apiframe import ApiframeClient
+from bot.approvals import PendingStore
 from bot.audit import AuditLog, AuditPoster
 from bot.budget import BudgetService
 from bot.config import Settings
@@ -31,7 +32,9 @@ from bot.sora import SoraService
 log = logging.getLogger(__name__)
 
 #: Cogs loaded at start-up, in order.
-DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.errors", "cogs.sora", "cogs.budget", "cogs.credits")
+DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.errors", "cogs.sora", "cogs.budget", "cogs.credits",
+                                          "cogs.approvals", "cogs.animate",
+                                          "cogs.results")
 
 
 def utc_now() -> datetime:
@@ -47,6 +50,7 @@ class Store:
     jobs: JobStore
     policy: PolicyStore
     audit: AuditLog
+    pending: PendingStore
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,9 @@ async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterato
             db, ledger, timeout=timedelta(minutes=settings.jobs.timeout_minutes), clock=clock,
             policy=policy, audit=audit,
         )
-        yield Store(db=db, ledger=ledger, jobs=jobs, policy=policy, audit=audit)
+        pending = PendingStore(db, clock=clock)
+        yield Store(db=db, ledger=ledger, jobs=jobs, policy=policy, audit=audit,
+                    pending=pending)
     finally:
         await db.close()
 

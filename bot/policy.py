@@ -47,6 +47,8 @@ _LABELS: dict[str, str] = {
     "max_in_flight_member": "The per-member limit of videos in progress",
     "max_resolution": "The maximum resolution",
     "max_duration": "The maximum duration",
+    "preview_above": "The preview threshold",
+    "approval_above": "The approval threshold",
 }
 
 
@@ -96,6 +98,9 @@ class PolicyStore:
             allowed_role_ids=frozenset(int(r["role_id"]) for r in roles),
             allowed_channel_ids=frozenset(int(c["channel_id"]) for c in channels),
             frozen=bool(row["frozen"]),
+            buttons_open=bool(row["buttons_open"]),
+            preview_above=row["preview_above"],
+            approval_above=row["approval_above"],
         )
 
     async def spending(self, guild_id: int, user_id: int) -> MemberSpending:
@@ -200,6 +205,12 @@ class PolicyStore:
             return value
         if value is None or name in ("max_resolution", "max_duration"):
             return value  # variant limits are checked together by validate_variant_limits
+        if name in ("preview_above", "approval_above"):
+            top = self._settings.ledger.max_balance
+            if not _whole(value) or not 0 <= value <= top:
+                raise InvalidPolicy(f"{label} must be a whole number of credits from 0 to "
+                                    f"{top:,}, or cleared.")
+            return value
         bounds = {
             "daily_cap": self._settings.ledger.max_balance,
             "weekly_cap": self._settings.ledger.max_balance,
@@ -251,6 +262,16 @@ class PolicyStore:
             await self._touch(tx, guild_id, actor)
             await tx.execute("UPDATE guild_policies SET frozen = ? WHERE guild_id = ?",
                              (int(bool(frozen)), guild_id))
+            return await self._load(tx, guild_id)
+
+    async def set_buttons_open(
+        self, guild_id: int, buttons_open: bool, *, actor: str
+    ) -> GuildPolicy:
+        """Let every member (True) or only the requester (False) use a video's paid buttons."""
+        async with self._db.transaction() as tx:
+            await self._touch(tx, guild_id, actor)
+            await tx.execute("UPDATE guild_policies SET buttons_open = ? WHERE guild_id = ?",
+                             (int(bool(buttons_open)), guild_id))
             return await self._load(tx, guild_id)
 
     async def _touch(self, tx: Transaction, guild_id: int, actor: str) -> None:

@@ -55,6 +55,11 @@ class GuildPolicy:
     allowed_role_ids: frozenset[int] = frozenset()
     allowed_channel_ids: frozenset[int] = frozenset()
     frozen: bool = False
+    #: Whether anyone, not only the requester, may Reroll/Edit/Extend a delivered video.
+    buttons_open: bool = False
+    #: Above this price /sora shows a preview to confirm; above the next, a moderator approves.
+    preview_above: int | None = None
+    approval_above: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -257,6 +257,9 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         max_jobs_member="Videos one member may run at once (0 = the bot's default)",
         max_resolution="Highest resolution members may pick",
         max_duration="Longest video members may ask for",
+        buttons_open="Let anyone (true) or only the requester (false) Reroll/Edit/Extend a video",
+        preview_above="Videos costing more than this show a preview to confirm (0 = off)",
+        approval_above="Videos costing more than this need a moderator's approval (0 = off)",
     )
     @app_commands.choices(max_resolution=_RESOLUTIONS)
     @app_commands.choices(max_duration=_DURATIONS)
@@ -270,12 +273,17 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         max_jobs_member: Range[int, 0, 1000] | None = None,
         max_resolution: str | None = None,
         max_duration: int | None = None,
+        buttons_open: bool | None = None,
+        preview_above: Range[int, 0, MAX_AMOUNT] | None = None,
+        approval_above: Range[int, 0, MAX_AMOUNT] | None = None,
     ) -> None:
         changes: dict[str, Any] = {}
         for name, value in (("daily_cap", daily_cap), ("weekly_cap", weekly_cap),
                             ("max_in_flight_guild", max_jobs_server),
                             ("max_in_flight_member", max_jobs_member),
-                            ("max_duration", max_duration)):
+                            ("max_duration", max_duration),
+                            ("preview_above", preview_above),
+                            ("approval_above", approval_above)):
             if value is not None:
                 changes[name] = value or None  # 0 clears: back to "no limit"/the default
         if cooldown_seconds is not None:
@@ -285,7 +293,11 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         if changes:
             await self.bot.services.policy.update(self._guild(interaction),
                                                   actor=actor(interaction), **changes)
-        await self._show_limits(interaction, "Saved." if changes else None)
+        if buttons_open is not None:
+            await self.bot.services.policy.set_buttons_open(
+                self._guild(interaction), buttons_open, actor=actor(interaction))
+        saved = bool(changes) or buttons_open is not None
+        await self._show_limits(interaction, "Saved." if saved else None)
 
     @limits.command(name="role", description="Allow or disallow a role to use /sora")
     @app_commands.describe(role="The role (leave empty to allow every role again)",

@@ -76,8 +76,16 @@ def policy_embed(policy: GuildPolicy, *, default_guild_jobs: int,
     embed.add_field(name="Running jobs (member)",
                     value=str(policy.max_in_flight_member or default_member_jobs))
     embed.add_field(name="Highest resolution", value=policy.max_resolution or "any")
+    embed.add_field(name="Result buttons",
+                    value="anyone" if policy.buttons_open else "requester only")
     embed.add_field(name="Longest duration",
                     value=f"{policy.max_duration} s" if policy.max_duration else "any")
+    embed.add_field(name="Preview above",
+                    value="off" if policy.preview_above is None
+                    else f"{policy.preview_above} credits")
+    embed.add_field(name="Approval above",
+                    value="off" if policy.approval_above is None
+                    else f"{policy.approval_above} credits")
     embed.add_field(name="Roles allowed", value=_mentions(policy.allowed_role_ids, "<@&{}>"),
                     inline=False)
     embed.add_field(name="Channels allowed", value=_mentions(policy.allowed_channel_ids, "<#{}>"),

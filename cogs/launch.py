@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot import render
+from bot.approvals import gate_for
 from bot.errors import UserError
+from bot.imagefit import CROP, FittedImage, check_fit_mode, fit_start_image
 from bot.jobs import Job
 from bot.sora import SoraRequest
 from bot.validation import SoraOptions, check_attachment_meta, check_start_image
+from cogs.approval_views import hold
 
 if TYPE_CHECKING:
     from bot.app import SoraBot
@@ -59,12 +62,24 @@ async def launch(
     interaction: discord.Interaction[SoraBot],
     options: SoraOptions,
     image: ImageInput | None = None,
-) -> Job:
-    """Check, acknowledge publicly, re-host the image, reserve and enqueue one job."""
+    *,
+    fit: str = CROP,
+    hosted_image_url: str | None = None,
+    hosted_image_note: str | None = None,
+    gate: bool = True,
+) -> Job | None:
+    """Check, acknowledge publicly, re-host the image, reserve and enqueue one job.
+
+    ``fit`` (crop / pad) says how a start image of another shape is fitted to the video's.
+    ``hosted_image_url`` reuses a start image already on Apiframe (a rerolled job's) as is.
+    Above the guild's preview or approval threshold (unless ``gate`` is False: the request
+    already passed it) the request is held instead and None is returned: nothing reserved.
+    """
     services = bot.services
     settings = services.settings
     if interaction.guild_id is None or interaction.channel_id is None:
         raise UserError("Videos can only be made in a server channel.")
+    fit = check_fit_mode(fit)
     if image is not None:
         check_attachment_meta(image.size, image.content_type,
                               settings.jobs.max_start_image_bytes)
@@ -73,11 +88,27 @@ async def launch(
         interaction.guild_id, interaction.user.id, services.sora.price(options),
         channel_id=interaction.channel_id, role_ids=role_ids, options=options,
     )
+    if gate:
+        price = services.sora.price(options)
+        policy = await services.policy.get(interaction.guild_id)
+        kind = gate_for(policy, price)
+        if kind is not None:
+            async def rehost() -> tuple[str | None, str | None]:
+                if image is None:
+                    return hosted_image_url, hosted_image_note
+                return await _rehost(bot, image, options.aspect_ratio, fit)
+
+            await hold(bot, interaction, kind, options, price=price, role_ids=role_ids,
+                       policy=policy, rehost=rehost)
+            return None
 
     # Public, so the finished video can replace this "thinking…" message. Errors from here on
     # reach the member privately: the error handler removes the public placeholder first.
     callback = await interaction.response.defer(thinking=True)
-    image_url = await _rehost(bot, image) if image is not None else None
+    image_url, image_note = (
+        await _rehost(bot, image, options.aspect_ratio, fit) if image is not None
+        else (hosted_image_url, hosted_image_note)
+    )
     job = await services.sora.start(SoraRequest(
         guild_id=interaction.guild_id, channel_id=interaction.channel_id,
         user_id=interaction.user.id, application_id=interaction.application_id,
@@ -85,7 +116,7 @@ async def launch(
         token_expires_at=interaction.expires_at,
         attachment_size_limit=interaction.filesize_limit, options=options,
         status_message_id=callback.message_id if callback else None,
-        start_image_url=image_url, role_ids=role_ids,
+        start_image_url=image_url, role_ids=role_ids, start_image_note=image_note,
     ))
     log.info("job %s: created for guild %s by user %s (%d credits)",
              job.id, job.guild_id, job.user_id, job.price)
@@ -99,7 +130,10 @@ async def launch(
     return job
 
 
-async def _rehost(bot: SoraBot, image: ImageInput) -> str:
+async def _rehost(
+    bot: SoraBot, image: ImageInput, aspect_ratio: str, fit: str
+) -> tuple[str, str | None]:
+    """The uploaded image's URL and what fitting did to it (None: it already fit)."""
     settings = bot.services.settings
     try:
         data = await image.read()
@@ -109,9 +143,18 @@ async def _rehost(bot: SoraBot, image: ImageInput) -> str:
             "I couldn't download that image from Discord (the link may have expired). "
             "Please attach it again."
         ) from None
-    # Decoding a large image takes long enough to stall the gateway heartbeat.
-    checked = await asyncio.to_thread(
-        check_start_image, data, filename=image.filename, content_type=image.content_type,
-        max_bytes=settings.jobs.max_start_image_bytes,
+    # Decoding and re-encoding a large image take long enough to stall the gateway heartbeat.
+    fitted = await asyncio.to_thread(
+        _check_and_fit, data, image, aspect_ratio, fit, settings.jobs.max_start_image_bytes,
     )
-    return await bot.services.sora.upload_start_image(checked)
+    url = await bot.services.sora.upload_start_image(fitted.image)
+    return url, fitted.note
+
+
+def _check_and_fit(
+    data: bytes, image: ImageInput, aspect_ratio: str, fit: str, max_bytes: int
+) -> FittedImage:
+    checked = check_start_image(
+        data, filename=image.filename, content_type=image.content_type, max_bytes=max_bytes,
+    )
+    return fit_start_image(checked, aspect_ratio, fit, max_bytes=max_bytes)
