@@ -84,12 +84,12 @@ async def launch(
         check_attachment_meta(image.size, image.content_type,
                               settings.jobs.max_start_image_bytes)
     role_ids = member_role_ids(interaction)
+    price = services.sora.price(options)
     await services.sora.precheck(
-        interaction.guild_id, interaction.user.id, services.sora.price(options),
+        interaction.guild_id, interaction.user.id, price,
         channel_id=interaction.channel_id, role_ids=role_ids, options=options,
     )
     if gate:
-        price = services.sora.price(options)
         policy = await services.policy.get(interaction.guild_id)
         kind = gate_for(policy, price)
         if kind is not None:
