@@ -142,6 +142,7 @@ class JobsConfig(_Strict):
     max_start_image_bytes: Annotated[int, Field(ge=1024, le=25_000_000)] = 10 * 1024 * 1024
     max_concurrent_work: Annotated[int, Field(ge=1, le=100)] = 8
     token_margin_seconds: Annotated[float, Field(ge=0, le=600)] = 60.0
+    token_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 30.0
     max_result_bytes: Annotated[int, Field(ge=1024)] = 500 * 1024 * 1024
 
 

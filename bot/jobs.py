@@ -135,8 +135,9 @@ class Job:
     finished_at: datetime | None
     delivered_at: datetime | None
     notified_at: datetime | None
-    # Last and defaulted: added by migration 0005, after the rest of the row.
+    # Last and defaulted: added by later migrations, after the rest of the row.
     start_image_note: str | None = None
+    token_post_at: datetime | None = None
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of logs
         return f"<Job {self.id} {self.state} guild={self.guild_id} af={self.apiframe_job_id}>"
@@ -147,7 +148,7 @@ class Job:
         for key in ("token_expires_at", "next_action_at", "deadline_at", "created_at"):
             data[key] = datetime.fromisoformat(data[key])
         for key in ("progress_shown_at", "submitted_at", "finished_at", "delivered_at",
-                    "notified_at"):
+                    "notified_at", "token_post_at"):
             data[key] = _from_db_time(data[key])
         data["state"] = JobState(data["state"])
         data["failure_kind"] = FailureKind(data["failure_kind"]) if data["failure_kind"] else None
@@ -318,6 +319,10 @@ class JobStore:
             "progress": max(0, min(100, progress)), "next_action_at": to_db_time(poll_at),
             "attempts": 0,
         })
+
+    async def mark_token_post(self, job: Job) -> Job | None:
+        """Note that the outcome is about to go out through the interaction token."""
+        return await self._transition(job.id, job.state, {"token_post_at": self._now()})
 
     async def mark_progress_shown(self, job_id: str) -> None:
         await self._transition(job_id, JobState.SUBMITTED, {"progress_shown_at": self._now()})

@@ -64,6 +64,8 @@ class JobScheduler:
         self._settings, self._workdir, self._clock = settings, workdir, clock
         self._poll = timedelta(seconds=settings.apiframe.poll_interval_seconds)
         self._progress_every = timedelta(seconds=settings.jobs.progress_edit_interval_seconds)
+        self._margin = timedelta(seconds=settings.jobs.token_margin_seconds)
+        self._grace = timedelta(seconds=settings.jobs.token_grace_seconds)
         self._limit = asyncio.Semaphore(settings.jobs.max_concurrent_work)
         self._wake = asyncio.Event()
         self._active: dict[str, asyncio.Task[None]] = {}
@@ -240,7 +242,28 @@ class JobScheduler:
         if await self._publisher.show_progress(job, render.status_embed(job, now)):
             await self._store.mark_progress_shown(job.id)
 
+    async def _outcome_route_ready(self, job: Job) -> Job | None:
+        """The job, marked if its outcome goes out through the token; None to wait instead.
+
+        A run killed just after sending through the token leaves ``token_post_at`` set and
+        no record of the outcome. If the token has lapsed since, Discord may still be
+        applying that edit: wait out the grace period, so the publisher's look at the status
+        message sees it, rather than posting a second copy in the channel.
+        """
+        now = self._clock()
+        if job.token_usable(now, self._margin):
+            return await self._store.mark_token_post(job)
+        if job.token_post_at is not None and now < job.token_post_at + self._grace:
+            await self._store.reschedule(job, job.token_post_at + self._grace,
+                                         count_attempt=False)
+            return None
+        return job
+
     async def _deliver(self, job: Job) -> None:
+        ready = await self._outcome_route_ready(job)
+        if ready is None:
+            return
+        job = ready
         assert job.result_url is not None
         path = self._workdir / f"{job.id}.mp4"
         video: Path | None = None
@@ -290,6 +313,10 @@ class JobScheduler:
             await self._notify(refunded)
 
     async def _notify(self, job: Job) -> None:
+        ready = await self._outcome_route_ready(job)
+        if ready is None:
+            return
+        job = ready
         try:
             await self._publisher.notify_failure(job, render.failure_text(job))
         except (discord.HTTPException, OSError) as exc:
