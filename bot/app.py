@@ -16,6 +16,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot.acks import AckStore
 from bot.apiframe import ApiframeClient
 from bot.approvals import PendingStore
 from bot.audit import AuditLog, AuditPoster
@@ -51,6 +52,7 @@ class Store:
     policy: PolicyStore
     audit: AuditLog
     pending: PendingStore
+    acks: AckStore
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterato
         )
         pending = PendingStore(db, clock=clock)
         yield Store(db=db, ledger=ledger, jobs=jobs, policy=policy, audit=audit,
-                    pending=pending)
+                    pending=pending, acks=AckStore(db, clock))
     finally:
         await db.close()
 
@@ -168,11 +170,21 @@ class SoraBot(commands.Bot):
         for name in self._extensions:
             await self.load_extension(name)
         if self._run_jobs:
-            # Runs before the gateway connects: unfinished jobs resume over REST at once.
+            # Runs before the gateway connects, so no new interaction can race it.
+            await self.retire_orphan_acks()
+            # Unfinished jobs resume over REST at once.
             self.scheduler.start()
             self.audit_poster.start()
         log.info("Loaded %d cog(s); %d application command(s) in the tree",
                  len(self._extensions), len(self.tree.get_commands()))
+
+    async def retire_orphan_acks(self) -> None:
+        """Tell members whose request an earlier run acknowledged but never recorded."""
+        acks = self.services.store.acks
+        for ack in await acks.orphans():
+            await self.scheduler.publisher.retire_orphan(ack)
+            await acks.close(ack.interaction_id)
+        await acks.forget_recorded()
 
     async def close(self) -> None:
         await self.scheduler.stop()

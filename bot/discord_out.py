@@ -23,12 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import aiohttp
 import discord
 
 from bot import render
+from bot.acks import OpenAck
 from bot.jobs import Clock, Job
 from bot.result_buttons import ResultButtons
 
@@ -211,6 +212,21 @@ class JobPublisher:
                 log.error("job %s: failure notice could not be delivered anywhere", job.id)
             return
         await self._retire_status(job, failed=True)
+
+    async def retire_orphan(self, ack: OpenAck) -> None:
+        """Replace a placeholder whose request a killed run never recorded (best effort)."""
+        if self._clock() + self._margin >= ack.expires_at:
+            return  # Discord itself tells the member the interaction failed
+        webhook = discord.Webhook.partial(ack.application_id, ack.token, client=self._client)
+        # The run that acknowledged may have died before learning the message's id; Discord's
+        # "@original" alias names it all the same (discord.py passes the id through as is).
+        original = cast(int, "@original")
+        try:
+            await webhook.edit_message(original, content=render.ORPHAN_TEXT, embeds=[],
+                                       allowed_mentions=discord.AllowedMentions.none())
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.info("placeholder of interaction %s left as is (%s)", ack.interaction_id,
+                     type(exc).__name__)
 
     # -- routes --------------------------------------------------------------------------
 

@@ -297,3 +297,10 @@ def status_retired_text(*, failed: bool) -> str:
     if failed:
         return "This video could not be made — see the message below."
     return "Done — the video was posted below."
+
+
+#: Shown in place of a "thinking…" placeholder whose request a restart lost before recording.
+ORPHAN_TEXT = (
+    "The bot restarted before this request was recorded. Nothing was charged; please try "
+    "again."
+)

@@ -61,6 +61,7 @@ class JobScheduler:
         clock: Clock,
     ) -> None:
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
+        self.publisher = publisher
         self._settings, self._workdir, self._clock = settings, workdir, clock
         self._poll = timedelta(seconds=settings.apiframe.poll_interval_seconds)
         self._progress_every = timedelta(seconds=settings.jobs.progress_edit_interval_seconds)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot import render
+from bot.acks import OpenAck
 from bot.approvals import gate_for
 from bot.errors import UserError
 from bot.imagefit import CROP, FittedImage, check_fit_mode, fit_start_image
@@ -104,20 +105,29 @@ async def launch(
 
     # Public, so the finished video can replace this "thinking…" message. Errors from here on
     # reach the member privately: the error handler removes the public placeholder first.
-    callback = await interaction.response.defer(thinking=True)
-    image_url, image_note = (
-        await _rehost(bot, image, options.aspect_ratio, fit) if image is not None
-        else (hosted_image_url, hosted_image_note)
-    )
-    job = await services.sora.start(SoraRequest(
-        guild_id=interaction.guild_id, channel_id=interaction.channel_id,
-        user_id=interaction.user.id, application_id=interaction.application_id,
-        interaction_id=interaction.id, interaction_token=interaction.token,
-        token_expires_at=interaction.expires_at,
-        attachment_size_limit=interaction.filesize_limit, options=options,
-        status_message_id=callback.message_id if callback else None,
-        start_image_url=image_url, role_ids=role_ids, start_image_note=image_note,
-    ))
+    # Until the job row exists, a crash would leave this placeholder thinking forever: note it
+    # first, so the next run can say that nothing was charged.
+    acks = services.store.acks
+    await acks.open(OpenAck(interaction.id, interaction.application_id, interaction.token,
+                            interaction.expires_at))
+    try:
+        callback = await interaction.response.defer(thinking=True)
+        status_message_id = callback.message_id if callback else None
+        image_url, image_note = (
+            await _rehost(bot, image, options.aspect_ratio, fit) if image is not None
+            else (hosted_image_url, hosted_image_note)
+        )
+        job = await services.sora.start(SoraRequest(
+            guild_id=interaction.guild_id, channel_id=interaction.channel_id,
+            user_id=interaction.user.id, application_id=interaction.application_id,
+            interaction_id=interaction.id, interaction_token=interaction.token,
+            token_expires_at=interaction.expires_at,
+            attachment_size_limit=interaction.filesize_limit, options=options,
+            status_message_id=status_message_id,
+            start_image_url=image_url, role_ids=role_ids, start_image_note=image_note,
+        ))
+    finally:
+        await acks.close(interaction.id)
     log.info("job %s: created for guild %s by user %s (%d credits)",
              job.id, job.guild_id, job.user_id, job.price)
     bot.scheduler.wake()

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.render import ORPHAN_TEXT
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord
 from tests.kill9_support import (
+    TOKEN_LIFETIME,
+    TOKEN_MARGIN,
     Job,
     KillReport,
     failure_notices,
@@ -117,10 +120,27 @@ def verify(
     assert outcomes["refunded (content_policy)"] >= 1, f"{outcomes} {where}"
     assert replayed >= 1, f"no submission was ever replayed {where}"
 
+    # A /sora acknowledged but killed before its job was written is not left "thinking…":
+    # the next run says nothing was charged, while the token still allows the edit.
+    recorded = {j["interaction_id"] for j in jobs}
+    retired = 0
+    for iid in campaign.sent:
+        sent = discord.interactions[iid]
+        if not sent.acknowledged or iid in recorded or sent.original_message_id is None:
+            continue
+        if sent.created_at + TOKEN_LIFETIME - TOKEN_MARGIN <= discord.now():
+            continue  # lapsed by now: Discord itself tells the member the interaction failed
+        placeholder = discord.get_message(sent.original_message_id)
+        if placeholder is not None:  # None: deleted with a private refusal
+            assert not placeholder.loading, f"{iid}: placeholder left 'thinking' {where}"
+            assert placeholder.content == ORPHAN_TEXT, f"{iid}: {placeholder.content!r} {where}"
+            retired += 1
+
     acked = sum(1 for iid in campaign.sent if discord.interactions[iid].acknowledged)
     lines = [f"kill -9 summary {where}: {len(campaign.reports)} kills, {len(campaign.sent)}"
              f" /sora sent, {len(jobs)} accepted, {replayed} submissions replayed,"
-             f" {acked - len(jobs)} acknowledged but killed before their job was written,"
+             f" {acked - len(jobs)} acknowledged but killed before their job was written"
+             f" ({retired} told nothing was charged),"
              f" {len(campaign.sent) - acked} killed before acknowledging (nothing charged)"]
     lines += ["  " + r.line() for r in campaign.reports]
     lines.append(f"  kill points hit: {dict(sorted(hit.items()))}")
