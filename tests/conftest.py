@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.db import Database
 from tests.fakes.apiframe import FakeApiframe
+from tests.fakes.apiframe_testkit import KEY as TESTKIT_KEY
 from tests.fakes.discord import FakeDiscord
 
 DISCORD_TOKEN = "MTAx.fake-bot-token.for-tests-only"
@@ -29,6 +31,20 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client, for tests that speak to a fake on the wire themselves."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeApiframe]:
+    """The fake Apiframe on its own, with a small team balance (modules may override)."""
+    async with FakeApiframe(api_key=TESTKIT_KEY, credits=1_000) as server:
+        yield server
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ webhooks: _webhooks.py.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -23,19 +22,6 @@ from tests.fakes.apiframe_testkit import (
     submit,
     with_sora,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeApiframe]:
-    async with FakeApiframe(api_key=KEY, credits=1_000) as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
 
 # -- request validation ------------------------------------------------------------------
 

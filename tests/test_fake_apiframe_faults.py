@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -17,19 +16,6 @@ from tests.fakes.apiframe_testkit import (
     conforms,
     submit,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeApiframe]:
-    async with FakeApiframe(api_key=KEY, credits=1_000) as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
 
 # -- faults and recording ------------------------------------------------------------------
 

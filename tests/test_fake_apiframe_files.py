@@ -25,12 +25,6 @@ async def fake() -> AsyncIterator[FakeApiframe]:
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def upload(
     fake: FakeApiframe, http: aiohttp.ClientSession, *parts: tuple[str, bytes, str, str]
 ) -> tuple[int, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -19,19 +18,6 @@ from tests.fakes.apiframe_testkit import (
     get_job,
     submit,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeApiframe]:
-    async with FakeApiframe(api_key=KEY, credits=1_000) as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
 
 # -- lifecycle -----------------------------------------------------------------------------
 

@@ -35,12 +35,6 @@ def guild(fake: FakeDiscord) -> FakeGuild:
     return fake.add_guild("Wire Guild")
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def receive(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     frame: dict[str, Any] = json.loads(await ws.receive_str(timeout=5))
     return frame
