@@ -32,6 +32,7 @@ from bot import render
 from bot.acks import OpenAck
 from bot.jobs import Clock, Job
 from bot.result_buttons import ResultButtons
+from bot.result_evidence import Evidence, ResultFinder, shows_result
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,11 @@ class JobPublisher:
         self, client: discord.Client, *, token_margin: timedelta, clock: Clock
     ) -> None:
         self._client, self._margin, self._clock = client, token_margin, clock
+        self._finder = ResultFinder(client, token_margin=token_margin, clock=clock)
+
+    async def find_result(self, job: Job) -> Evidence:
+        """What an earlier attempt already shows of the result (bot/result_evidence.py)."""
+        return await self._finder.find(job)
 
     # -- progress ------------------------------------------------------------------------
 
@@ -279,9 +285,7 @@ class JobPublisher:
 
     @staticmethod
     def _shows_result(job: Job, message: discord.Message) -> bool:
-        name = f"sora-{job.id}.mp4"
-        linked = job.result_url is not None and job.result_url in message.content
-        return linked or any(a.filename == name for a in message.attachments)
+        return shows_result(job, message)
 
     async def _status_shows(
         self, job: Job, done: Callable[[discord.Message], bool]

@@ -47,6 +47,9 @@ class FailureKind(StrEnum):
     CANCELLED = "cancelled"
     TIMEOUT = "timeout"
     RESULT_UNAVAILABLE = "result_unavailable"
+    #: Made, but Discord would take it nowhere (no channel permission, DMs closed, or every
+    #: post attempt failed) and no earlier attempt shows it.
+    UNDELIVERABLE = "undeliverable"
 
 
 class JobLimitReached(PolicyRefusal):
@@ -138,6 +141,7 @@ class Job:
     # Last and defaulted: added by later migrations, after the rest of the row.
     start_image_note: str | None = None
     token_post_at: datetime | None = None
+    result_post_at: datetime | None = None
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of logs
         return f"<Job {self.id} {self.state} guild={self.guild_id} af={self.apiframe_job_id}>"
@@ -148,7 +152,7 @@ class Job:
         for key in ("token_expires_at", "next_action_at", "deadline_at", "created_at"):
             data[key] = datetime.fromisoformat(data[key])
         for key in ("progress_shown_at", "submitted_at", "finished_at", "delivered_at",
-                    "notified_at", "token_post_at"):
+                    "notified_at", "token_post_at", "result_post_at"):
             data[key] = _from_db_time(data[key])
         data["state"] = JobState(data["state"])
         data["failure_kind"] = FailureKind(data["failure_kind"]) if data["failure_kind"] else None
@@ -323,6 +327,10 @@ class JobStore:
     async def mark_token_post(self, job: Job) -> Job | None:
         """Note that the outcome is about to go out through the interaction token."""
         return await self._transition(job.id, job.state, {"token_post_at": self._now()})
+
+    async def mark_result_post(self, job: Job) -> Job | None:
+        """Note that the result is about to be posted (any route), before it is sent."""
+        return await self._transition(job.id, job.state, {"result_post_at": self._now()})
 
     async def mark_progress_shown(self, job_id: str) -> None:
         await self._transition(job_id, JobState.SUBMITTED, {"progress_shown_at": self._now()})

@@ -269,6 +269,8 @@ def _failure_reason(job: Job) -> str:
                 " option), so no video was made.")
     if kind is FailureKind.CANCELLED:
         return "The video job was cancelled at the video service, so no video was made."
+    if kind is FailureKind.UNDELIVERABLE:
+        return "The video was made, but the bot could not post it here or send it to you."
     if kind is FailureKind.TIMEOUT:
         return (f"The video took longer than {_timeout_minutes(job)} min, so the bot gave up"
                 " on it.")

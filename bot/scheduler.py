@@ -4,7 +4,9 @@ The database is the queue: each job's state and ``next_action_at`` say what to d
 when, so a restarted process simply carries on where the killed one stopped. Each step is
 idempotent against its own retry: submission reuses the job's Idempotency-Key, state changes
 are conditional writes, the refund is unique per job in the ledger, and Discord posts either
-edit the original response or carry an enforced nonce.
+edit the original response or carry an enforced nonce; and before a result is downloaded again,
+the post an earlier attempt began is looked for (bot/result_evidence.py), so a stop between
+Discord accepting a video and the job recording it never turns into a refund.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from bot.config import Settings
 from bot.discord_out import JobPublisher
 from bot.events import EventKind, JobEvent, event_from_job
 from bot.jobs import Clock, FailureKind, Job, JobState, JobStore
+from bot.result_evidence import Evidence
 
 log = logging.getLogger(__name__)
 
@@ -261,10 +264,20 @@ class JobScheduler:
         return job
 
     async def _deliver(self, job: Job) -> None:
+        # A post begun by an earlier attempt may have landed without being recorded (a stop
+        # or a failed write in between): look for it before downloading again, because the
+        # link may have expired since and its 404 must not refund a video the member has.
+        posted_before = job.result_post_at is not None or job.token_post_at is not None
         ready = await self._outcome_route_ready(job)
         if ready is None:
             return
         job = ready
+        evidence: Evidence | None = None
+        if posted_before:
+            evidence = await self._publisher.find_result(job)
+            if evidence.message_id is not None:
+                await self._record_found(job, evidence)
+                return
         assert job.result_url is not None
         path = self._workdir / f"{job.id}.mp4"
         video: Path | None = None
@@ -276,7 +289,8 @@ class JobScheduler:
         except ResponseTooLarge:
             note = render.link_note_too_large(limit)
         except NotFound:
-            await self._fail(job, FailureKind.RESULT_UNAVAILABLE, "result URL answered 404")
+            await self._not_shown(job, evidence, FailureKind.RESULT_UNAVAILABLE,
+                                  "result URL answered 404")
             return
         except ApiframeError as exc:
             if job.attempts + 1 < MAX_DOWNLOAD_ATTEMPTS:
@@ -284,6 +298,7 @@ class JobScheduler:
                 await self._store.reschedule(job, self._backoff(job))
                 return
             note = render.link_note_unavailable()
+        job = await self._store.mark_result_post(job) or job
         try:
             delivered = await self._publisher.deliver(
                 job, video=video, embed=render.result_embed(job), note=note
@@ -293,14 +308,47 @@ class JobScheduler:
                 log.warning("job %s: posting the result failed (%s); retrying", job.id, exc)
                 await self._store.reschedule(job, self._backoff(job))
                 return
-            log.error("job %s: result could not be posted after %d attempts (%s); link: %s",
-                      job.id, MAX_POST_ATTEMPTS, exc, job.result_url)
-            await self._store.mark_delivered(job.id, "undeliverable", None)
+            log.error("job %s: result could not be posted after %d attempts (%s)",
+                      job.id, MAX_POST_ATTEMPTS, exc)
+            # An attempt that failed on our side may still have landed on Discord's.
+            await self._not_shown(job, await self._publisher.find_result(job),
+                                  FailureKind.UNDELIVERABLE, f"posting failed: {exc}")
             return
         finally:
             path.unlink(missing_ok=True)
+        if delivered.mode == "undeliverable":
+            # Discord refused the channel and the DM for good, so this attempt showed nothing;
+            # ``evidence`` (None: no earlier attempt) covers the earlier ones.
+            await self._not_shown(job, evidence, FailureKind.UNDELIVERABLE,
+                                  "no permission in the channel and DMs closed")
+            return
         await self._store.mark_delivered(job.id, delivered.mode, delivered.message_id)
         log.info("job %s: delivered (%s)", job.id, delivered.mode)
+
+    async def _record_found(self, job: Job, evidence: Evidence) -> None:
+        await self._store.mark_delivered(job.id, evidence.mode or "attachment",
+                                         evidence.message_id)
+        log.info("job %s: an earlier post shows the result (message %s); recorded as delivered",
+                 job.id, evidence.message_id)
+
+    async def _not_shown(
+        self, job: Job, evidence: Evidence | None, kind: FailureKind, detail: str
+    ) -> None:
+        """The result cannot be shown (now): refund it, unless an earlier post may show it.
+
+        ``evidence`` is what Discord showed of earlier posts (None: there were none). A member
+        who never got the video does not pay for it; one who may have got it is not refunded
+        on a guess either: the job is held as ``unconfirmed`` and the audit trail asks a
+        moderator to check.
+        """
+        if evidence is not None and evidence.message_id is not None:
+            await self._record_found(job, evidence)
+        elif evidence is None or evidence.certain:
+            await self._fail(job, kind, detail)
+        elif await self._store.mark_delivered(job.id, "unconfirmed", None) is not None:
+            log.warning("job %s: %s, and an earlier post may have landed in channel %s (the"
+                        " bot cannot read its history to check); not refunded, left to a"
+                        " moderator", job.id, detail, job.channel_id)
 
     async def _fail(self, job: Job, kind: FailureKind, detail: str) -> None:
         if await self._store.mark_failed(job.id, kind, detail, expected=(job.state,)):
