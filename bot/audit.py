@@ -25,6 +25,7 @@ import aiohttp
 import discord
 
 from bot.db import Database, Transaction
+from bot.jobs import FailureKind
 from bot.ledger_types import (
     MAX_AMOUNT,
     EntryKind,
@@ -201,6 +202,10 @@ class AuditLog:
     async def job_refunded(self, tx: Transaction, job: Job, refund: JournalEntry) -> int:
         text = (f"↩️ Job `{job.id}` of <@{job.user_id}> failed ({job.failure_kind}): "
                 f"{refund.delta} credits refunded. Balance: {refund.balance_after}.")
+        if job.failure_kind is FailureKind.TIMEOUT and job.apiframe_job_id is not None:
+            # The provider may still finish and bill the operator for a video nobody sees.
+            text += (f" Apiframe job `{job.apiframe_job_id}` was still running: the operator"
+                     " may be billed for it; reconcile it with Apiframe.")
         return await self.record(tx, job.guild_id, text, balance=refund.balance_after)
 
     # -- settings ---------------------------------------------------------------------------

@@ -197,6 +197,11 @@ class JobScheduler:
     async def _poll_once(self, job: Job) -> None:
         assert job.apiframe_job_id is not None
         if self._clock() >= job.deadline_at:
+            # Refunded here, but Apiframe may still finish (and bill) it: name its job so the
+            # operator can reconcile (the refund's audit event names it too).
+            log.warning("job %s: overall timeout reached while Apiframe job %s was still"
+                        " running; refunding (the provider may still bill it)",
+                        job.id, job.apiframe_job_id)
             await self._fail(job, FailureKind.TIMEOUT, "overall timeout reached")
             return
         try:

@@ -8,6 +8,10 @@ provider's result link has expired (``retention_s = 0``: the CDN answers 404).
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from bot.jobs import FailureKind, Job, JobState
 from tests.fakes.discord import StoredMessage
 from tests.kill9_support import has_files
@@ -201,6 +205,39 @@ async def test_a_result_every_post_attempt_failed_for_is_refunded_once(
     assert await h.balance() == STARTING_CREDITS
     assert showing_video(h, job) == []
     assert len(h.discord.requests_to("POST", CHANNEL_MESSAGES)) >= 12
+
+
+# -- item: the bot's timeout refunds a job the provider still runs --------------------------
+
+
+async def test_a_timeout_refund_names_the_provider_job_for_the_operator(
+    start: Starter, caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = await start(jobs={"timeout_minutes": 20})
+    audit_channel = h.guild.add_channel("audit")
+    await h.services.audit.set_channel(h.guild.id, audit_channel.id, actor="user:1")
+    h.apiframe.script_next_job(queued_s=1, processing_s=3600)
+    job = await h.created_job(await h.send_sora())
+    job = await h.run_until(job.id, JobState.SUBMITTED, step=0)
+    assert job.apiframe_job_id is not None
+    h.discord.advance(21 * 60)
+
+    job = await h.run_until(job.id, JobState.REFUNDED, step=1)
+
+    assert job.failure_kind is FailureKind.TIMEOUT
+    assert h.apiframe.jobs[job.apiframe_job_id].state_at(h.apiframe.clock.now()).status \
+        not in {"COMPLETED", "FAILED", "CANCELLED"}  # still running at the provider
+
+    def audit_posts() -> list[StoredMessage]:
+        return [m for m in h.discord.messages[audit_channel.id]
+                if job.apiframe_job_id is not None and job.apiframe_job_id in m.content]
+
+    await h.until(lambda: audit_posts() != [], what="the audit post naming the provider job")
+    [post] = audit_posts()
+    assert job.id in post.content and "reconcile" in post.content
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and job.apiframe_job_id in r.getMessage()]
+    assert any("timeout" in w for w in warnings)
 
 
 # -- the fake feature this relies on ----------------------------------------------------------
