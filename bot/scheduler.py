@@ -50,6 +50,8 @@ MAX_DOWNLOAD_ATTEMPTS = 5
 #: Failed posts to Discord before the bot gives up on showing a result or a failure notice
 #: (the money side is already settled by then; the log keeps the job id and the link).
 MAX_POST_ATTEMPTS = 12
+#: Attempts to check whether an earlier post landed before the job is held for a moderator.
+MAX_LOOKUP_ATTEMPTS = 5
 
 
 class JobScheduler:
@@ -350,6 +352,11 @@ class JobScheduler:
             await self._record_found(job, evidence)
         elif evidence is None or evidence.certain:
             await self._fail(job, kind, detail)
+        elif job.attempts + 1 < MAX_LOOKUP_ATTEMPTS:
+            # Perhaps a passing error (a 5xx, a reset) kept the bot from looking: look again.
+            log.warning("job %s: %s; an earlier post could not be checked yet; looking again",
+                        job.id, detail)
+            await self._store.reschedule(job, self._backoff(job))
         elif await self._store.mark_delivered(job.id, "unconfirmed", None) is not None:
             log.warning("job %s: %s, and an earlier post may have landed in channel %s (the"
                         " bot cannot read its history to check); not refunded, left to a"
