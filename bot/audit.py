@@ -189,11 +189,10 @@ class AuditLog:
     async def job_delivered(self, tx: Transaction, job: Job) -> int:
         if job.delivery_mode == "unconfirmed":
             # Held, not refunded: only a person can see whether the video reached the member.
-            text = (f"⚠️ Job `{job.id}` of <@{job.user_id}>: the bot cannot confirm that the "
-                    f"video reached <#{job.channel_id}> (a post was under way when it stopped, "
-                    "the result link has expired, and it cannot read the channel's history). "
-                    f"The {job.price} credits were kept; if <@{job.user_id}> did not get the "
-                    "video, give them back with /budget grant.")
+            text = (f"⚠️ Job `{job.id}` of <@{job.user_id}>: the video may have been posted "
+                    f"in <#{job.channel_id}> but the bot cannot check (it needs Read Message "
+                    f"History there). The {job.price} credits were kept; if <@{job.user_id}> "
+                    "did not get the video, give them back with /budget grant.")
         else:
             text = (f"✅ Job `{job.id}` of <@{job.user_id}> finished and was delivered "
                     f"({job.delivery_mode}); it cost {job.price} credits.")

@@ -87,6 +87,11 @@ class JobPublisher:
         """What an earlier attempt already shows of the result (bot/result_evidence.py)."""
         return await self._finder.find(job)
 
+    async def settle_found(self, job: Job, evidence: Evidence) -> None:
+        """Finish what the attempt that posted ``evidence`` was stopped before doing."""
+        if evidence.message_id is not None and evidence.message_id != job.status_message_id:
+            await self._retire_status(job, failed=False)  # the progress card is still up
+
     # -- progress ------------------------------------------------------------------------
 
     async def show_progress(self, job: Job, embed: discord.Embed) -> bool:

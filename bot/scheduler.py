@@ -315,8 +315,8 @@ class JobScheduler:
                 log.warning("job %s: posting the result failed (%s); retrying", job.id, exc)
                 await self._store.reschedule(job, self._backoff(job))
                 return
-            log.error("job %s: result could not be posted after %d attempts (%s)",
-                      job.id, MAX_POST_ATTEMPTS, exc)
+            log.error("job %s: result could not be posted after %d attempts (%s); link: %s",
+                      job.id, MAX_POST_ATTEMPTS, exc, job.result_url)
             # An attempt that failed on our side may still have landed on Discord's.
             await self._not_shown(job, await self._publisher.find_result(job),
                                   FailureKind.UNDELIVERABLE, f"posting failed: {exc}")
@@ -333,10 +333,12 @@ class JobScheduler:
         log.info("job %s: delivered (%s)", job.id, delivered.mode)
 
     async def _record_found(self, job: Job, evidence: Evidence) -> None:
-        await self._store.mark_delivered(job.id, evidence.mode or "attachment",
-                                         evidence.message_id)
+        if await self._store.mark_delivered(job.id, evidence.mode or "attachment",
+                                            evidence.message_id) is None:
+            return
         log.info("job %s: an earlier post shows the result (message %s); recorded as delivered",
                  job.id, evidence.message_id)
+        await self._publisher.settle_found(job, evidence)
 
     async def _not_shown(
         self, job: Job, evidence: Evidence | None, kind: FailureKind, detail: str
