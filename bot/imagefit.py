@@ -196,7 +196,7 @@ def _to_rgb(holder: _Holder) -> bool:
         return False
     if image.mode.startswith("I;16") or image.mode == "I":
         # 16-bit grey: scale 0-65535 to 0-255 (a plain convert would clip it to white).
-        holder.replace(image.convert("I").point(lambda v: v * (1 / 257)).convert("L"))
+        holder.replace(image.convert("I").point(lambda v: v / 257 + 0.5).convert("L"))
         image = holder.image
     holder.replace(image.convert("RGBA" if has_alpha else "RGB"))
     return True
