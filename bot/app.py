@@ -124,9 +124,11 @@ async def open_services(
         sora = SoraService(settings=settings, ledger=store.ledger, store=store.jobs,
                            apiframe=apiframe, policy=store.policy)
         budget = BudgetService(store.db, store.ledger, store.audit, store.jobs, settings, clock)
+        images = make_start_image_service(settings)
+        stack.callback(images.close)
         yield Services(settings=settings, store=store, http=http, apiframe=apiframe, sora=sora,
                        clock=clock, policy=store.policy, budget=budget, audit=store.audit,
-                       images=make_start_image_service(settings))
+                       images=images)
 
 
 def default_intents() -> discord.Intents:

@@ -204,20 +204,24 @@ def _to_rgb(holder: _Holder) -> bool:
 
 def _shrink_to_budget(holder: _Holder, target: tuple[int, int],
                       max_pixels: int) -> tuple[int, int]:
-    """Scale the image down so that its padded canvas holds at most ``max_pixels``.
+    """Scale the image down by a whole factor so that its padded canvas fits ``max_pixels``;
+    the new canvas size.
 
     The video model renders at most 1792 x 1024, so nothing it could use is lost; the
-    alternative, refusing, would turn away a phone photo padded to portrait.
+    alternative, refusing, would turn away a phone photo padded to portrait. ``reduce``
+    (box averaging in one pass) rather than ``resize``: a Lanczos resize holds a third,
+    half-scaled copy, which is what the pixel budget is there to prevent.
     """
-    tw, th = target
-    canvas_h = math.isqrt(max_pixels * th // tw)
-    canvas_w = canvas_h * tw // th
-    image = holder.image
-    scale = min(canvas_w / image.width, canvas_h / image.height)
-    size = (max(1, min(canvas_w, int(image.width * scale))),
-            max(1, min(canvas_h, int(image.height * scale))))
-    holder.replace(image.resize(size, Image.Resampling.LANCZOS))
-    return canvas_w, canvas_h
+    width, height = holder.image.size
+    factor = 2
+    while True:
+        small = (-(-width // factor), -(-height // factor))  # reduce() rounds up
+        canvas = pad_canvas(*small, target)
+        if canvas[0] * canvas[1] <= max_pixels:
+            break
+        factor += 1
+    holder.replace(holder.image.reduce(factor))
+    return canvas
 
 
 def _pad(image: Image.Image, canvas: tuple[int, int]) -> Image.Image:

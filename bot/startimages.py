@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from bot.imagefit import FittedImage, fit_start_image
 from bot.validation import decode_start_image
@@ -30,15 +31,24 @@ Prepare = Callable[..., FittedImage]
 
 
 class StartImageService:
-    """Owns the decode limit. Built once per bot in ``open_services`` and injected."""
+    """Owns the decode limit and the threads that decode. Built once per bot in
+    ``open_services``, injected as ``services.images``, closed when the services close."""
 
     def __init__(self, *, max_bytes: int, max_pixels: int, max_concurrent: int,
                  prepare: Prepare = prepare_start_image) -> None:
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self._slots = asyncio.Semaphore(max_concurrent)
+        # Its own threads, as many as the bound: each thread that decodes keeps a malloc arena
+        # as large as the biggest image it held, so spreading decodes over the loop's shared
+        # pool (up to 32 threads) would ratchet memory up far past the bound's figure.
+        self._threads = ThreadPoolExecutor(max_concurrent, thread_name_prefix="start-image")
         self._prepare = prepare
         self._waiting = 0
+
+    def close(self) -> None:
+        """Stop the threads (a decode under way finishes; queued ones are dropped)."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     @property
     def waiting(self) -> int:
@@ -53,7 +63,7 @@ class StartImageService:
         finally:
             self._waiting -= 1
         try:
-            work = asyncio.get_running_loop().run_in_executor(None, functools.partial(
+            work = asyncio.get_running_loop().run_in_executor(self._threads, functools.partial(
                 self._prepare, data, aspect_ratio, fit,
                 max_bytes=self.max_bytes, max_pixels=self.max_pixels,
             ))

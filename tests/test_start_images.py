@@ -59,6 +59,7 @@ async def test_never_more_than_the_bound_decode_at_once() -> None:
 
     work.release.set()
     results = await asyncio.gather(*tasks)
+    service.close()
     assert [r.image.data for r in results] == [bytes([i]) for i in range(BOUND + 1)]
     assert work.most == BOUND and work.started == BOUND + 1
 
@@ -79,6 +80,7 @@ async def test_a_cancelled_request_keeps_its_slot_until_its_decode_ends() -> Non
     assert work.most == 1
     with pytest.raises(asyncio.CancelledError):
         await first
+    service.close()
 
 
 def service(**jobs: Any) -> StartImageService:
@@ -92,12 +94,14 @@ async def test_the_real_path_checks_the_budget_and_fits_with_one_service() -> No
     with pytest.raises(InvalidRequest, match="too many pixels"):
         await images.prepare(png_header_only(8192, 8192), "16:9", "crop")
     fitted = await images.prepare(png(640, 480), "16:9", "crop")
+    images.close()
     assert (fitted.image.width, fitted.image.height) == (640, 360)
     assert fitted.note == "Start image centre-cropped from 4:3 to 16:9"
 
 
 def test_defaults_and_limits_of_the_start_image_keys() -> None:
     images = service()
+    images.close()
     assert (images.max_pixels, images.max_bytes) == (4096 * 4096, 10 * 1024 * 1024)
     for bad in ({"max_start_image_pixels": 8192 * 8192 + 1},
                 {"max_start_image_pixels": "16777216"},
