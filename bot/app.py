@@ -29,6 +29,7 @@ from bot.ledger import Ledger
 from bot.policy import PolicyStore
 from bot.scheduler import JobScheduler
 from bot.sora import SoraService
+from bot.startimages import StartImageService
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,14 @@ class Services:
     policy: PolicyStore
     budget: BudgetService
     audit: AuditLog
+    images: StartImageService
+
+
+def make_start_image_service(settings: Settings) -> StartImageService:
+    jobs = settings.jobs
+    return StartImageService(max_bytes=jobs.max_start_image_bytes,
+                             max_pixels=jobs.max_start_image_pixels,
+                             max_concurrent=jobs.max_concurrent_start_images)
 
 
 @asynccontextmanager
@@ -115,8 +124,11 @@ async def open_services(
         sora = SoraService(settings=settings, ledger=store.ledger, store=store.jobs,
                            apiframe=apiframe, policy=store.policy)
         budget = BudgetService(store.db, store.ledger, store.audit, store.jobs, settings, clock)
+        images = make_start_image_service(settings)
+        stack.callback(images.close)
         yield Services(settings=settings, store=store, http=http, apiframe=apiframe, sora=sora,
-                       clock=clock, policy=store.policy, budget=budget, audit=store.audit)
+                       clock=clock, policy=store.policy, budget=budget, audit=store.audit,
+                       images=images)
 
 
 def default_intents() -> discord.Intents:

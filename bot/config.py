@@ -140,6 +140,12 @@ class JobsConfig(_Strict):
     timeout_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 20.0
     progress_edit_interval_seconds: Annotated[float, Field(ge=1, le=600)] = 15.0
     max_start_image_bytes: Annotated[int, Field(ge=1024, le=25_000_000)] = 10 * 1024 * 1024
+    # Up to 8192 x 8192, the largest side accepted at all; the default is explained in
+    # bot/validation.py (DEFAULT_MAX_PIXELS).
+    max_start_image_pixels: Annotated[int, Field(ge=256, le=8192 * 8192, strict=True)] = (
+        4096 * 4096
+    )
+    max_concurrent_start_images: Annotated[int, Field(ge=1, le=32, strict=True)] = 2
     max_concurrent_work: Annotated[int, Field(ge=1, le=100)] = 8
     token_margin_seconds: Annotated[float, Field(ge=0, le=600)] = 60.0
     token_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 30.0

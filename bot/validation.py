@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import warnings
 from dataclasses import dataclass, field
 
@@ -23,6 +24,10 @@ from bot.errors import UserError
 PROMPT_MAX = 4000
 MIN_SIDE = 16
 MAX_SIDE = 8192
+#: Default pixel budget (4096 x 4096). Sora renders at most 1792 x 1024 (1.8 MP), so this is
+#: nine times what the model uses and still admits a 12 MP phone photo or a 4K screenshot;
+#: Pillow holds 4 bytes a pixel for RGB, so one decoded image stays near 64 MB.
+DEFAULT_MAX_PIXELS = 4096 * 4096
 _MiB = 1024 * 1024
 
 NOT_AN_IMAGE = "That file is not a PNG, JPEG or WebP image."
@@ -59,6 +64,22 @@ class StartImage:
     width: int
     height: int
     extension: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    """A checked start image and its pixels, decoded once for both validation and fitting.
+
+    ``picture`` is the first frame, fully loaded; whoever fits the image closes it, which
+    frees its memory at once instead of whenever the garbage collector gets to it.
+    """
+
+    source: StartImage
+    picture: Image.Image = field(repr=False)
+    #: Whether the file holds more frames than the first (animated WebP or APNG).
+    animated: bool = False
+    #: Whether the stored samples are 16 bits deep (Pillow decodes them to 8 bits or "I;16").
+    deep: bool = False
 
 
 def _one_of(values: tuple[object, ...]) -> str:
@@ -160,7 +181,57 @@ def _check_dimensions(width: int, height: int) -> None:
         )
 
 
-def _decode(data: bytes, pil_format: str) -> tuple[int, int]:
+def _pixels(count: int, *, round_up: bool) -> str:
+    if count < 1_000_000:  # an operator may set a tiny budget; "0 megapixels" says nothing
+        return f"{count:,} pixels"
+    # Rounded away from the limit, like _megabytes.
+    tenths = count * 10 / 1_000_000
+    value = (math.ceil(tenths) if round_up else math.floor(tenths)) / 10
+    return f"{value:g} megapixels"
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise InvalidRequest(
+            f"The start image has too many pixels ({width} × {height}, "
+            f"{_pixels(width * height, round_up=True)}); the limit is "
+            f"{_pixels(max_pixels, round_up=False)}. Please use a smaller image."
+        )
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    """The canvas size from a WebP's first chunk header, or None if it cannot be read.
+
+    Read by hand because Pillow's WebP opener hands the whole file to libwebp's animation
+    decoder, which allocates a canvas of that size before any of our checks could run.
+    """
+    kind, body = data[12:16], data[20:30]
+    if len(body) < 10:
+        return None
+    if kind == b"VP8 " and body[3:6] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", body[6:10])
+        return width & 0x3FFF, height & 0x3FFF
+    if kind == b"VP8L" and body[0] == 0x2F:
+        bits = int.from_bytes(body[1:5], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8X":
+        return int.from_bytes(body[4:7], "little") + 1, int.from_bytes(body[7:10], "little") + 1
+    return None
+
+
+def _check_header(width: int, height: int, max_pixels: int) -> None:
+    """Every refusal that the header alone can justify, before a pixel is decoded."""
+    _check_dimensions(width, height)
+    _check_pixels(width, height, max_pixels)
+
+
+def _decode(data: bytes, pil_format: str, max_pixels: int) -> tuple[Image.Image, bool]:
+    """The first frame, loaded, and whether more frames follow."""
+    if pil_format == "WEBP":
+        size = _webp_size(data)
+        if size is None:
+            raise InvalidRequest(DAMAGED_IMAGE)
+        _check_header(*size, max_pixels)
     # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make the warning an error so
     # a bomb is refused, not decoded. (The filter change is process-wide but only ever makes
     # Pillow stricter, so a concurrent caller cannot be harmed by it.)
@@ -168,12 +239,16 @@ def _decode(data: bytes, pil_format: str) -> tuple[int, int]:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data), formats=[pil_format]) as probe:
-                width, height = probe.size
                 # Sizes come from the header: refuse before decoding a single pixel.
-                _check_dimensions(width, height)
+                _check_header(*probe.size, max_pixels)
                 probe.verify()
-            with Image.open(io.BytesIO(data), formats=[pil_format]) as image:
-                image.load()
+            image = Image.open(io.BytesIO(data), formats=[pil_format])
+            try:
+                animated = bool(getattr(image, "is_animated", False))
+                image.load()  # the first frame only: a start image is one frame
+            except BaseException:
+                image.close()
+                raise
         except InvalidRequest:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -182,23 +257,39 @@ def _decode(data: bytes, pil_format: str) -> tuple[int, int]:
             # Parsers of hostile input fail in many ways (OSError, SyntaxError, struct.error,
             # ValueError …); each means the same thing to the member.
             raise InvalidRequest(DAMAGED_IMAGE) from None
-    return width, height
+    return image, animated
 
 
-def check_start_image(
-    data: bytes, *, filename: str, content_type: str | None, max_bytes: int
-) -> StartImage:
-    """Judge a downloaded start image by its bytes alone.
+def decode_start_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
+    """Judge a downloaded start image by its bytes alone and decode its first frame once.
 
-    ``filename`` and ``content_type`` are what the member's client declared; they are
-    deliberately ignored (a text file named ``cat.png`` is still text). Decoding is CPU work:
-    call this from a worker thread for large files.
+    Size, type, dimensions and the pixel budget are checked before any pixel is decoded.
+    CPU work: call from a worker thread (the bot goes through ``StartImageService``).
     """
-    del filename, content_type  # not trusted: the bytes decide
     _check_size(len(data), max_bytes)
     sniffed = _sniff(data)
     if sniffed is None:
         raise InvalidRequest(NOT_AN_IMAGE)
     pil_format, mime, extension = sniffed
-    width, height = _decode(data, pil_format)
-    return StartImage(data, mime, width, height, extension)
+    picture, animated = _decode(data, pil_format, max_pixels)
+    # PNG's IHDR bit depth (byte 24): 16-bit samples are decoded to 8 bits, so the bytes
+    # would not be what the bot looked at.
+    deep = pil_format == "PNG" and data[24:25] == b"\x10"
+    width, height = picture.size
+    return DecodedImage(StartImage(data, mime, width, height, extension), picture,
+                        animated=animated, deep=deep)
+
+
+def check_start_image(
+    data: bytes, *, filename: str, content_type: str | None, max_bytes: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> StartImage:
+    """Judge a downloaded start image by its bytes alone (validation only, pixels dropped).
+
+    ``filename`` and ``content_type`` are what the member's client declared; they are
+    deliberately ignored (a text file named ``cat.png`` is still text).
+    """
+    del filename, content_type  # not trusted: the bytes decide
+    decoded = decode_start_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    decoded.picture.close()
+    return decoded.source

@@ -7,7 +7,6 @@ then a public "thinking…" acknowledgement whose message becomes the job's stat
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,10 +18,10 @@ from bot import render
 from bot.acks import OpenAck
 from bot.approvals import gate_for
 from bot.errors import UserError
-from bot.imagefit import CROP, FittedImage, check_fit_mode, fit_start_image
+from bot.imagefit import CROP, check_fit_mode
 from bot.jobs import Job
 from bot.sora import SoraRequest
-from bot.validation import SoraOptions, check_attachment_meta, check_start_image
+from bot.validation import SoraOptions, check_attachment_meta
 from cogs.approval_views import hold
 
 if TYPE_CHECKING:
@@ -144,7 +143,6 @@ async def _rehost(
     bot: SoraBot, image: ImageInput, aspect_ratio: str, fit: str
 ) -> tuple[str, str | None]:
     """The uploaded image's URL and what fitting did to it (None: it already fit)."""
-    settings = bot.services.settings
     try:
         data = await image.read()
     except discord.HTTPException as exc:
@@ -153,18 +151,8 @@ async def _rehost(
             "I couldn't download that image from Discord (the link may have expired). "
             "Please attach it again."
         ) from None
-    # Decoding and re-encoding a large image take long enough to stall the gateway heartbeat.
-    fitted = await asyncio.to_thread(
-        _check_and_fit, data, image, aspect_ratio, fit, settings.jobs.max_start_image_bytes,
-    )
+    # Decoded once, in a worker thread (so the gateway heartbeat never stalls), and only as
+    # many at a time as the service allows. The filename and declared type are not trusted.
+    fitted = await bot.services.images.prepare(data, aspect_ratio, fit)
     url = await bot.services.sora.upload_start_image(fitted.image)
     return url, fitted.note
-
-
-def _check_and_fit(
-    data: bytes, image: ImageInput, aspect_ratio: str, fit: str, max_bytes: int
-) -> FittedImage:
-    checked = check_start_image(
-        data, filename=image.filename, content_type=image.content_type, max_bytes=max_bytes,
-    )
-    return fit_start_image(checked, aspect_ratio, fit, max_bytes=max_bytes)

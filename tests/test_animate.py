@@ -23,6 +23,7 @@ from tests.sora_harness import (
     png,
     uncompressed_png,
 )
+from tests.test_validation import png_header_only
 
 POSTER = 2_000_000_000_000_000_077
 TEXT_INPUT, STRING_SELECT, LABEL, TEXT_DISPLAY = 4, 3, 18, 10
@@ -213,3 +214,20 @@ async def test_bad_modal_values_are_refused_and_nothing_is_charged(
     assert await h.balance() == STARTING_CREDITS
     assert h.apiframe.uploads == {}
     assert h.discord.validation_errors == []
+
+
+async def test_an_image_over_the_pixel_budget_is_refused_from_the_menu_too(
+    start: Starter,
+) -> None:
+    h = await start()
+    post = h.discord.post_user_message(h.guild, POSTER, attachments=[
+        h.discord.cdn.add(png_header_only(8192, 8192), "huge.png", ephemeral=False),
+    ])
+    _, modal = await open_modal(h, post)
+    iid, _ = await h.discord.send_modal_submit(h.guild, MEMBER, modal["custom_id"], submission())
+    reply = await h.reply(iid)
+    assert reply.flags & EPHEMERAL
+    assert reply.content.startswith("The start image has too many pixels (8192 × 8192")
+    assert await h.job_count() == 0 and await h.balance() == STARTING_CREDITS
+    assert h.apiframe.uploads == {}
+    await h.until(lambda: not any(m.interaction_id == iid for m in h.channel_messages()))

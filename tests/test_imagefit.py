@@ -16,10 +16,11 @@ from bot.imagefit import (
     pad_canvas,
     ratio_text,
 )
-from bot.validation import InvalidRequest, StartImage, check_start_image
+from bot.validation import DecodedImage, InvalidRequest, decode_start_image
 from tests.test_render import make_job
 
 LIMIT = 10 * 1024 * 1024
+PIXELS = 4096 * 4096
 LEFT, MIDDLE, RIGHT = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
 
@@ -29,8 +30,8 @@ def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
     return out.getvalue()
 
 
-def start_image(data: bytes) -> StartImage:
-    return check_start_image(data, filename="x", content_type=None, max_bytes=LIMIT)
+def start_image(data: bytes) -> DecodedImage:
+    return decode_start_image(data, max_bytes=LIMIT, max_pixels=PIXELS)
 
 
 def thirds(width: int, height: int) -> Image.Image:
@@ -49,7 +50,8 @@ def decoded(fitted: FittedImage) -> Image.Image:
 
 def test_a_4_3_image_is_centre_cropped_to_9_16() -> None:
     original = thirds(800, 600)
-    fitted = fit_start_image(start_image(encode(original)), "9:16", "crop", max_bytes=LIMIT)
+    fitted = fit_start_image(start_image(encode(original)), "9:16", "crop", max_bytes=LIMIT,
+                             max_pixels=PIXELS)
 
     out = decoded(fitted)
     assert out.format == "PNG" and out.size == (338, 600)
@@ -63,14 +65,15 @@ def test_a_4_3_image_is_centre_cropped_to_9_16() -> None:
 def test_a_portrait_image_is_cropped_top_and_bottom_for_16_9() -> None:
     assert crop_box(600, 800, (16, 9)) == (0, 231, 600, 569)
     fitted = fit_start_image(start_image(encode(thirds(600, 800))), "16:9", "crop",
-                             max_bytes=LIMIT)
+                             max_bytes=LIMIT, max_pixels=PIXELS)
     assert decoded(fitted).size == (600, 338)
     assert fitted.note == "Start image centre-cropped from 3:4 to 16:9"
 
 
 def test_pad_keeps_the_whole_image_between_black_bars() -> None:
     original = thirds(800, 600)
-    fitted = fit_start_image(start_image(encode(original)), "9:16", "pad", max_bytes=LIMIT)
+    fitted = fit_start_image(start_image(encode(original)), "9:16", "pad", max_bytes=LIMIT,
+                             max_pixels=PIXELS)
 
     out = decoded(fitted)
     assert out.size == pad_canvas(800, 600, (9, 16)) == (800, 1422)
@@ -84,7 +87,7 @@ def test_pad_keeps_the_whole_image_between_black_bars() -> None:
 
 def test_pad_to_16_9_adds_side_bars() -> None:
     fitted = fit_start_image(start_image(encode(thirds(600, 600))), "16:9", "pad",
-                             max_bytes=LIMIT)
+                             max_bytes=LIMIT, max_pixels=PIXELS)
     out = decoded(fitted)
     assert out.size == (1067, 600)
     assert out.getpixel((0, 300)) == (0, 0, 0) and out.getpixel((1066, 300)) == (0, 0, 0)
@@ -99,15 +102,15 @@ def test_an_image_of_the_right_shape_is_untouched(
     size: tuple[int, int], ratio: str, mode: str
 ) -> None:
     image = start_image(encode(thirds(*size)))
-    fitted = fit_start_image(image, ratio, mode, max_bytes=LIMIT)
-    assert fitted.image is image and fitted.note is None
+    fitted = fit_start_image(image, ratio, mode, max_bytes=LIMIT, max_pixels=PIXELS)
+    assert fitted.image is image.source and fitted.note is None
 
 
 def test_jpeg_stays_a_faithful_jpeg_with_its_colour_profile() -> None:
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     original = thirds(640, 480)
     data = encode(original, "JPEG", quality=95, icc_profile=profile)
-    fitted = fit_start_image(start_image(data), "16:9", "crop", max_bytes=LIMIT)
+    fitted = fit_start_image(start_image(data), "16:9", "crop", max_bytes=LIMIT, max_pixels=PIXELS)
 
     out = decoded(fitted)
     assert (out.format, out.size, fitted.image.mime) == ("JPEG", (640, 360), "image/jpeg")
@@ -123,21 +126,21 @@ def test_exif_orientation_decides_the_shape() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6
     data = encode(thirds(800, 600), "JPEG", quality=95, exif=exif.tobytes())
-    fitted = fit_start_image(start_image(data), "9:16", "crop", max_bytes=LIMIT)
+    fitted = fit_start_image(start_image(data), "9:16", "crop", max_bytes=LIMIT, max_pixels=PIXELS)
     assert decoded(fitted).size == (450, 800)
     assert fitted.note == "Start image centre-cropped from 3:4 to 9:16"
 
 
 def test_webp_and_transparent_palette_png_are_padded_opaque() -> None:
     webp = fit_start_image(start_image(encode(thirds(400, 300), "WEBP", quality=90)), "16:9",
-                           "pad", max_bytes=LIMIT)
+                           "pad", max_bytes=LIMIT, max_pixels=PIXELS)
     assert (decoded(webp).format, decoded(webp).size) == ("WEBP", (533, 300))
 
     palette = Image.new("P", (300, 300), 1)
     palette.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
     palette.info["transparency"] = 0
     padded = fit_start_image(start_image(encode(palette, transparency=0)), "9:16", "pad",
-                             max_bytes=LIMIT)
+                             max_bytes=LIMIT, max_pixels=PIXELS)
     out = decoded(padded)
     assert out.size == (300, 533) and out.mode == "RGBA"
     assert out.getpixel((150, 0)) == (0, 0, 0, 255)
@@ -147,14 +150,15 @@ def test_webp_and_transparent_palette_png_are_padded_opaque() -> None:
 def test_impossible_fits_are_refused_clearly() -> None:
     thin = start_image(encode(Image.new("RGB", (2000, 16))))
     with pytest.raises(InvalidRequest, match="too narrow to crop to 9:16; choose fit: pad"):
-        fit_start_image(thin, "9:16", "crop", max_bytes=LIMIT)
+        fit_start_image(thin, "9:16", "crop", max_bytes=LIMIT, max_pixels=PIXELS)
     with pytest.raises(InvalidRequest, match="would exceed 8192 pixels"):
         fit_start_image(start_image(encode(Image.new("RGB", (8000, 16)))), "9:16", "pad",
-                        max_bytes=LIMIT)
+                        max_bytes=LIMIT, max_pixels=PIXELS)
     # Noise compresses badly: padded, the re-encoded file no longer fits the upload cap.
     noise = start_image(encode(Image.effect_noise((300, 300), 100).convert("RGB")))
     with pytest.raises(InvalidRequest, match="too large"):
-        fit_start_image(noise, "16:9", "pad", max_bytes=len(noise.data) + 10)
+        fit_start_image(noise, "16:9", "pad", max_bytes=len(noise.source.data) + 10,
+                        max_pixels=PIXELS)
 
 
 @pytest.mark.parametrize("value", ["stretch", "CROP", "", 1, None])
@@ -163,7 +167,7 @@ def test_unknown_fit_modes_are_refused(value: object) -> None:
         check_fit_mode(value)
     image = start_image(encode(thirds(800, 600)))
     with pytest.raises(InvalidRequest):
-        fit_start_image(image, "16:9", str(value), max_bytes=LIMIT)
+        fit_start_image(image, "16:9", str(value), max_bytes=LIMIT, max_pixels=PIXELS)
 
 
 @pytest.mark.parametrize(("size", "text"), [((800, 600), "4:3"), ((1000, 700), "10:7"),

@@ -106,3 +106,30 @@ async def test_an_unknown_fit_is_refused_before_anything_happens(start: Starter)
     assert await h.job_count() == 0 and await h.balance() == STARTING_CREDITS
     assert [r for r in h.discord.requests if r.path.startswith("/cdn/")] == []
     assert h.apiframe_requests(UPLOAD) == []
+
+
+async def test_an_animated_start_image_is_sent_as_its_first_frame(start: Starter) -> None:
+    h = await start()
+    frames = [Image.new("RGB", (160, 90), colour) for colour in (ORANGE, (0, 0, 255))]
+    animated = io.BytesIO()
+    frames[0].save(animated, "PNG", save_all=True, append_images=frames[1:], duration=100)
+    job = await make_video(h, animated.getvalue(), "16:9", fit=None)
+
+    _data, uploaded = uploaded_image(h)
+    assert getattr(uploaded, "n_frames", 1) == 1 and uploaded.size == (160, 90)
+    assert set(uploaded.convert("RGB").getcolors() or []) == {(160 * 90, ORANGE)}
+    note = "First frame of the animated image"
+    assert job.start_image_note == note and card_fields(h, job)["Start image"] == note
+
+
+async def test_a_cmyk_jpeg_start_image_is_sent_as_rgb(start: Starter) -> None:
+    h = await start()
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (160, 90), (0, 0, 0, 0)).save(cmyk, "JPEG", quality=95)  # white
+    job = await make_video(h, cmyk.getvalue(), "16:9", fit=None)
+
+    data, uploaded = uploaded_image(h)
+    assert (uploaded.format, uploaded.mode, uploaded.size) == ("JPEG", "RGB", (160, 90))
+    assert data.startswith(b"\xff\xd8\xff")
+    assert job.start_image_note is None
+    assert await h.balance() == STARTING_CREDITS - job.price

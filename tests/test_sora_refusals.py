@@ -23,6 +23,7 @@ from tests.sora_harness import (
     string,
     uncompressed_png,
 )
+from tests.test_validation import png_header_only
 
 
 async def refused(h: SoraHarness, iid: int) -> StoredMessage:
@@ -151,3 +152,35 @@ async def test_a_member_over_the_in_flight_limit_is_told_how_many_run(start: Sta
     # Another member is not held back by this member's jobs.
     other = await h.created_job(await h.send_sora("fourth", user_id=MEMBER + 1))
     assert other.user_id == MEMBER + 1
+
+
+async def test_an_image_over_the_pixel_budget_is_refused_from_its_header(start: Starter) -> None:
+    # 255 bytes whose header claims 8192 x 8192 (67 MP, a quarter of a gigabyte decoded). The
+    # pixel data is a few zero bytes: had the bot tried to decode it, the answer would be the
+    # "damaged" one, so the pixel message proves the refusal came from the header alone.
+    h = await start()
+    bomb = png_header_only(8192, 8192)
+    iid = await h.send_sora(start_image=h.discord.cdn.add(bomb, "big.png", "image/png"))
+    answer = await refused(h, iid)
+    assert answer.content == (
+        "The start image has too many pixels (8192 × 8192, 67.2 megapixels); the limit is "
+        "16.7 megapixels. Please use a smaller image."
+    )
+    assert h.apiframe_requests(UPLOAD) == []
+
+
+async def test_the_pixel_budget_is_the_operators_to_set(start: Starter) -> None:
+    h = await start(jobs={"max_start_image_pixels": 160 * 90})
+    over = h.discord.cdn.add(png(161, 90), "frame.png", "image/png")
+    answer = await refused(h, await h.send_sora(start_image=over))
+    assert answer.content == (
+        "The start image has too many pixels (161 × 90, 14,490 pixels); the limit is 14,400 "
+        "pixels. Please use a smaller image."
+    )
+
+    # Exactly the budget is fine: the image goes on to Apiframe and the job is made.
+    at_budget = h.discord.cdn.add(png(160, 90), "frame.png", "image/png")
+    job = await h.created_job(await h.send_sora(start_image=at_budget, aspect_ratio="16:9"))
+    assert len(h.apiframe_requests(UPLOAD)) == 1
+    assert job.start_image_url is not None
+    assert await h.balance() == STARTING_CREDITS - job.price

@@ -298,3 +298,49 @@ def test_huge_dimensions_are_refused_from_the_header_before_decoding() -> None:
 def test_decompression_bomb_header_is_refused(width: int, height: int) -> None:
     # 100 M pixels is Pillow's warning zone, 400 M its hard error: both are refused.
     assert refusal(start_image, png_header_only(width, height)) == TOO_MANY_PIXELS
+
+
+# -- pixel budget (judged from the header, before decoding) ---------------------------------
+
+
+def webp_header_only(kind: bytes, width: int, height: int) -> bytes:
+    """A WebP whose first chunk header claims ``width`` x ``height`` over no picture data."""
+    if kind == b"VP8X":
+        body = bytes(4) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    elif kind == b"VP8L":
+        body = b"\x2f" + ((width - 1) | (height - 1) << 14).to_bytes(4, "little") + bytes(5)
+    else:
+        body = b"\x00\x00\x00\x9d\x01\x2a" + struct.pack("<HH", width, height)
+    chunk = kind + struct.pack("<I", len(body)) + body + bytes(16)
+    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+
+
+def test_pixel_budget_is_judged_from_the_header_before_decoding() -> None:
+    # 67 MP under the side limit: before the budget, this was decoded (and failed only
+    # because the data is missing); now the header alone refuses it.
+    assert refusal(start_image, png_header_only(8192, 8192)) == (
+        "The start image has too many pixels (8192 × 8192, 67.2 megapixels); the limit is "
+        "16.7 megapixels. Please use a smaller image."
+    )
+
+
+@pytest.mark.parametrize("kind", [b"VP8 ", b"VP8L", b"VP8X"])
+def test_webp_pixel_budget_is_read_from_its_chunk_header(kind: bytes) -> None:
+    # Pillow's WebP opener allocates the canvas as it opens, so the bot reads the size itself.
+    assert "too many pixels (5000 × 4000, 20 megapixels)" in refusal(
+        start_image, webp_header_only(kind, 5000, 4000)
+    )
+    # A plausible size passes the header and then fails as the damaged file it is.
+    assert refusal(start_image, webp_header_only(kind, 640, 360)) == DAMAGED_IMAGE
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_an_image_of_exactly_the_budget_is_accepted(fmt: str) -> None:
+    data = image_bytes(fmt, (64, 48))
+    checked = check_start_image(data, filename="x", content_type=None, max_bytes=LIMIT,
+                                max_pixels=64 * 48)
+    assert (checked.width, checked.height) == (64, 48)
+    assert "too many pixels (64 × 48, 3,072 pixels); the limit is 3,071 pixels" in refusal(
+        check_start_image, data, filename="x", content_type=None, max_bytes=LIMIT,
+        max_pixels=64 * 48 - 1,
+    )
