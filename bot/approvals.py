@@ -3,6 +3,9 @@
 Nothing is reserved while a request waits: it only records what is needed to start the job
 later, even after a restart. Every decision is a compare-and-set on ``status = 'pending'``
 that also checks ``expires_at``, so a request starts at most once and a stale one never does.
+
+A ``started`` request is then *claimed* by its job, inside the transaction that writes the job
+row (:meth:`PendingStore.claim`: ``notified`` becomes 1, the member's outcome being that job).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.db import Database, Row
+from bot.db import Database, Row, Transaction
+from bot.errors import UserError
 from bot.jobs import Clock, to_db_time
 from bot.policy_rules import GuildPolicy
 from bot.validation import SoraOptions
@@ -25,6 +29,15 @@ CUSTOM_ID_TEMPLATE = r"sora:p:(?P<action>confirm|cancel|approve|deny):(?P<id>[0-
 PREVIEW_TTL = timedelta(minutes=10)
 #: Moderators may be asleep; a day later the member has most likely moved on.
 APPROVAL_TTL = timedelta(hours=24)
+
+GONE = "This request was already decided or has expired; nothing was charged. Run /sora again."
+
+
+class RequestGone(UserError):
+    """The held request is no longer startable (decided, expired or abandoned)."""
+
+    def __init__(self) -> None:
+        super().__init__(GONE)
 
 
 def custom_id(action: str, request_id: str) -> str:
@@ -155,11 +168,27 @@ class PendingStore:
         return PendingRequest.from_row(row) if row else None
 
     async def reopen(self, request_id: str) -> None:
-        """Undo a ``started`` decision whose job could not be created (nothing was charged)."""
+        """Undo a ``started`` decision whose job could not be created (nothing was charged).
+
+        A request its job claimed stays started: a second Confirm must not charge again.
+        """
         async with self._db.transaction() as tx:
             await tx.execute(
                 "UPDATE pending_requests SET status = 'pending', decided_by = NULL,"
-                " decided_at = NULL WHERE id = ? AND status = 'started'", (request_id,))
+                " decided_at = NULL WHERE id = ? AND status = 'started' AND notified = 0",
+                (request_id,))
+
+    async def claim(self, tx: Transaction, request_id: str) -> None:
+        """Mark the started request as having its job, in the job row's own transaction.
+
+        Raises :class:`RequestGone` (so the job is not written) if it was meanwhile ended by
+        :meth:`abandon_stale` or claimed by another job.
+        """
+        claimed = await tx.execute(
+            "UPDATE pending_requests SET notified = 1"
+            " WHERE id = ? AND status = 'started' AND notified = 0", (request_id,))
+        if claimed != 1:
+            raise RequestGone
 
     async def expire_due(self) -> list[PendingRequest]:
         """Mark every pending request past its expiry as expired; returns them."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.approvals import PendingKind, PendingRequest, PendingStatus
+from bot.approvals import GONE, PendingKind, PendingRequest, PendingStatus
 from bot.sora import SoraRequest
 from cogs.approval_views import COG_NAME, NO_MENTIONS, PendingButton, variant
 from cogs.errors import describe
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 #: How often held requests are checked for expiry.
 SWEEP_SECONDS = 30.0
-GONE = "This request was already decided or has expired; nothing was charged. Run /sora again."
 NOT_YOURS = "Only the member who asked for this video can confirm or cancel it."
 MODERATORS_ONLY = "Only members with the Manage Server permission can approve or deny requests."
 
@@ -136,9 +135,10 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
             # The button's own public "thinking…" becomes the job's status message.
             job = await launch(self.bot, interaction, request.options,
                                hosted_image_url=request.start_image_url,
-                               hosted_image_note=request.start_image_note, gate=False)
+                               hosted_image_note=request.start_image_note, gate=False,
+                               held_request=request.id)
         except Exception:
-            await pending.reopen(request.id)
+            await pending.reopen(request.id)  # a no-op once a job claimed the request
             raise
         log.info("held request %s confirmed: job %s", request.id,
                  job.id if job is not None else "?")
@@ -161,17 +161,23 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
                 attachment_size_limit=interaction.filesize_limit, options=request.options,
                 status_message_id=None, start_image_url=request.start_image_url,
                 start_image_note=request.start_image_note, role_ids=request.role_ids,
-            ))
+            ), within=lambda tx: services.store.pending.claim(tx, request.id))
         except Exception:
             await services.store.pending.reopen(request.id)
             raise
         self.bot.scheduler.wake()
         log.info("held request %s approved by %s: job %s", request.id, interaction.user.id,
                  job.id)
-        await interaction.response.edit_message(
-            content=f"Approved by <@{interaction.user.id}>: job `{job.id}` started "
-                    f"({request.price} credits reserved).",
-            view=None, allowed_mentions=NO_MENTIONS)
+        try:
+            await interaction.response.edit_message(
+                content=f"Approved by <@{interaction.user.id}>: job `{job.id}` started "
+                        f"({request.price} credits reserved).",
+                view=None, allowed_mentions=NO_MENTIONS)
+        except Exception as exc:
+            # The job is started and paid for: a lost edit must not read as a failure. A
+            # second click on the stale buttons answers that the request was decided.
+            log.warning("held request %s: approval message not updated (%s)", request.id,
+                        type(exc).__name__)
 
     async def _deny(self, interaction: discord.Interaction[Any],
                     request: PendingRequest) -> None:
