@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 30.0
 NOT_YOURS = "Only the member who asked for this video can confirm or cancel it."
 MODERATORS_ONLY = "Only members with the Manage Server permission can approve or deny requests."
+EXPIRED_AUDIT = "Expired without a decision; nothing was charged."
+ABANDONED_AUDIT = ("Approved, but the bot was interrupted before the job was created; nothing "
+                   "was charged and the member was told to ask again.")
 
 
 def _actor(interaction: discord.Interaction[Any]) -> str:
@@ -201,31 +204,43 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
             await asyncio.sleep(SWEEP_SECONDS)
 
     async def sweep(self) -> None:
-        """Expire what is due and tell members of denials and expiries not yet told."""
-        for request in await self.bot.services.store.pending.expire_due():
+        """Expire what is due, end requests a killed run left started without a job, and
+        tell members of denials, expiries and those ends not yet told."""
+        pending = self.bot.services.store.pending
+        for request in await pending.expire_due():
             log.info("held request %s expired", request.id)
-            await self._retire_audit_message(request)
+            await self._retire_audit_message(request, EXPIRED_AUDIT)
+        for request in await pending.abandon_stale():
+            log.warning("held request %s was started but its job never written (the bot was"
+                        " interrupted); ended, nothing charged", request.id)
+            await self._retire_audit_message(request, ABANDONED_AUDIT)
         await self.tell_outcomes()
 
     async def tell_outcomes(self) -> None:
         pending = self.bot.services.store.pending
         for request in await pending.untold():
-            if request.kind is PendingKind.APPROVAL:
+            if request.kind is PendingKind.APPROVAL or request.abandoned:
                 try:
                     await self._tell(request)
                 except discord.HTTPException:
                     log.warning("could not tell the member of held request %s", request.id,
                                 exc_info=True)
                     continue
-            # An expired preview needs no notice: its own Confirm now says it expired.
+            # An expired preview needs no notice: its own Confirm now says it expired. An
+            # abandoned one does: its member clicked Confirm and got nothing.
             await pending.mark_told(request.id)
 
     async def _tell(self, request: PendingRequest) -> None:
-        what = ("was denied by a moderator" if request.status is PendingStatus.DENIED
-                else "expired before a moderator approved it")
+        if request.abandoned:
+            what = ("could not be started: the bot was interrupted before creating it. "
+                    "Nothing was charged; please run /sora again.")
+        elif request.status is PendingStatus.DENIED:
+            what = "was denied by a moderator. Nothing was charged."
+        else:
+            what = "expired before a moderator approved it. Nothing was charged."
         await self.bot.get_partial_messageable(request.channel_id).send(
             f"<@{request.user_id}> your video request ({variant(request.options)}, "
-            f"{request.price} credits) {what}. Nothing was charged.",
+            f"{request.price} credits) {what}",
             # The nonce makes a repeat after a crash between send and mark_told a no-op
             # within Discord's nonce window.
             nonce=f"p{request.id[:24]}",
@@ -233,7 +248,7 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
                 everyone=False, roles=False, users=[discord.Object(request.user_id)]),
         )
 
-    async def _retire_audit_message(self, request: PendingRequest) -> None:
+    async def _retire_audit_message(self, request: PendingRequest, text: str) -> None:
         if request.audit_message_id is None:
             return
         audit = await self.bot.services.audit.settings(request.guild_id)
@@ -242,8 +257,7 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
         message = self.bot.get_partial_messageable(audit.channel_id).get_partial_message(
             request.audit_message_id)
         with contextlib.suppress(discord.HTTPException):
-            await message.edit(content="Expired without a decision; nothing was charged.",
-                               view=None, allowed_mentions=NO_MENTIONS)
+            await message.edit(content=text, view=None, allowed_mentions=NO_MENTIONS)
 
 
 async def setup(bot: SoraBot) -> None:

@@ -45,8 +45,13 @@ def private_replies(h: SoraHarness, iid: int) -> list[str]:
 
 @asynccontextmanager
 async def restarted(h: SoraHarness) -> AsyncIterator[SoraHarness]:
-    """A second bot on the same database, after the first one is gone."""
+    """A second bot on the same database, after the first one is gone.
+
+    The first connection is closed as the process's exit would: a step cancelled by
+    ``bot.close()`` just after its ``BEGIN IMMEDIATE`` could otherwise keep the write lock.
+    """
     await h.bot.close()
+    await h.services.store.db.close()
     async with AsyncExitStack() as stack:
         services = await stack.enter_async_context(
             open_services(h.services.settings, h.services.clock))
