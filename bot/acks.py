@@ -2,7 +2,9 @@
 
 From just before the public "thinking…" acknowledgement to the job row there is slow work
 (reading and uploading a start image). A process killed there charged nothing, but the member's
-placeholder would think forever; the next run finds the row and says so.
+placeholder would think forever; the next run finds the row and says so. The row is removed in
+the transaction that writes the job (:meth:`AckStore.close_in`), so no run can see a job
+without its acknowledgement closed, nor a closed acknowledgement without a job or a refusal.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.db import Database
+from bot.db import Database, Transaction
 from bot.jobs import Clock, to_db_time
 
 
@@ -40,7 +42,12 @@ class AckStore:
 
     async def close(self, interaction_id: int) -> None:
         async with self._db.transaction() as tx:
-            await tx.execute("DELETE FROM open_acks WHERE interaction_id = ?", (interaction_id,))
+            await self.close_in(tx, interaction_id)
+
+    @staticmethod
+    async def close_in(tx: Transaction, interaction_id: int) -> None:
+        """Forget the acknowledgement inside ``tx`` (the job row's transaction)."""
+        await tx.execute("DELETE FROM open_acks WHERE interaction_id = ?", (interaction_id,))
 
     async def orphans(self) -> list[OpenAck]:
         """Acknowledgements left by an earlier run that never became a job."""

@@ -3,6 +3,12 @@
 Nothing is reserved while a request waits: it only records what is needed to start the job
 later, even after a restart. Every decision is a compare-and-set on ``status = 'pending'``
 that also checks ``expires_at``, so a request starts at most once and a stale one never does.
+
+A ``started`` request is then *claimed* by its job, inside the transaction that writes the job
+row (:meth:`PendingStore.claim`: ``notified`` becomes 1, the member's outcome being that job).
+One a run left ``started`` and unclaimed (killed between the decision and the job row) is
+ended by :meth:`PendingStore.abandon_stale` with the same compare-and-set, so exactly one of
+the two happens: the job, or the member is told nothing was charged.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.db import Database, Row
+from bot.db import Database, Row, Transaction
+from bot.errors import UserError
 from bot.jobs import Clock, to_db_time
 from bot.policy_rules import GuildPolicy
 from bot.validation import SoraOptions
@@ -25,6 +32,20 @@ CUSTOM_ID_TEMPLATE = r"sora:p:(?P<action>confirm|cancel|approve|deny):(?P<id>[0-
 PREVIEW_TTL = timedelta(minutes=10)
 #: Moderators may be asleep; a day later the member has most likely moved on.
 APPROVAL_TTL = timedelta(hours=24)
+#: From a decision to its job row is a second or two (acknowledge, one transaction); a request
+#: still unclaimed this long after was left by a run that died in between.
+STARTED_GRACE = timedelta(minutes=2)
+#: ``decided_by`` of a started request ended because its job was never written.
+ABANDONED = "abandoned"
+
+GONE = "This request was already decided or has expired; nothing was charged. Run /sora again."
+
+
+class RequestGone(UserError):
+    """The held request is no longer startable (decided, expired or abandoned)."""
+
+    def __init__(self) -> None:
+        super().__init__(GONE)
 
 
 def custom_id(action: str, request_id: str) -> str:
@@ -83,6 +104,11 @@ class PendingRequest:
     expires_at: datetime
     audit_message_id: int | None
     decided_by: str | None
+
+    @property
+    def abandoned(self) -> bool:
+        """Started, but its job was never written (see :meth:`PendingStore.abandon_stale`)."""
+        return self.decided_by == ABANDONED
 
     @classmethod
     def from_row(cls, row: Row) -> PendingRequest:
@@ -155,11 +181,50 @@ class PendingStore:
         return PendingRequest.from_row(row) if row else None
 
     async def reopen(self, request_id: str) -> None:
-        """Undo a ``started`` decision whose job could not be created (nothing was charged)."""
+        """Undo a ``started`` decision whose job could not be created (nothing was charged).
+
+        A request its job claimed stays started: a second Confirm must not charge again.
+        """
         async with self._db.transaction() as tx:
             await tx.execute(
                 "UPDATE pending_requests SET status = 'pending', decided_by = NULL,"
-                " decided_at = NULL WHERE id = ? AND status = 'started'", (request_id,))
+                " decided_at = NULL WHERE id = ? AND status = 'started' AND notified = 0",
+                (request_id,))
+
+    async def claim(self, tx: Transaction, request_id: str) -> None:
+        """Mark the started request as having its job, in the job row's own transaction.
+
+        Raises :class:`RequestGone` (so the job is not written) if it was meanwhile ended by
+        :meth:`abandon_stale` or claimed by another job.
+        """
+        claimed = await tx.execute(
+            "UPDATE pending_requests SET notified = 1"
+            " WHERE id = ? AND status = 'started' AND notified = 0", (request_id,))
+        if claimed != 1:
+            raise RequestGone
+
+    async def abandon_stale(self) -> list[PendingRequest]:
+        """End started requests that have had no job for :data:`STARTED_GRACE`; returns them.
+
+        They stay untold (see :meth:`untold`) until the member hears that nothing was charged.
+        A request decided before claims existed whose job was written is marked done instead
+        (matched on everything the job copied from it, created after the decision).
+        """
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE pending_requests AS p SET notified = 1"
+                " WHERE p.status = 'started' AND p.notified = 0 AND EXISTS (SELECT 1 FROM jobs"
+                " AS j WHERE j.guild_id = p.guild_id AND j.channel_id = p.channel_id"
+                " AND j.user_id = p.user_id AND j.prompt = p.prompt AND j.duration = p.duration"
+                " AND j.aspect_ratio = p.aspect_ratio AND j.resolution = p.resolution"
+                " AND j.created_at >= p.decided_at)")
+            rows = await tx.fetchall(
+                "UPDATE pending_requests SET status = 'expired', decided_by = ?, decided_at = ?"
+                " WHERE status = 'started' AND notified = 0 AND decided_at <= ? RETURNING *",
+                (ABANDONED, to_db_time(now), to_db_time(now - STARTED_GRACE)),
+            )
+        return [PendingRequest.from_row(r) for r in rows]
 
     async def expire_due(self) -> list[PendingRequest]:
         """Mark every pending request past its expiry as expired; returns them."""
@@ -173,7 +238,7 @@ class PendingStore:
         return [PendingRequest.from_row(r) for r in rows]
 
     async def untold(self) -> list[PendingRequest]:
-        """Denied or expired requests whose member was not told yet (e.g. before a crash)."""
+        """Denied, expired or abandoned requests whose member was not told yet."""
         rows = await self._db.fetchall(
             "SELECT * FROM pending_requests WHERE status IN ('denied', 'expired')"
             " AND notified = 0 ORDER BY id")

@@ -179,8 +179,15 @@ class JobStore:
     def _now(self) -> str:
         return to_db_time(self._clock())
 
-    async def create(self, new: NewJob, *, max_per_guild: int, max_per_member: int) -> Job:
+    async def create(
+        self, new: NewJob, *, max_per_guild: int, max_per_member: int,
+        within: Callable[[Transaction], Awaitable[object]] | None = None,
+    ) -> Job:
         """Reserve the price and write the job row in one transaction.
+
+        ``within`` runs last in that transaction: the caller's bookkeeping that must hold
+        exactly when the job exists (closing its acknowledgement, claiming a held request);
+        if it raises, nothing is written.
 
         Raises ``InsufficientCredits`` or a :class:`PolicyRefusal` (the guild's policy, or
         :class:`JobLimitReached`); either way nothing is written. The policy and the limit
@@ -220,6 +227,8 @@ class JobStore:
             job = Job.from_row(row)
             if self._audit is not None:
                 await self._audit.job_started(tx, job, reserve)
+            if within is not None:
+                await within(tx)
         return job
 
     async def _check_limits(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.apiframe import ApiframeClient, ApiframeError, InsufficientCredits, ValidationFailed
 from bot.config import Settings
+from bot.db import Transaction
 from bot.errors import UserError
 from bot.jobs import Job, JobLimitReached, JobStore, NewJob
 from bot.ledger import InsufficientCredits as NotEnoughCredits
@@ -105,8 +107,14 @@ class SoraService:
             ) from None
         return upload.url
 
-    async def start(self, request: SoraRequest) -> Job:
-        """Reserve the price and record the job in one transaction; the scheduler does the rest."""
+    async def start(
+        self, request: SoraRequest, *,
+        within: Callable[[Transaction], Awaitable[object]] | None = None,
+    ) -> Job:
+        """Reserve the price and record the job in one transaction; the scheduler does the rest.
+
+        ``within`` joins that transaction (see :meth:`bot.jobs.JobStore.create`).
+        """
         options, jobs = request.options, self._settings.jobs
         return await self._store.create(
             NewJob(
@@ -126,4 +134,5 @@ class SoraService:
             ),
             max_per_guild=jobs.max_in_flight_per_guild,
             max_per_member=jobs.max_in_flight_per_member,
+            within=within,
         )

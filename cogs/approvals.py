@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.approvals import PendingKind, PendingRequest, PendingStatus
+from bot.approvals import GONE, PendingKind, PendingRequest, PendingStatus
 from bot.sora import SoraRequest
 from cogs.approval_views import COG_NAME, NO_MENTIONS, PendingButton, variant
 from cogs.errors import describe
@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 
 #: How often held requests are checked for expiry.
 SWEEP_SECONDS = 30.0
-GONE = "This request was already decided or has expired; nothing was charged. Run /sora again."
 NOT_YOURS = "Only the member who asked for this video can confirm or cancel it."
 MODERATORS_ONLY = "Only members with the Manage Server permission can approve or deny requests."
+EXPIRED_AUDIT = "Expired without a decision; nothing was charged."
+ABANDONED_AUDIT = ("Approved, but the bot was interrupted before the job was created; nothing "
+                   "was charged and the member was told to ask again.")
 
 
 def _actor(interaction: discord.Interaction[Any]) -> str:
@@ -136,9 +138,10 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
             # The button's own public "thinking…" becomes the job's status message.
             job = await launch(self.bot, interaction, request.options,
                                hosted_image_url=request.start_image_url,
-                               hosted_image_note=request.start_image_note, gate=False)
+                               hosted_image_note=request.start_image_note, gate=False,
+                               held_request=request.id)
         except Exception:
-            await pending.reopen(request.id)
+            await pending.reopen(request.id)  # a no-op once a job claimed the request
             raise
         log.info("held request %s confirmed: job %s", request.id,
                  job.id if job is not None else "?")
@@ -161,17 +164,23 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
                 attachment_size_limit=interaction.filesize_limit, options=request.options,
                 status_message_id=None, start_image_url=request.start_image_url,
                 start_image_note=request.start_image_note, role_ids=request.role_ids,
-            ))
+            ), within=lambda tx: services.store.pending.claim(tx, request.id))
         except Exception:
             await services.store.pending.reopen(request.id)
             raise
         self.bot.scheduler.wake()
         log.info("held request %s approved by %s: job %s", request.id, interaction.user.id,
                  job.id)
-        await interaction.response.edit_message(
-            content=f"Approved by <@{interaction.user.id}>: job `{job.id}` started "
-                    f"({request.price} credits reserved).",
-            view=None, allowed_mentions=NO_MENTIONS)
+        try:
+            await interaction.response.edit_message(
+                content=f"Approved by <@{interaction.user.id}>: job `{job.id}` started "
+                        f"({request.price} credits reserved).",
+                view=None, allowed_mentions=NO_MENTIONS)
+        except Exception as exc:
+            # The job is started and paid for: a lost edit must not read as a failure. A
+            # second click on the stale buttons answers that the request was decided.
+            log.warning("held request %s: approval message not updated (%s)", request.id,
+                        type(exc).__name__)
 
     async def _deny(self, interaction: discord.Interaction[Any],
                     request: PendingRequest) -> None:
@@ -195,31 +204,43 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
             await asyncio.sleep(SWEEP_SECONDS)
 
     async def sweep(self) -> None:
-        """Expire what is due and tell members of denials and expiries not yet told."""
-        for request in await self.bot.services.store.pending.expire_due():
+        """Expire what is due, end requests a killed run left started without a job, and
+        tell members of denials, expiries and those ends not yet told."""
+        pending = self.bot.services.store.pending
+        for request in await pending.expire_due():
             log.info("held request %s expired", request.id)
-            await self._retire_audit_message(request)
+            await self._retire_audit_message(request, EXPIRED_AUDIT)
+        for request in await pending.abandon_stale():
+            log.warning("held request %s was started but its job never written (the bot was"
+                        " interrupted); ended, nothing charged", request.id)
+            await self._retire_audit_message(request, ABANDONED_AUDIT)
         await self.tell_outcomes()
 
     async def tell_outcomes(self) -> None:
         pending = self.bot.services.store.pending
         for request in await pending.untold():
-            if request.kind is PendingKind.APPROVAL:
+            if request.kind is PendingKind.APPROVAL or request.abandoned:
                 try:
                     await self._tell(request)
                 except discord.HTTPException:
                     log.warning("could not tell the member of held request %s", request.id,
                                 exc_info=True)
                     continue
-            # An expired preview needs no notice: its own Confirm now says it expired.
+            # An expired preview needs no notice: its own Confirm now says it expired. An
+            # abandoned one does: its member clicked Confirm and got nothing.
             await pending.mark_told(request.id)
 
     async def _tell(self, request: PendingRequest) -> None:
-        what = ("was denied by a moderator" if request.status is PendingStatus.DENIED
-                else "expired before a moderator approved it")
+        if request.abandoned:
+            what = ("could not be started: the bot was interrupted before creating it. "
+                    "Nothing was charged; please run /sora again.")
+        elif request.status is PendingStatus.DENIED:
+            what = "was denied by a moderator. Nothing was charged."
+        else:
+            what = "expired before a moderator approved it. Nothing was charged."
         await self.bot.get_partial_messageable(request.channel_id).send(
             f"<@{request.user_id}> your video request ({variant(request.options)}, "
-            f"{request.price} credits) {what}. Nothing was charged.",
+            f"{request.price} credits) {what}",
             # The nonce makes a repeat after a crash between send and mark_told a no-op
             # within Discord's nonce window.
             nonce=f"p{request.id[:24]}",
@@ -227,7 +248,7 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
                 everyone=False, roles=False, users=[discord.Object(request.user_id)]),
         )
 
-    async def _retire_audit_message(self, request: PendingRequest) -> None:
+    async def _retire_audit_message(self, request: PendingRequest, text: str) -> None:
         if request.audit_message_id is None:
             return
         audit = await self.bot.services.audit.settings(request.guild_id)
@@ -236,8 +257,7 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
         message = self.bot.get_partial_messageable(audit.channel_id).get_partial_message(
             request.audit_message_id)
         with contextlib.suppress(discord.HTTPException):
-            await message.edit(content="Expired without a decision; nothing was charged.",
-                               view=None, allowed_mentions=NO_MENTIONS)
+            await message.edit(content=text, view=None, allowed_mentions=NO_MENTIONS)
 
 
 async def setup(bot: SoraBot) -> None:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot import render
-from bot.acks import OpenAck
+from bot.acks import AckStore, OpenAck
 from bot.approvals import gate_for
+from bot.db import Transaction
 from bot.errors import UserError
 from bot.imagefit import CROP, check_fit_mode
 from bot.jobs import Job
@@ -67,6 +68,7 @@ async def launch(
     hosted_image_url: str | None = None,
     hosted_image_note: str | None = None,
     gate: bool = True,
+    held_request: str | None = None,
 ) -> Job | None:
     """Check, acknowledge publicly, re-host the image, reserve and enqueue one job.
 
@@ -74,6 +76,10 @@ async def launch(
     ``hosted_image_url`` reuses a start image already on Apiframe (a rerolled job's) as is.
     Above the guild's preview or approval threshold (unless ``gate`` is False: the request
     already passed it) the request is held instead and None is returned: nothing reserved.
+    ``held_request`` is the held request this starts (its Confirm): the job claims it.
+
+    Raises only while no job exists. Once the job row is written the request has succeeded,
+    and nothing after it (the status card) can report a failure, undo or repeat it.
     """
     services = bot.services
     settings = services.settings
@@ -106,9 +112,17 @@ async def launch(
     # reach the member privately: the error handler removes the public placeholder first.
     # Until the job row exists, a crash would leave this placeholder thinking forever: note it
     # first, so the next run can say that nothing was charged.
-    acks = services.store.acks
+    acks, pending = services.store.acks, services.store.pending
     await acks.open(OpenAck(interaction.id, interaction.application_id, interaction.token,
                             interaction.expires_at))
+
+    async def with_the_job(tx: Transaction) -> None:
+        # In the job row's own transaction, so no later failure can leave a job whose
+        # placeholder the next run calls uncharged, or a held request startable again.
+        await acks.close_in(tx, interaction.id)
+        if held_request is not None:
+            await pending.claim(tx, held_request)
+
     try:
         callback = await interaction.response.defer(thinking=True)
         status_message_id = callback.message_id if callback else None
@@ -124,19 +138,40 @@ async def launch(
             attachment_size_limit=interaction.filesize_limit, options=options,
             status_message_id=status_message_id,
             start_image_url=image_url, role_ids=role_ids, start_image_note=image_note,
-        ))
-    finally:
-        await acks.close(interaction.id)
+        ), within=with_the_job)
+    except Exception:
+        # No job: the member is told why right now, so the note for the next run can go.
+        # (A cancellation keeps it: then nobody told the member anything.)
+        await _forget_ack(acks, interaction.id)
+        raise
     log.info("job %s: created for guild %s by user %s (%d credits)",
              job.id, job.guild_id, job.user_id, job.price)
     bot.scheduler.wake()
+    await _show_status(interaction, job)
+    return job
+
+
+async def _forget_ack(acks: AckStore, interaction_id: int) -> None:
+    try:
+        await acks.close(interaction_id)
+    except Exception:
+        # Must not hide the refusal being raised. Left behind, the row makes the next run
+        # say "nothing was charged", which is true: no job was written.
+        log.warning("interaction %s: acknowledgement note not cleared", interaction_id,
+                    exc_info=True)
+
+
+async def _show_status(interaction: discord.Interaction[SoraBot], job: Job) -> None:
+    """Turn the placeholder into the status card: cosmetic, so it never raises."""
     try:
         await interaction.edit_original_response(
             embed=render.status_embed(job, discord.utils.utcnow()), allowed_mentions=NO_MENTIONS,
         )
-    except discord.HTTPException:
-        log.debug("job %s: first status edit failed; the scheduler will retry", job.id)
-    return job
+    except Exception as exc:
+        # A refusal, a reset connection or a timeout alike: the job is paid for and running,
+        # and the scheduler edits this same message with progress and the result.
+        log.info("job %s: first status edit failed (%s); the scheduler will retry", job.id,
+                 type(exc).__name__)
 
 
 async def _rehost(

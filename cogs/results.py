@@ -23,7 +23,7 @@ from bot import render
 from bot.apiframe_errors import ApiframeError
 from bot.errors import UserError
 from bot.frames import NoFrame, last_frame_png
-from bot.jobs import Job
+from bot.jobs import Job, JobState
 from bot.result_buttons import CUSTOM_ID_PATTERN, custom_id
 from bot.validation import SoraOptions, parse_options
 from cogs.errors import report_error
@@ -43,6 +43,7 @@ DELETE_REFUSED = ("Only the member who asked for this video or a moderator (Mana
                   "can delete it.")
 DELETED = "Deleted. Credits are not refunded for a delivered video."
 ALREADY_GONE = "That message is already gone."
+NOT_ITS_MESSAGE = "This button can only delete its own video's message; nothing was deleted."
 
 Interaction = discord.Interaction["SoraBot"]
 
@@ -136,6 +137,13 @@ async def delete(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     message = interaction.message
     if message is None:
         raise UserError(ALREADY_GONE)
+    # The custom_id chose the job, and so who may delete; the message comes separately with
+    # the click. Only the message the job's own result was recorded in may go.
+    if (job.state is not JobState.DELIVERED or job.delivered_message_id != message.id
+            or message.channel.id != job.channel_id):
+        log.warning("job %s: delete refused for message %s (the job's result is message %s)",
+                    job.id, message.id, job.delivered_message_id)
+        raise UserError(NOT_ITS_MESSAGE)
     try:
         await message.delete()
     except discord.NotFound:

@@ -206,3 +206,15 @@ async def test_auto_sharded_bot_uses_gateway_bot(fake: FakeDiscord, guild: FakeG
         assert client.shard_count == 1 and client.get_guild(guild.id) is not None
     assert fake.requests_to("GET", "/gateway/bot")[0].status == 200
     assert fake.identify_payloads[0]["shard"] == [0, 1]
+
+
+async def test_injected_reset_drops_the_connection_once(
+    fake: FakeDiscord, guild: FakeGuild, http: aiohttp.ClientSession
+) -> None:
+    url = f"{fake.api_base_url}/channels/{guild.channel_id}/messages"
+    fake.inject_reset("POST", "/channels/{channel_id}/messages")
+    with pytest.raises(aiohttp.ClientError):  # no answer at all, not an error status
+        await http.post(url, json={"content": "lost"}, headers=BOT_AUTH)
+    async with http.post(url, json={"content": "kept"}, headers=BOT_AUTH) as answer:
+        assert answer.status == 200
+    assert [m.content for m in fake.messages[guild.channel_id]] == ["kept"]

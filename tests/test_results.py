@@ -17,7 +17,7 @@ from bot.app import SoraBot, open_services
 from bot.frames import NoFrame, last_frame_png
 from bot.jobs import Job, JobState
 from bot.result_buttons import ACTION_NAMES, custom_id, parse_custom_id
-from cogs.results import DELETE_REFUSED, DELETED, UNKNOWN_JOB
+from cogs.results import DELETE_REFUSED, DELETED, NOT_ITS_MESSAGE, UNKNOWN_JOB
 from tests.fakes.discord import StoredMessage
 from tests.fakes.discord_harness import connected_client
 from tests.fakes.discord_models import PERMISSIONS
@@ -111,6 +111,25 @@ async def test_delete_refused_for_a_stranger_allowed_for_requester_and_moderator
                             | PERMISSIONS["SEND_MESSAGES"] | PERMISSIONS["VIEW_CHANNEL"])
     assert (await h.reply(moderator)).content == DELETED
     assert h.discord.get_message(other_message.id) is None
+
+
+async def test_a_delete_naming_another_job_deletes_nothing(start: Starter) -> None:
+    h = await start()
+    mine, my_message = await delivered(h)
+    theirs, their_message = await delivered(h, user_id=STRANGER)
+    assert theirs.user_id == STRANGER
+
+    # A crafted interaction: the custom_id (and the buttons it claims to come from) name my
+    # job, so I pass the permission check; the message it arrives on is someone else's video.
+    forged = h.discord.message_json(their_message)
+    forged["components"] = h.discord.message_json(my_message)["components"]
+    crafted, _token = await h.discord.send_component(
+        h.guild, MEMBER, custom_id("delete", mine.id), forged)
+
+    assert (await h.reply(crafted)).content == NOT_ITS_MESSAGE
+    assert h.discord.get_message(their_message.id) is not None
+    assert h.discord.get_message(my_message.id) is not None
+    assert h.discord.requests_to("DELETE", "/channels/{channel_id}/messages/{message_id}") == []
 
 
 async def test_reroll_charges_again_with_the_same_settings_and_start_image(

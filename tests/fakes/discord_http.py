@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from tests.fakes.apiframe_http import reset_connection
 from tests.fakes.discord_models import (
     REQUEST_LIMIT,
     RecordedFile,
@@ -153,6 +154,8 @@ class RestFrontDoor:
             if delay is not None and not delay.after_processing:
                 await state.hold(delay.seconds)
             fault = state.take_fault(request.method, path)
+            if fault is not None and fault.reset:
+                return reset_connection(request)
             if fault is not None:
                 reply = Reply(fault.status, fault.body, dict(fault.headers), fault.via)
             else:

@@ -132,6 +132,8 @@ class Fault:
     #: Discord's replies pass Google's load balancer (``Via: 1.1 google``); a 429 without it
     #: is what a Cloudflare ban looks like to discord.py.
     via: bool = True
+    #: Drop the TCP connection (an RST) instead of answering: the client sees a reset.
+    reset: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return (

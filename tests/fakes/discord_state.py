@@ -203,6 +203,11 @@ class DiscordState:
         reply = body if body is not None else {"message": f"{status}: Server Error", "code": 0}
         self.faults.append(Fault(method.upper(), path_pattern, status, reply, {}, times))
 
+    def inject_reset(self, method: str, path_pattern: str, times: int = 1) -> None:
+        """Reset the connection of the next ``times`` matching requests before handling them,
+        as a dropped connection or a proxy timeout looks to the client (no answer at all)."""
+        self.faults.append(Fault(method.upper(), path_pattern, 0, {}, {}, times, reset=True))
+
     def inject_delay(
         self,
         method: str,
