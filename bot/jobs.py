@@ -47,6 +47,8 @@ class FailureKind(StrEnum):
     CANCELLED = "cancelled"
     TIMEOUT = "timeout"
     RESULT_UNAVAILABLE = "result_unavailable"
+    #: The result's URL, a redirect, its address or its bytes broke the download rules.
+    RESULT_REFUSED = "result_refused"
 
 
 class JobLimitReached(PolicyRefusal):

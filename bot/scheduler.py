@@ -24,6 +24,7 @@ from bot.apiframe import (
     ApiframeClient,
     ApiframeError,
     AuthError,
+    DownloadRefused,
     InsufficientCredits,
     NotFound,
     RateLimited,
@@ -277,6 +278,10 @@ class JobScheduler:
             note = render.link_note_too_large(limit)
         except NotFound:
             await self._fail(job, FailureKind.RESULT_UNAVAILABLE, "result URL answered 404")
+            return
+        except DownloadRefused as exc:
+            # Neither retried nor offered as a link: the URL itself is what is refused.
+            await self._fail(job, FailureKind.RESULT_REFUSED, str(exc))
             return
         except ApiframeError as exc:
             if job.attempts + 1 < MAX_DOWNLOAD_ATTEMPTS:

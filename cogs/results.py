@@ -20,7 +20,7 @@ import discord
 from discord.ext import commands
 
 from bot import render
-from bot.apiframe_errors import ApiframeError
+from bot.apiframe_errors import ApiframeError, DownloadRefused
 from bot.errors import UserError
 from bot.frames import NoFrame, last_frame_png
 from bot.jobs import Job
@@ -38,6 +38,8 @@ NO_MENTIONS = discord.AllowedMentions.none()
 UNKNOWN_JOB = "I have no record of that video any more, so this button can't do anything."
 NO_RESULT = "That video has no result I can read, so it can't be extended."
 VIDEO_GONE = "I couldn't download that video again (its link may have expired)."
+VIDEO_REFUSED = ("That video's link is not one the bot is allowed to download from, so it "
+                 "can't be extended.")
 NO_FRAME = "I couldn't read the last frame of that video."
 DELETE_REFUSED = ("Only the member who asked for this video or a moderator (Manage Messages) "
                   "can delete it.")
@@ -111,8 +113,12 @@ async def _last_frame(bot: SoraBot, result_url: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="sora-extend-") as folder:
         path = Path(folder) / "video.mp4"
         try:
+            # Same client method and rules as delivery.
             await bot.services.apiframe.download_to(
                 result_url, path, max_bytes=settings.jobs.max_result_bytes)
+        except DownloadRefused as exc:
+            log.warning("extend: %s", exc)
+            raise UserError(VIDEO_REFUSED) from None
         except ApiframeError as exc:
             log.info("extend: result download failed (%s)", type(exc).__name__)
             raise UserError(VIDEO_GONE) from None
