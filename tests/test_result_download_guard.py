@@ -11,8 +11,8 @@ from __future__ import annotations
 from yarl import URL
 
 from bot.jobs import FailureKind, Job, JobState
-from cogs.results import VIDEO_REFUSED
-from tests.sora_harness import SoraHarness, Starter
+from cogs.results import VIDEO_REFUSED, VIDEO_TOO_LARGE
+from tests.sora_harness import MEMBER, SoraHarness, Starter
 from tests.test_results import click, delivered
 from tests.test_sora_failures import refunded_once
 
@@ -121,3 +121,16 @@ async def test_extend_refuses_a_result_url_not_allowed(start: Starter) -> None:
     assert await h.job_of(iid) is None and await h.job_count() == jobs
     assert await h.balance() == balance
     assert len(h.apiframe_requests(CDN)) == cdn
+
+
+async def test_extend_refuses_a_video_over_its_own_cap(start: Starter) -> None:
+    h = await start(apiframe={"extend_max_video_bytes": 32 * 1024})  # the video is 64 KiB
+    job, message = await delivered(h)
+    balance, jobs = await h.balance(), await h.job_count()
+
+    iid = await click(h, message, "extend", job.id, user_id=MEMBER)
+
+    answer = await h.reply(iid)
+    assert answer.content == VIDEO_TOO_LARGE
+    assert await h.job_of(iid) is None and await h.job_count() == jobs
+    assert await h.balance() == balance
