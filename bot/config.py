@@ -6,6 +6,7 @@ environment (for Docker). Any problem becomes one :class:`ConfigError` line nami
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -32,9 +33,9 @@ RESOLUTIONS: tuple[str, ...] = ("standard", "high")
 ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
 
 _VARIANT = re.compile(r"^(standard|high)-(4|8|10|12|15)s$")
-#: A DNS name, an IPv4 address or an IPv6 address (brackets already removed).
-_HOST = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}"
-                   r"[a-z0-9_])?)*|[0-9a-f:.]*:[0-9a-f:.]*)$")
+#: A DNS name or an IPv4 address (an IPv6 address is checked by ipaddress instead).
+_HOST = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}"
+                   r"[a-z0-9_])?)*$")
 #: Apiframe's CDN hosts as its docs show them (newer cdn2, older cdn).
 DEFAULT_DOWNLOAD_HOSTS: tuple[str, ...] = ("cdn.apiframe.ai", "cdn2.apiframe.ai")
 
@@ -135,7 +136,12 @@ class ApiframeConfig(_Strict):
         hosts = []
         for entry in value:
             host = entry.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
-            if not _HOST.match(host):
+            if ":" in host:
+                try:
+                    host = str(ipaddress.IPv6Address(host))
+                except ValueError:
+                    host = ""
+            if not _HOST.match(host) and ":" not in host:
                 raise ValueError(f"{entry!r} is not a bare host name (no scheme, port or path)")
             hosts.append(host)
         return tuple(hosts)

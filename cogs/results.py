@@ -38,8 +38,8 @@ NO_MENTIONS = discord.AllowedMentions.none()
 UNKNOWN_JOB = "I have no record of that video any more, so this button can't do anything."
 NO_RESULT = "That video has no result I can read, so it can't be extended."
 VIDEO_GONE = "I couldn't download that video again (its link may have expired)."
-VIDEO_REFUSED = ("That video's link is not one the bot is allowed to download from, so it "
-                 "can't be extended.")
+VIDEO_REFUSED = ("That video's link isn't one the bot may download from (or what it serves "
+                 "isn't an MP4 video), so it can't be extended.")
 VIDEO_TOO_LARGE = "That video is too large to extend."
 NO_FRAME = "I couldn't read the last frame of that video."
 DELETE_REFUSED = ("Only the member who asked for this video or a moderator (Manage Messages) "

@@ -56,7 +56,7 @@ def test_default_hosts_are_the_api_host_and_the_documented_cdns() -> None:
 
 def test_configured_hosts_replace_the_cdns_and_literals_are_checked() -> None:
     policy = DownloadPolicy.from_config(
-        settings(download_hosts=["Media.Example.COM.", "[::1]", "10.0.0.5"]).apiframe)
+        settings(download_hosts=["Media.Example.COM.", "[::1]", "10.0.0.5", "0:0::0:1"]).apiframe)
 
     assert policy.hosts == {"api.apiframe.ai", "media.example.com", "::1", "10.0.0.5"}
     policy.check_url(URL("https://media.example.com/v.mp4"))
@@ -71,6 +71,8 @@ def test_configured_hosts_replace_the_cdns_and_literals_are_checked() -> None:
     [
         ({"download_hosts": ["https://cdn.example.com"]}, "apiframe.download_hosts"),
         ({"download_hosts": ["cdn.example.com:443"]}, "apiframe.download_hosts"),
+        ({"download_hosts": ["cafe.be:443"]}, "apiframe.download_hosts"),
+        ({"download_hosts": [""]}, "apiframe.download_hosts"),
         ({"download_hosts": ["cdn.example.com/videos"]}, "apiframe.download_hosts"),
         ({"download_hosts": "cdn.example.com"}, "apiframe.download_hosts"),
         ({"allow_private_addresses": "yes"}, "apiframe.allow_private_addresses"),
