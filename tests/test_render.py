@@ -216,6 +216,7 @@ EXPECTED_WORDS = {
     FailureKind.REJECTED: "The video service rejected the request",
     FailureKind.CANCELLED: "cancelled",
     FailureKind.TIMEOUT: "took longer than 20 min",
+    FailureKind.RESULT_REFUSED: "could not be retrieved safely",
 }
 
 
