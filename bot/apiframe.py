@@ -57,7 +57,7 @@ from bot.apiframe_models import SoraParams as SoraParams
 from bot.apiframe_models import Upload as Upload
 from bot.apiframe_models import WebhookEvent as WebhookEvent
 from bot.apiframe_models import parse_model
-from bot.download_guard import AddressRefused, DownloadGate, stream_mp4
+from bot.download_guard import AddressRefused, DownloadGate, parse_url, stream_mp4
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class ApiframeClient:
         if self._downloads is None:
             raise DownloadRefused("download refused: this client was built without a DownloadGate")
         gate = self._downloads
-        target = URL(url)
+        target = parse_url(url)
         gate.policy.check_url(target)
         dest = Path(path)
         client_timeout = aiohttp.ClientTimeout(

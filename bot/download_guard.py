@@ -67,6 +67,14 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def parse_url(text: str) -> URL:
+    """``text`` as a URL; one that cannot even be parsed is refused, not a crash to retry."""
+    try:
+        return URL(text)
+    except ValueError:
+        raise DownloadRefused("download refused: the URL cannot be parsed") from None
+
+
 def _literal(host: str) -> str | None:
     """``host`` as an IP address string if it is one, else None."""
     try:
@@ -154,7 +162,7 @@ class DownloadGate:
                                         allow_redirects=False, raise_for_status=False) as response:
                 location = response.headers.get("Location")
                 if response.status in _REDIRECTS and location:
-                    url = url.join(URL(location))
+                    url = url.join(parse_url(location))
                     continue
                 yield response
                 return

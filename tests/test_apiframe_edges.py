@@ -287,6 +287,18 @@ async def test_download_redirects_are_bounded_and_not_retried(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("location", ["http://[::1", "file:///etc/passwd", "//localhost/v.mp4"])
+async def test_download_refuses_a_redirect_it_cannot_check(
+    edge_client: ApiframeClient, scripted: Scripted, tmp_path: Path, location: str
+) -> None:
+    scripted.reply(302, {}, Location=location)
+
+    with pytest.raises(DownloadRefused):
+        await edge_client.download_to(scripted.url("/v.mp4"), tmp_path / "v.mp4", max_bytes=1)
+
+    assert len(scripted.seen) == 1
+
+
 async def test_download_refuses_a_redirect_off_the_allowed_hosts(
     edge_client: ApiframeClient, scripted: Scripted, tmp_path: Path
 ) -> None:
