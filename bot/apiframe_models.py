@@ -118,6 +118,24 @@ class Job(_Response):
             return None
         return min(100, max(0, math.floor(value)))
 
+    # Fields the bot never acts on: an odd value is dropped rather than failing the poll.
+    @field_validator("credit_cost", mode="before")
+    @classmethod
+    def _informational_cost(cls, value: Any) -> int | None:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @field_validator("expired", mode="before")
+    @classmethod
+    def _informational_flag(cls, value: Any) -> bool | None:
+        return value if isinstance(value, bool) else None
+
+    @field_validator("webhook_status", mode="before")
+    @classmethod
+    def _informational_text(cls, value: Any) -> str | None:
+        return value if isinstance(value, str) else None
+
     @property
     def is_terminal(self) -> bool:
         return self.status.is_terminal

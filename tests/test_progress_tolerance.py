@@ -54,6 +54,17 @@ def test_odd_progress_is_clamped_or_dropped(reported: Any, kept: int | None) -> 
 
 
 @pytest.mark.parametrize(
+    ("field", "reported", "kept"),
+    [("creditCost", 12.5, None), ("creditCost", 12.0, 12), ("creditCost", "12", None),
+     ("creditCost", 12, 12), ("expired", "no", None), ("expired", False, False),
+     ("webhookStatus", 3, None), ("webhookStatus", "sent", "sent")],
+)
+def test_odd_informational_fields_are_dropped(field: str, reported: Any, kept: Any) -> None:
+    job = parse_model(Job, {**JOB, field: reported}, "test")
+    assert job.model_dump(by_alias=True)[field] == kept
+
+
+@pytest.mark.parametrize(
     "body",
     [
         {**JOB, "status": "DONE"},
