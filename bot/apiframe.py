@@ -38,6 +38,7 @@ from bot.apiframe_errors import ApiframeError as ApiframeError
 from bot.apiframe_errors import ApiframeTimeout as ApiframeTimeout
 from bot.apiframe_errors import AuthError as AuthError
 from bot.apiframe_errors import Conflict as Conflict
+from bot.apiframe_errors import DownloadRefused as DownloadRefused
 from bot.apiframe_errors import InsufficientCredits as InsufficientCredits
 from bot.apiframe_errors import MalformedResponse as MalformedResponse
 from bot.apiframe_errors import NotFound as NotFound
@@ -46,7 +47,7 @@ from bot.apiframe_errors import ResponseTooLarge as ResponseTooLarge
 from bot.apiframe_errors import ServerError as ServerError
 from bot.apiframe_errors import TransportError as TransportError
 from bot.apiframe_errors import ValidationFailed as ValidationFailed
-from bot.apiframe_errors import error_for_response, redact, retry_delay
+from bot.apiframe_errors import check_size, error_for_response, redact, retry_delay
 from bot.apiframe_models import Job as Job
 from bot.apiframe_models import JobAccepted as JobAccepted
 from bot.apiframe_models import JobPage as JobPage
@@ -56,6 +57,7 @@ from bot.apiframe_models import SoraParams as SoraParams
 from bot.apiframe_models import Upload as Upload
 from bot.apiframe_models import WebhookEvent as WebhookEvent
 from bot.apiframe_models import parse_model
+from bot.download_guard import AddressRefused, DownloadGate, parse_url, stream_mp4
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,9 @@ class ApiframeClient:
     A ``Retry-After`` longer than ``max_retry_after`` seconds is not waited out: the
     :class:`RateLimited` error is raised at once so the caller can reschedule instead of
     holding a task for minutes.
+
+    Downloads go through ``downloads`` only (its own session and rules, see
+    :mod:`bot.download_guard`); a client built without one refuses every download.
     """
 
     def __init__(
@@ -90,6 +95,7 @@ class ApiframeClient:
         clock: Callable[[], float] = time.time,
         max_retry_after: float = 60.0,
         user_agent: str = "sora-discord-bot/0.1 (+aiohttp)",
+        downloads: DownloadGate | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -106,6 +112,7 @@ class ApiframeClient:
         self._clock = clock
         self._max_retry_after = max_retry_after
         self._user_agent = user_agent
+        self._downloads = downloads
 
     def __repr__(self) -> str:
         return (
@@ -196,7 +203,7 @@ class ApiframeClient:
         return parse_model(Upload, payload, "POST /v2/uploads")
 
     async def download_to(self, url: str, path: Path | str, *, max_bytes: int) -> int:
-        """Stream a public result URL (the CDN) to ``path``; return the bytes written.
+        """Stream a result video (the CDN) to ``path``; return the bytes written.
 
         The body goes to disk chunk by chunk through ``path`` + ``.part`` and is renamed into
         place only when complete, so ``path`` never holds a partial video. More than
@@ -204,22 +211,27 @@ class ApiframeClient:
         and leaves nothing behind. The API key is never sent here. Connecting and each read
         time out after the client's per-request timeout, so a stalled CDN cannot hang the
         caller; the transfer as a whole is unbounded (wrap the call in ``asyncio.timeout``).
+
+        Redirects are followed here, at most :data:`MAX_REDIRECTS`, each hop checked like the
+        first URL. :class:`DownloadRefused` (never retried) for a URL, hop or address the
+        gate's policy forbids, or a body that does not start like an MP4 file.
         """
-        target = URL(url)
-        if target.scheme not in ("http", "https") or not target.host:
-            raise ValueError("download URL must be an absolute http(s) URL")
         if max_bytes < 0:
             raise ValueError("max_bytes must not be negative")
+        if self._downloads is None:
+            raise DownloadRefused("download refused: this client was built without a DownloadGate")
+        gate = self._downloads
+        target = parse_url(url)
+        gate.policy.check_url(target)
         dest = Path(path)
-        where = f"GET {target.with_query(None).with_fragment(None)}"
         client_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self._timeout, sock_read=self._timeout
         )
 
         async def attempt() -> int:
-            return await self._download_once(target, dest, max_bytes, client_timeout, where)
+            return await self._download_once(gate, target, dest, max_bytes, client_timeout)
 
-        return await self._retrying(attempt, idempotent=True, where=where)
+        return await self._retrying(attempt, idempotent=True, where=_where(target))
 
     # ----------------------------------------------------------------- internals
 
@@ -302,33 +314,21 @@ class ApiframeClient:
 
     async def _download_once(
         self,
+        gate: DownloadGate,
         url: URL,
         dest: Path,
         max_bytes: int,
         client_timeout: aiohttp.ClientTimeout,
-        where: str,
     ) -> int:
         part = dest.with_name(dest.name + ".part")
         try:
-            with self._transport_errors(where):
-                async with self._session.get(
-                    url,
-                    headers={"User-Agent": self._user_agent},
-                    timeout=client_timeout,
-                    raise_for_status=False,
-                ) as response:
-                    if not 200 <= response.status < 300:
-                        raw = await _read_capped(response, 64 * 1024, where)
-                        raise error_for_response(
-                            status=response.status,
-                            text=raw.decode("utf-8", errors="replace"),
-                            where=where,
-                            retry_after=response.headers.get("Retry-After"),
-                            request_id=response.headers.get("x-request-id"),
-                            now=self._clock(),
-                        )
-                    _check_size(response.content_length, max_bytes, where)
-                    written = await _stream_to_file(response, part, max_bytes, where)
+            with self._transport_errors(_where(url)):
+                async with gate.get(url, client_timeout=client_timeout,
+                                    headers={"User-Agent": self._user_agent}) as response:
+                    where = _where(response.url)
+                    await self._raise_for_status(response, where)
+                    check_size(response.content_length, max_bytes, where)
+                    written = await stream_mp4(response, part, max_bytes, where)
             await asyncio.to_thread(os.replace, part, dest)
         except BaseException:
             # Synchronous on purpose: this also runs on cancellation, where awaiting again
@@ -336,6 +336,19 @@ class ApiframeClient:
             part.unlink(missing_ok=True)
             raise
         return written
+
+    async def _raise_for_status(self, response: aiohttp.ClientResponse, where: str) -> None:
+        if 200 <= response.status < 300:
+            return
+        raw = await _read_capped(response, 64 * 1024, where)
+        raise error_for_response(
+            status=response.status,
+            text=raw.decode("utf-8", errors="replace"),
+            where=where,
+            retry_after=response.headers.get("Retry-After"),
+            request_id=response.headers.get("x-request-id"),
+            now=self._clock(),
+        )
 
     @contextmanager
     def _transport_errors(self, where: str) -> Iterator[None]:
@@ -346,6 +359,10 @@ class ApiframeClient:
             raise
         except TimeoutError:
             raise ApiframeTimeout(f"Apiframe {where} timed out after {self._timeout:g}s") from None
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, AddressRefused):
+                raise DownloadRefused(str(exc.os_error)) from None
+            raise TransportError(f"Apiframe {where} failed: {type(exc).__name__}") from None
         except aiohttp.ClientError as exc:
             # Dropping the cause on purpose: aiohttp errors carry request_info (our headers).
             raise TransportError(f"Apiframe {where} failed: {type(exc).__name__}") from None
@@ -379,34 +396,16 @@ class ApiframeClient:
                 await self._sleep(delay)
 
 
-def _check_size(length: int | None, limit: int, where: str) -> None:
-    if length is not None and length > limit:
-        raise ResponseTooLarge(f"{where} is {length} bytes, over the {limit}-byte limit")
+def _where(url: URL) -> str:
+    # Without the query: a signed CDN URL carries its signature there.
+    return f"GET {url.with_query(None).with_fragment(None)}"
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int, where: str) -> bytes:
-    _check_size(response.content_length, limit, where)
+    check_size(response.content_length, limit, where)
     buf = bytearray()
     async for chunk in response.content.iter_chunked(_CHUNK):
         buf += chunk
         if len(buf) > limit:
             raise ResponseTooLarge(f"{where} sent more than {limit} bytes")
     return bytes(buf)
-
-
-async def _stream_to_file(
-    response: aiohttp.ClientResponse, part: Path, max_bytes: int, where: str
-) -> int:
-    written = 0
-    # File I/O runs in a thread so a slow disk cannot stall the event loop (and Discord's
-    # heartbeat with it).
-    fh = await asyncio.to_thread(part.open, "wb")
-    try:
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            written += len(chunk)
-            if written > max_bytes:
-                raise ResponseTooLarge(f"{where} sent more than {max_bytes} bytes")
-            await asyncio.to_thread(fh.write, chunk)
-    finally:
-        await asyncio.to_thread(fh.close)
-    return written

@@ -132,6 +132,21 @@ class ResponseTooLarge(ApiframeError):
     """A download (or JSON body) exceeded the size the caller allowed."""
 
 
+class DownloadRefused(ApiframeError):
+    """A result download the rules forbid: a host not allowed, a redirect leaving the allowed
+    hosts, a non-public address, too many redirects, or a body that is not an MP4.
+
+    Never retried, and the URL must not be offered as a link instead: the message names the
+    reason (and the config key to change), never the URL with its query.
+    """
+
+
+def check_size(length: int | None, limit: int, where: str) -> None:
+    """Refuse a body whose declared ``Content-Length`` is over ``limit``."""
+    if length is not None and length > limit:
+        raise ResponseTooLarge(f"{where} is {length} bytes, over the {limit}-byte limit")
+
+
 def redact(text: str, secret: str) -> str:
     """``text`` with every occurrence of ``secret`` masked."""
     return text.replace(secret, "***") if secret else text

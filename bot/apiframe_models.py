@@ -13,12 +13,14 @@ the same thing as ``null``, and being lenient there costs nothing. Non-nullable 
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
+from yarl import URL
 
 from bot.apiframe_errors import MalformedResponse
 
@@ -73,9 +75,16 @@ class JobAccepted(_Response):
 
 
 def _http_url(value: Any) -> str | None:
-    if isinstance(value, str) and value.startswith(("https://", "http://")):
-        return value
-    return None
+    """``value`` if it is an absolute http(s) URL with a usable host, else None."""
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        return None
+    try:
+        host = URL(value).host
+    except ValueError:
+        return None
+    if not host or any(c.isspace() for c in value):
+        return None
+    return value
 
 
 class Job(_Response):
@@ -84,7 +93,7 @@ class Job(_Response):
     id: str
     status: JobStatus
     model: str
-    progress: int | None = Field(default=None, ge=0, le=100)
+    progress: int | None = None
     result: Any = None
     error: str | None = None
     credit_cost: int | None = None
@@ -94,6 +103,38 @@ class Job(_Response):
     completed_at: datetime | None = None
     expired: bool | None = None
     input: dict[str, Any] | None = None
+
+    @field_validator("progress", mode="before")
+    @classmethod
+    def _cosmetic_progress(cls, value: Any) -> int | None:
+        """Progress only feeds the status card: clamp it, or drop a value that is no number.
+
+        Failing the whole answer for it would fail every poll, and a finished job would run
+        to the bot's timeout and be refunded.
+        """
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if not math.isfinite(value):
+            return None
+        return min(100, max(0, math.floor(value)))
+
+    # Fields the bot never acts on: an odd value is dropped rather than failing the poll.
+    @field_validator("credit_cost", mode="before")
+    @classmethod
+    def _informational_cost(cls, value: Any) -> int | None:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @field_validator("expired", mode="before")
+    @classmethod
+    def _informational_flag(cls, value: Any) -> bool | None:
+        return value if isinstance(value, bool) else None
+
+    @field_validator("webhook_status", mode="before")
+    @classmethod
+    def _informational_text(cls, value: Any) -> str | None:
+        return value if isinstance(value, str) else None
 
     @property
     def is_terminal(self) -> bool:

@@ -24,6 +24,7 @@ from bot.budget import BudgetService
 from bot.config import Settings
 from bot.db import Database
 from bot.discord_out import JobPublisher
+from bot.download_guard import DownloadGate, DownloadPolicy
 from bot.jobs import Clock, JobStore
 from bot.ledger import Ledger
 from bot.policy import PolicyStore
@@ -100,13 +101,17 @@ async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterato
         await db.close()
 
 
-def make_apiframe_client(settings: Settings, http: aiohttp.ClientSession) -> ApiframeClient:
+def make_apiframe_client(
+    settings: Settings, http: aiohttp.ClientSession, downloads: DownloadGate | None = None
+) -> ApiframeClient:
+    """The client; without ``downloads`` it can call the API but refuses every download."""
     return ApiframeClient(
         http,
         api_key=settings.apiframe.api_key,
         base_url=settings.apiframe.base_url,
         timeout=settings.apiframe.request_timeout_seconds,
         max_retries=settings.apiframe.max_retries,
+        downloads=downloads,
     )
 
 
@@ -120,7 +125,9 @@ async def open_services(
         http = await stack.enter_async_context(
             aiohttp.ClientSession(headers={"User-Agent": "sora-discord-bot"})
         )
-        apiframe = make_apiframe_client(settings, http)
+        downloads = await stack.enter_async_context(
+            DownloadGate(DownloadPolicy.from_config(settings.apiframe)))
+        apiframe = make_apiframe_client(settings, http, downloads)
         sora = SoraService(settings=settings, ledger=store.ledger, store=store.jobs,
                            apiframe=apiframe, policy=store.policy)
         budget = BudgetService(store.db, store.ledger, store.audit, store.jobs, settings, clock)

@@ -6,6 +6,7 @@ environment (for Docker). Any problem becomes one :class:`ConfigError` line nami
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -32,6 +33,11 @@ RESOLUTIONS: tuple[str, ...] = ("standard", "high")
 ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
 
 _VARIANT = re.compile(r"^(standard|high)-(4|8|10|12|15)s$")
+#: A DNS name or an IPv4 address (an IPv6 address is checked by ipaddress instead).
+_HOST = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}"
+                   r"[a-z0-9_])?)*$")
+#: Apiframe's CDN hosts as its docs show them (newer cdn2, older cdn).
+DEFAULT_DOWNLOAD_HOSTS: tuple[str, ...] = ("cdn.apiframe.ai", "cdn2.apiframe.ai")
 
 # The seed's docs-v2 grid. Apiframe's newer docs show the same grid x17, which is why the
 # grid lives in config: an operator whose account bills on the other scale edits the file.
@@ -101,6 +107,13 @@ class ApiframeConfig(_Strict):
     request_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
     poll_interval_seconds: Annotated[float, Field(gt=0, le=600)] = 7.0
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    # Results are fetched only from these hosts (and base_url's own host), never from a
+    # loopback/private address unless allowed: a provider answer or a CDN redirect must not
+    # make the bot fetch, and post in Discord, something from the operator's own network.
+    download_hosts: tuple[str, ...] = DEFAULT_DOWNLOAD_HOSTS
+    allow_private_addresses: Annotated[bool, Field(strict=True)] = False
+    # Extend downloads the whole video to read its last frame on every click: keep that small.
+    extend_max_video_bytes: Annotated[int, Field(ge=1024, strict=True)] = 64 * 1024 * 1024
 
     @field_validator("api_key")
     @classmethod
@@ -116,6 +129,22 @@ class ApiframeConfig(_Strict):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("download_hosts")
+    @classmethod
+    def _bare_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        hosts = []
+        for entry in value:
+            host = entry.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
+            if ":" in host:
+                try:
+                    host = str(ipaddress.IPv6Address(host))
+                except ValueError:
+                    host = ""
+            if not _HOST.match(host) and ":" not in host:
+                raise ValueError(f"{entry!r} is not a bare host name (no scheme, port or path)")
+            hosts.append(host)
+        return tuple(hosts)
 
 
 class DatabaseConfig(_Strict):

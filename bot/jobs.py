@@ -50,6 +50,8 @@ class FailureKind(StrEnum):
     #: Made, but Discord would take it nowhere (no channel permission, DMs closed, or every
     #: post attempt failed) and no earlier attempt shows it.
     UNDELIVERABLE = "undeliverable"
+    #: The result's URL, a redirect, its address or its bytes broke the download rules.
+    RESULT_REFUSED = "result_refused"
 
 
 class JobLimitReached(PolicyRefusal):

@@ -26,6 +26,7 @@ from bot.apiframe import (
     ApiframeClient,
     ApiframeError,
     AuthError,
+    DownloadRefused,
     InsufficientCredits,
     NotFound,
     RateLimited,
@@ -298,6 +299,11 @@ class JobScheduler:
         except NotFound:
             await self._not_shown(job, evidence, FailureKind.RESULT_UNAVAILABLE,
                                   "result URL answered 404")
+            return
+        except DownloadRefused as exc:
+            # Neither retried nor offered as a link: the URL itself is what is refused. An
+            # earlier attempt's post, if one may exist, still decides before any refund.
+            await self._not_shown(job, evidence, FailureKind.RESULT_REFUSED, str(exc))
             return
         except ApiframeError as exc:
             if job.attempts + 1 < MAX_DOWNLOAD_ATTEMPTS:

@@ -20,9 +20,9 @@ import discord
 from discord.ext import commands
 
 from bot import render
-from bot.apiframe_errors import ApiframeError
+from bot.apiframe_errors import ApiframeError, DownloadRefused, ResponseTooLarge
 from bot.errors import UserError
-from bot.frames import NoFrame, last_frame_png
+from bot.frames import NoFrame, read_last_frame
 from bot.jobs import Job, JobState
 from bot.result_buttons import CUSTOM_ID_PATTERN, custom_id
 from bot.validation import SoraOptions, parse_options
@@ -38,6 +38,9 @@ NO_MENTIONS = discord.AllowedMentions.none()
 UNKNOWN_JOB = "I have no record of that video any more, so this button can't do anything."
 NO_RESULT = "That video has no result I can read, so it can't be extended."
 VIDEO_GONE = "I couldn't download that video again (its link may have expired)."
+VIDEO_REFUSED = ("That video's link isn't one the bot may download from (or what it serves "
+                 "isn't an MP4 video), so it can't be extended.")
+VIDEO_TOO_LARGE = "That video is too large to extend."
 NO_FRAME = "I couldn't read the last frame of that video."
 DELETE_REFUSED = ("Only the member who asked for this video or a moderator (Manage Messages) "
                   "can delete it.")
@@ -96,13 +99,13 @@ async def extend(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     if result_url is None:
         raise UserError(NO_RESULT)
 
-    async def read_last_frame() -> bytes:
+    async def fetch_frame() -> bytes:
         return await _last_frame(bot, result_url)
 
     # launch() reads the image after its public acknowledgement, so the download and the
     # decode do not race Discord's three-second deadline. The true size is unknown until
     # then: 1 passes the cheap declared-size check, and the PNG's bytes are judged after.
-    image = ImageInput(read=read_last_frame, filename=f"sora-{job.id}-last-frame.png",
+    image = ImageInput(read=fetch_frame, filename=f"sora-{job.id}-last-frame.png",
                        content_type="image/png", size=1)
     await launch(bot, interaction, options_of(job), image)
 
@@ -112,16 +115,25 @@ async def _last_frame(bot: SoraBot, result_url: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="sora-extend-") as folder:
         path = Path(folder) / "video.mp4"
         try:
+            # Same client method and rules as delivery, with Extend's own, smaller cap.
             await bot.services.apiframe.download_to(
-                result_url, path, max_bytes=settings.jobs.max_result_bytes)
+                result_url, path, max_bytes=settings.apiframe.extend_max_video_bytes)
+        except DownloadRefused as exc:
+            log.warning("extend: %s", exc)
+            raise UserError(VIDEO_REFUSED) from None
+        except ResponseTooLarge as exc:
+            log.info("extend: %s", exc)
+            raise UserError(VIDEO_TOO_LARGE) from None
         except ApiframeError as exc:
             log.info("extend: result download failed (%s)", type(exc).__name__)
             raise UserError(VIDEO_GONE) from None
         try:
-            return await asyncio.to_thread(last_frame_png, path)
+            frame = await asyncio.to_thread(read_last_frame, path)
         except NoFrame as exc:
             log.info("extend: %s", exc)
             raise UserError(NO_FRAME) from None
+        log.debug("extend: last frame found after decoding %d frame(s)", frame.decoded)
+        return frame.png
 
 
 async def details(bot: SoraBot, interaction: Interaction, job: Job) -> None:

@@ -68,7 +68,7 @@ async def fake_apiframe() -> AsyncIterator[FakeApiframe]:
 
 
 def render_toml(sections: dict[str, dict[str, Any]]) -> str:
-    """A tiny TOML writer for flat tables of strings, numbers, booleans and integer lists."""
+    """A tiny TOML writer for flat tables of strings, numbers, booleans and lists of those."""
     lines: list[str] = []
     for name, table in sections.items():
         lines.append(f"[{name}]")
@@ -78,7 +78,8 @@ def render_toml(sections: dict[str, dict[str, Any]]) -> str:
             elif isinstance(value, int | float):
                 rendered = repr(value)
             elif isinstance(value, list | tuple):
-                rendered = "[" + ", ".join(repr(int(v)) for v in value) + "]"
+                rendered = "[" + ", ".join(
+                    repr(int(v)) if isinstance(v, int) else f'"{v}"' for v in value) + "]"
             else:
                 rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
             lines.append(f"{key} = {rendered}")
@@ -103,6 +104,10 @@ def write_config(
                 "api_key": APIFRAME_KEY,
                 "base_url": fake_apiframe.base_url,
                 "request_timeout_seconds": 5,
+                # Both fakes live on 127.0.0.1: the fake CDN's host and loopback addresses are
+                # allowed here on purpose, never by default.
+                "download_hosts": ["127.0.0.1"],
+                "allow_private_addresses": True,
             },
             "database": {"path": str(tmp_path / "data" / "bot.sqlite3")},
             "logging": {"level": "DEBUG"},

@@ -33,6 +33,7 @@ from bot.apiframe_errors import (
     ValidationFailed,
 )
 from bot.apiframe_models import JobStatus, SoraParams
+from bot.download_guard import DownloadGate, DownloadPolicy
 from tests.fakes.apiframe import FakeApiframe, Fault
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
@@ -53,8 +54,18 @@ def waits() -> list[float]:
 
 
 @pytest.fixture
+async def downloads() -> AsyncIterator[DownloadGate]:
+    """The fake's CDN is on 127.0.0.1: that host and loopback addresses allowed explicitly."""
+    async with DownloadGate(DownloadPolicy(frozenset({"127.0.0.1"}), allow_private=True)) as gate:
+        yield gate
+
+
+@pytest.fixture
 def make_client(
-    session: aiohttp.ClientSession, fake_apiframe: FakeApiframe, waits: list[float]
+    session: aiohttp.ClientSession,
+    fake_apiframe: FakeApiframe,
+    waits: list[float],
+    downloads: DownloadGate,
 ) -> MakeClient:
     async def record(seconds: float) -> None:
         waits.append(seconds)
@@ -67,6 +78,7 @@ def make_client(
             "max_retries": 2,
             "sleep": record,
             "random": lambda: 0.5,
+            "downloads": downloads,
         }
         kwargs.update(overrides)
         return ApiframeClient(session, **kwargs)

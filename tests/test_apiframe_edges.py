@@ -20,6 +20,7 @@ from bot.apiframe import ApiframeClient
 from bot.apiframe_errors import (
     ApiframeError,
     Conflict,
+    DownloadRefused,
     MalformedResponse,
     NotFound,
     RateLimited,
@@ -29,6 +30,7 @@ from bot.apiframe_errors import (
     parse_retry_after,
 )
 from bot.apiframe_models import Job
+from bot.download_guard import DownloadGate, DownloadPolicy
 
 
 @pytest.fixture
@@ -96,8 +98,15 @@ async def scripted() -> AsyncIterator[Scripted]:
 
 
 @pytest.fixture
+async def downloads() -> AsyncIterator[DownloadGate]:
+    async with DownloadGate(DownloadPolicy(frozenset({"127.0.0.1"}), allow_private=True)) as gate:
+        yield gate
+
+
+@pytest.fixture
 def edge_client(
-    session: aiohttp.ClientSession, scripted: Scripted, waits: list[float]
+    session: aiohttp.ClientSession, scripted: Scripted, waits: list[float],
+    downloads: DownloadGate,
 ) -> ApiframeClient:
     async def record(seconds: float) -> None:
         waits.append(seconds)
@@ -110,6 +119,7 @@ def edge_client(
         sleep=record,
         random=lambda: 0.5,
         clock=lambda: 1_000_000_000.0,
+        downloads=downloads,
     )
 
 
@@ -166,7 +176,7 @@ async def test_status_mapping_without_retry(
     [
         {k: v for k, v in JOB.items() if k != "status"},  # missing required field
         {**JOB, "status": "EXPLODED"},  # not in the enum
-        {**JOB, "progress": "half"},  # wrong type
+        {**JOB, "id": 42},  # wrong type (an odd progress is tolerated: test_progress_tolerance)
         {**JOB, "createdAt": "yesterday"},
         [JOB],
         "null",
@@ -232,6 +242,7 @@ async def test_chunked_download_cut_off_at_max_bytes(
     async def endless(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()  # no Content-Length: chunked
         await response.prepare(request)
+        await response.write(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2")
         for _ in range(64):
             await response.write(b"\0" * 65536)
         await response.write_eof()
@@ -244,8 +255,64 @@ async def test_chunked_download_cut_off_at_max_bytes(
     assert "X-API-Key" not in scripted.seen[0].headers
 
 
+MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+
+
+async def test_download_follows_a_redirect_on_an_allowed_host(
+    edge_client: ApiframeClient, scripted: Scripted, tmp_path: Path
+) -> None:
+    async def video(_: web.Request) -> web.StreamResponse:
+        return web.Response(body=MP4_HEAD + bytes(100), content_type="video/mp4")
+
+    scripted.reply(302, {}, Location="/signed/v.mp4?sig=1")
+    scripted.script.append(video)
+
+    written = await edge_client.download_to(scripted.url("/v.mp4"), tmp_path / "v.mp4",
+                                            max_bytes=10_000)
+
+    assert written == len(MP4_HEAD) + 100
+    assert [r.path_qs for r in scripted.seen] == ["/v.mp4", "/signed/v.mp4?sig=1"]
+
+
+async def test_download_redirects_are_bounded_and_not_retried(
+    edge_client: ApiframeClient, scripted: Scripted, tmp_path: Path, waits: list[float]
+) -> None:
+    for hop in range(10):
+        scripted.reply(307, {}, Location=f"/hop{hop}.mp4")
+
+    with pytest.raises(DownloadRefused, match="more than 5 redirects"):
+        await edge_client.download_to(scripted.url("/v.mp4"), tmp_path / "v.mp4", max_bytes=1)
+
+    assert len(scripted.seen) == 6 and waits == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "file:///etc/passwd", "//localhost/v.mp4"])
+async def test_download_refuses_a_redirect_it_cannot_check(
+    edge_client: ApiframeClient, scripted: Scripted, tmp_path: Path, location: str
+) -> None:
+    scripted.reply(302, {}, Location=location)
+
+    with pytest.raises(DownloadRefused):
+        await edge_client.download_to(scripted.url("/v.mp4"), tmp_path / "v.mp4", max_bytes=1)
+
+    assert len(scripted.seen) == 1
+
+
+async def test_download_refuses_a_redirect_off_the_allowed_hosts(
+    edge_client: ApiframeClient, scripted: Scripted, tmp_path: Path
+) -> None:
+    elsewhere = scripted.url("/v.mp4").replace("127.0.0.1", "localhost")
+    scripted.reply(302, {}, Location=elsewhere)
+
+    with pytest.raises(DownloadRefused, match="'localhost' is not in"):
+        await edge_client.download_to(scripted.url("/v.mp4"), tmp_path / "v.mp4", max_bytes=1)
+
+    assert len(scripted.seen) == 1
+
+
 async def test_download_rejects_non_http_url(edge_client: ApiframeClient, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="http"):
+    with pytest.raises(DownloadRefused, match="http"):
         await edge_client.download_to("file:///etc/passwd", tmp_path / "x", max_bytes=1)
 
 

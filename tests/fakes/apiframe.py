@@ -86,6 +86,14 @@ class FakeApiframe:
         self.uploads: dict[str, bytes] = {}
         self.upload_records: dict[str, UploadRecord] = {}
         self.result_shape: Literal["object", "string"] = "object"
+        #: Where result URLs point, e.g. "http://localhost:<port>" (None: this server's CDN).
+        self.result_base: str | None = None
+        #: When set, the CDN answers every video with a 302 to this base + the same path.
+        self.cdn_redirect: str | None = None
+        #: When set, the CDN serves these bytes as the video instead of a real MP4.
+        self.cdn_body: bytes | None = None
+        #: When set, maps the true progress to what GET /v2/jobs/{id} reports (e.g. 42.5).
+        self.report_progress: Callable[[int | None], Any] | None = None
         #: Seconds after completion when ``expired`` turns true and the CDN answers 404.
         self.retention_s: float | None = 24 * 3600
         self.default_script = JobScript()
@@ -240,7 +248,7 @@ class FakeApiframe:
         )
 
     def result_for(self, job: FakeJob) -> Any:
-        url = f"{self.base_url}/cdn/videos/{job.id}.mp4"
+        url = f"{self.result_base or self.base_url}/cdn/videos/{job.id}.mp4"
         return {"videoUrl": url} if self.result_shape == "object" else url
 
     def job_json(self, job: FakeJob, *, with_input: bool = True) -> dict[str, Any]:
@@ -250,7 +258,10 @@ class FakeApiframe:
             "id": job.id,
             "status": state.status,
             "model": job.model,
-            "progress": state.progress,
+            "progress": (
+                state.progress if self.report_progress is None
+                else self.report_progress(state.progress)
+            ),
             "result": self.result_for(job) if completed else None,
             "error": job.error_text if state.status == "FAILED" else None,
             "creditCost": 0 if state.status in {"FAILED", "CANCELLED"} else job.cost,

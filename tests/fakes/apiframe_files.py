@@ -164,9 +164,17 @@ def _servable_job_id(fake: FakeApiframe, name: str) -> str | None:
 
 
 async def cdn_video(fake: FakeApiframe, request: web.Request) -> web.StreamResponse:
-    """A real MP4 of exactly ``fake.video_size`` bytes, streamed in 64 KiB chunks."""
+    """A real MP4 of exactly ``fake.video_size`` bytes, streamed in 64 KiB chunks.
+
+    ``fake.cdn_redirect`` and ``fake.cdn_body`` make it a CDN that redirects elsewhere or
+    serves something that is not a video.
+    """
     if _servable_job_id(fake, request.match_info["name"]) is None:
         return error(404, "Not found")
+    if fake.cdn_redirect is not None and fake.cdn_redirect != f"{request.scheme}://{request.host}":
+        raise web.HTTPFound(fake.cdn_redirect + request.path_qs)
+    if fake.cdn_body is not None:
+        return web.Response(body=fake.cdn_body, content_type="video/mp4")
     response = web.StreamResponse(status=200, headers={"Content-Type": "video/mp4"})
     response.content_length = fake.video_size
     await response.prepare(request)
