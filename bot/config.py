@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.ledger_types import MAX_AMOUNT
+
 #: Environment variables that override the two secrets in the file.
 ENV_DISCORD_TOKEN = "SORA_BOT_DISCORD_TOKEN"  # noqa: S105 (a variable name)
 ENV_APIFRAME_KEY = "SORA_BOT_APIFRAME_API_KEY"
@@ -125,7 +127,8 @@ class DatabaseConfig(_Strict):
 
 class LedgerConfig(_Strict):
     starting_credits: Annotated[int, Field(ge=0, strict=True)] = 0
-    max_balance: Annotated[int, Field(gt=0, strict=True)] = 1_000_000
+    # Above 2**53 - 1 a balance is no longer exact in JSON; see bot/ledger_limit.py.
+    max_balance: Annotated[int, Field(gt=0, le=MAX_AMOUNT, strict=True)] = 1_000_000
 
     @model_validator(mode="after")
     def _start_within_max(self) -> LedgerConfig:
