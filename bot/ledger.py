@@ -184,6 +184,13 @@ class Ledger:
             await self._ensure_guild(tx, guild)
             return await self._current(tx, guild)
 
+    async def known(self, guild_id: int) -> bool:
+        """Whether the guild has a balance yet; unlike :meth:`balance`, this writes nothing."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM guild_balances WHERE guild_id = ?", (check_guild_id(guild_id),)
+        )
+        return row is not None
+
     async def grant(
         self,
         guild_id: int,
