@@ -27,22 +27,23 @@ class OperatorError(Exception):
 
 
 @contextmanager
-def discord_errors(settings: Settings, what: str = "GET /users/@me") -> Iterator[None]:
+def discord_errors(settings: Settings) -> Iterator[None]:
     """Turn a failed login (network, proxy, HTTP status) into one :class:`OperatorError` line.
 
     A rejected token (``discord.LoginFailure``) passes through: callers word it themselves.
+    Other OSErrors (a full disk, say) pass through too: they are not about reaching Discord.
     """
     base = settings.discord.api_base_url
     try:
         yield
-    except (aiohttp.ClientError, OSError) as exc:
+    except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
         raise OperatorError(
             f"discord: cannot reach {base} ({type(exc).__name__}); check discord.api_base_url "
             "and the network"
         ) from None
     except discord.HTTPException as exc:
         raise OperatorError(
-            f"discord: {what} failed with HTTP {exc.status}; check discord.api_base_url"
+            f"discord: GET /users/@me failed with HTTP {exc.status}; check discord.api_base_url"
         ) from None
 
 
