@@ -16,6 +16,7 @@ import discord
 from bot import cli_ops
 from bot.app import SoraBot, open_services
 from bot.config import ConfigError, Settings, load_settings
+from bot.db import DatabaseError
 from bot.discord_endpoints import point_discord_at
 from bot.logs import setup_logging
 
@@ -71,7 +72,11 @@ async def run_bot(settings: Settings) -> None:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, request_stop, sig.name)
             try:
-                await bot.start(settings.discord.token.get_secret_value())
+                # bot.start() is login + connect; logging in separately turns "Discord cannot
+                # be reached" into one line instead of a traceback.
+                with cli_ops.discord_errors(settings):
+                    await bot.login(settings.discord.token.get_secret_value())
+                await bot.connect()
             finally:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
@@ -124,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("Discord rejected the token (check discord.token)", sys.stderr)
     except cli_ops.OperatorError as exc:
         return _fail(str(exc), sys.stderr)
+    except DatabaseError as exc:
+        # Database.open names the file; a failure later on may not, so make sure it does.
+        path = str(settings.database.path)
+        return _fail(str(exc) if path in str(exc) else f"{path}: {exc}", sys.stderr)
     except KeyboardInterrupt:
         return 130
     return _fail(f"unknown command {command!r}", sys.stderr)

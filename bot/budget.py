@@ -1,8 +1,9 @@
 """What moderators (and the operator) do to a guild's budget, each change audited atomically.
 
 Every method writes its ledger change and its audit event in ONE transaction: either both are
-committed or neither. The money rules stay the ledger's (integers, never negative, bounded by
-``max_balance``, one refund per job); this layer adds who may create credits and the audit.
+committed or neither. The money rules stay the ledger's (integers, never negative, balance
+plus credits held by unfinished jobs bounded by ``max_balance`` as bot/ledger_limit.py explains,
+one refund per job); this layer adds who may create credits and the audit.
 """
 
 from __future__ import annotations
@@ -142,7 +143,11 @@ class BudgetService:
     async def refund_job(
         self, guild_id: int, job_id: str, *, actor_id: int | None, reason: str
     ) -> JournalEntry:
-        """Give back the credits of a delivered job of this guild, at most once."""
+        """Give back the credits of a delivered job of this guild, at most once.
+
+        This creates credits, so it is refused (``BalanceLimitExceeded``) like a grant when
+        it would take the balance past ``max_balance``.
+        """
         guild, actor = check_guild_id(guild_id), _actor(actor_id)
         why = required_text(reason, "Reason")
         wanted = job_id.strip() if isinstance(job_id, str) else ""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -14,6 +16,7 @@ from bot.apiframe import ApiframeError
 from bot.app import SoraBot, make_apiframe_client, open_services, open_store, utc_now
 from bot.budget import BudgetService
 from bot.config import Settings
+from bot.db_check import inspect_database
 from bot.discord_endpoints import point_discord_at
 from bot.errors import UserError
 from bot.ledger import LedgerError, render_csv, render_json
@@ -23,20 +26,42 @@ class OperatorError(Exception):
     """A failure an operator can act on, printed as one line."""
 
 
+@contextmanager
+def discord_errors(settings: Settings) -> Iterator[None]:
+    """Turn a failed login (network, proxy, HTTP status) into one :class:`OperatorError` line.
+
+    A rejected token (``discord.LoginFailure``) passes through: callers word it themselves.
+    Other OSErrors (a full disk, say) pass through too: they are not about reaching Discord.
+    """
+    base = settings.discord.api_base_url
+    try:
+        yield
+    except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
+        raise OperatorError(
+            f"discord: cannot reach {base} ({type(exc).__name__}); check discord.api_base_url "
+            "and the network"
+        ) from None
+    except discord.HTTPException as exc:
+        raise OperatorError(
+            f"discord: GET /users/@me failed with HTTP {exc.status}; check discord.api_base_url"
+        ) from None
+
+
 async def _check_discord(settings: Settings) -> str:
     http = HTTPClient(asyncio.get_running_loop())
     try:
-        user = await http.static_login(settings.discord.token.get_secret_value())
+        with discord_errors(settings):
+            user = await http.static_login(settings.discord.token.get_secret_value())
     except discord.LoginFailure:
         raise OperatorError("discord: the token was rejected (check discord.token)") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise OperatorError(
-            f"discord: cannot reach {settings.discord.api_base_url} ({type(exc).__name__})"
-        ) from None
-    except discord.HTTPException as exc:
-        raise OperatorError(f"discord: GET /users/@me failed with HTTP {exc.status}") from None
     finally:
         await http.close()
+    if not isinstance(user, dict):
+        # discord.py hands back the raw text when the answer is not labelled JSON.
+        raise OperatorError(
+            f"discord: {settings.discord.api_base_url} did not answer GET /users/@me with "
+            "JSON; check discord.api_base_url (a proxy in between?)"
+        )
     name = user.get("global_name") or user.get("username")
     if not user.get("bot"):
         raise OperatorError("discord: the token does not belong to a bot account")
@@ -60,6 +85,8 @@ async def _check_apiframe(settings: Settings) -> str:
 async def check(settings: Settings, config_path: Path, out: TextIO) -> int:
     """Validate the config (already done by the caller), then both credentials."""
     print(f"config: ok ({config_path}); database {settings.database.path}", file=out)
+    # Offline first: a damaged or read-only file is reported before any network call.
+    print(await asyncio.to_thread(inspect_database, settings.database.path), file=out)
     restore = point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
     try:
         print(await _check_discord(settings), file=out)
@@ -74,7 +101,8 @@ async def sync(settings: Settings, guild_id: int | None, out: TextIO) -> int:
     restore = point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
     try:
         async with open_services(settings) as services, SoraBot(services) as bot:
-            await bot.login(settings.discord.token.get_secret_value())
+            with discord_errors(settings):
+                await bot.login(settings.discord.token.get_secret_value())
             guild = discord.Object(id=guild_id) if guild_id else None
             if guild is not None:
                 bot.tree.copy_global_to(guild=guild)
@@ -91,8 +119,27 @@ async def sync(settings: Settings, guild_id: int | None, out: TextIO) -> int:
 
 
 async def export_ledger(settings: Settings, guild_id: int, fmt: str, out: TextIO) -> int:
-    """Write a guild's balance and full journal to ``out`` as CSV or JSON."""
+    """Write a guild's balance and full journal to ``out`` as CSV or JSON; writes nothing.
+
+    An unknown guild is refused rather than exported with starting credits, which would
+    create its balance (and a missing database file) just to read it.
+    """
+    path = settings.database.path
+    if not path.exists():
+        raise OperatorError(
+            f"{path} does not exist yet, so there is no ledger to export "
+            "(it is created when the bot first starts)"
+        )
     async with open_store(settings) as store:
+        try:
+            known = await store.ledger.known(guild_id)
+        except LedgerError as exc:
+            raise OperatorError(str(exc)) from None
+        if not known:
+            raise OperatorError(
+                f"guild {guild_id} has no ledger: the bot has never seen it (check the id); "
+                "nothing was written"
+            )
         export = await store.ledger.export(guild_id)
     out.write(render_csv(export) if fmt == "csv" else render_json(export))
     return 0

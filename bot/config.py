@@ -1,7 +1,9 @@
 """Strict configuration: a TOML file validated by pydantic models.
 
-Unknown keys are errors, secrets are ``SecretStr`` and the two secrets can come from the
-environment (for Docker). Any problem becomes one :class:`ConfigError` line naming the key.
+Unknown keys are errors, values are strict (``"yes"`` is not a boolean, ``"3"`` is not a
+number; only a TOML integer may stand for a float), secrets are ``SecretStr`` and the two
+secrets can come from the environment (for Docker). Any problem becomes one
+:class:`ConfigError` line naming the key.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.ledger_types import MAX_AMOUNT
+
 #: Environment variables that override the two secrets in the file.
 ENV_DISCORD_TOKEN = "SORA_BOT_DISCORD_TOKEN"  # noqa: S105 (a variable name)
 ENV_APIFRAME_KEY = "SORA_BOT_APIFRAME_API_KEY"
@@ -31,6 +35,10 @@ ENV_APIFRAME_KEY = "SORA_BOT_APIFRAME_API_KEY"
 DURATIONS: tuple[int, ...] = (4, 8, 10, 12, 15)
 RESOLUTIONS: tuple[str, ...] = ("standard", "high")
 ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
+
+# The secrets as shipped in config.example.toml: refused offline, so a new operator learns at
+# `check` (or start-up) which key to fill in, not at the first network call.
+_PLACEHOLDERS = frozenset({"put-your-discord-bot-token-here", "afk_put-your-apiframe-key-here"})
 
 _VARIANT = re.compile(r"^(standard|high)-(4|8|10|12|15)s$")
 #: A DNS name or an IPv4 address (an IPv6 address is checked by ipaddress instead).
@@ -69,7 +77,19 @@ def variant_key(resolution: str, duration: int) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML has real types, so a quoted value is a mistake to report, not to coerce.
+    # Fields TOML cannot spell exactly (a Path from a string, a tuple from an array) opt out
+    # with Field(strict=False); their items stay strict.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _not_placeholder(value: SecretStr, env_var: str) -> SecretStr:
+    if value.get_secret_value() in _PLACEHOLDERS:
+        raise ValueError(
+            f"still the placeholder from config.example.toml; put your own value here "
+            f"(or set {env_var})"
+        )
+    return value
 
 
 class DiscordConfig(_Strict):
@@ -83,7 +103,7 @@ class DiscordConfig(_Strict):
     def _token_not_blank(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
             raise ValueError(f"must not be empty (or set {ENV_DISCORD_TOKEN})")
-        return value
+        return _not_placeholder(value, ENV_DISCORD_TOKEN)
 
     @field_validator("api_base_url")
     @classmethod
@@ -121,7 +141,7 @@ class ApiframeConfig(_Strict):
         if not value.get_secret_value().startswith("afk_"):
             # Never echo the value: it is a secret even when it is wrong.
             raise ValueError(f"must start with 'afk_' (or set {ENV_APIFRAME_KEY})")
-        return value
+        return _not_placeholder(value, ENV_APIFRAME_KEY)
 
     @field_validator("base_url")
     @classmethod
@@ -148,13 +168,14 @@ class ApiframeConfig(_Strict):
 
 
 class DatabaseConfig(_Strict):
-    path: Path = Path("data/sora-bot.sqlite3")
+    path: Annotated[Path, Field(strict=False)] = Path("data/sora-bot.sqlite3")
     busy_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 5000
 
 
 class LedgerConfig(_Strict):
     starting_credits: Annotated[int, Field(ge=0, strict=True)] = 0
-    max_balance: Annotated[int, Field(gt=0, strict=True)] = 1_000_000
+    # Above 2**53 - 1 a balance is no longer exact in JSON; see bot/ledger_limit.py.
+    max_balance: Annotated[int, Field(gt=0, le=MAX_AMOUNT, strict=True)] = 1_000_000
 
     @model_validator(mode="after")
     def _start_within_max(self) -> LedgerConfig:
@@ -183,7 +204,8 @@ class JobsConfig(_Strict):
 
 class ModerationConfig(_Strict):
     moderators_can_mint: bool = True
-    owner_ids: tuple[Annotated[int, Field(gt=0)], ...] = ()
+    owner_ids: Annotated[tuple[Annotated[int, Field(gt=0, strict=True)], ...],
+                         Field(strict=False)] = ()
 
 
 class LoggingConfig(_Strict):
@@ -253,6 +275,20 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     return raw
 
 
+# What strict validation refused, said the TOML way (the quoted "3" is the usual mistake).
+_TYPE_HINTS = {
+    "bool_type": "must be true or false, without quotes",
+    "int_type": "must be a whole number, without quotes",
+    "int_from_float": "must be a whole number, without quotes",
+    "float_type": "must be a number, without quotes",
+    "string_type": "must be text in quotes",
+    "tuple_type": "must be a list, e.g. [1, 2]",
+    "path_type": "must be a file path in quotes",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+}
+
+
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
@@ -265,6 +301,8 @@ def _describe(error: ValidationError) -> str:
             "apiframe.api_key": f" (or set {ENV_APIFRAME_KEY})",
         }.get(loc, "")
         return f"{loc}: required key is missing{hint}"
+    if kind in _TYPE_HINTS:
+        return f"{loc}: {_TYPE_HINTS[kind]}"
     message = str(first["msg"]).removeprefix("Value error, ")
     return f"{loc}: {message}"
 

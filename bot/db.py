@@ -21,6 +21,35 @@ from typing import Any
 
 import aiosqlite
 
+from bot.db_errors import (
+    ConstraintViolation,
+    DatabaseBusy,
+    DatabaseClosed,
+    DatabaseError,
+    MigrationError,
+    SchemaTooNew,
+    UniqueViolation,
+    explain,
+    translate,
+)
+
+__all__ = [
+    "ConstraintViolation",
+    "Database",
+    "DatabaseBusy",
+    "DatabaseClosed",
+    "DatabaseError",
+    "Migration",
+    "MigrationError",
+    "Params",
+    "Row",
+    "SchemaTooNew",
+    "Transaction",
+    "UniqueViolation",
+    "load_migrations",
+    "split_statements",
+]
+
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
@@ -30,34 +59,6 @@ Params = Sequence[object]
 MIN_SQLITE_VERSION = (3, 37, 0)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-class DatabaseError(Exception):
-    """A storage failure. Messages never contain bound parameter values."""
-
-
-class DatabaseClosed(DatabaseError):
-    """The :class:`Database` (or a finished :class:`Transaction`) was used after closing."""
-
-
-class ConstraintViolation(DatabaseError):
-    """A CHECK, NOT NULL, FOREIGN KEY or trigger constraint refused a write."""
-
-
-class UniqueViolation(ConstraintViolation):
-    """A UNIQUE or PRIMARY KEY constraint refused a write."""
-
-
-class DatabaseBusy(DatabaseError):
-    """Another connection held the write lock for longer than ``busy_timeout``."""
-
-
-class MigrationError(DatabaseError):
-    """The migrations cannot be loaded or applied; nothing was changed."""
-
-
-class SchemaTooNew(MigrationError):
-    """The database was written by a newer version of the bot."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,19 +117,6 @@ def _only_comments(text: str) -> bool:
     return all(not line or line.startswith("--") for line in lines)
 
 
-def _translate(exc: sqlite3.Error) -> DatabaseError:
-    """Map driver errors onto this module's backend-neutral hierarchy."""
-    name = getattr(exc, "sqlite_errorname", "")
-    message = str(exc)
-    if isinstance(exc, sqlite3.IntegrityError):
-        if name in {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}:
-            return UniqueViolation(message)
-        return ConstraintViolation(message)
-    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
-        return DatabaseBusy(message)
-    return DatabaseError(message)
-
-
 class Transaction:
     """A write transaction in progress; valid only inside ``async with db.transaction()``."""
 
@@ -185,7 +173,7 @@ async def _execute(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
         async with conn.execute(sql, params) as cursor:
             return cursor.rowcount
     except sqlite3.Error as exc:
-        raise _translate(exc) from exc
+        raise translate(exc) from exc
 
 
 async def _fetchone(conn: aiosqlite.Connection, sql: str, params: Params) -> Row | None:
@@ -193,7 +181,7 @@ async def _fetchone(conn: aiosqlite.Connection, sql: str, params: Params) -> Row
         async with conn.execute(sql, params) as cursor:
             row = await cursor.fetchone()
     except sqlite3.Error as exc:
-        raise _translate(exc) from exc
+        raise translate(exc) from exc
     return None if row is None else dict(row)
 
 
@@ -202,7 +190,7 @@ async def _fetchall(conn: aiosqlite.Connection, sql: str, params: Params) -> lis
         async with conn.execute(sql, params) as cursor:
             rows = await cursor.fetchall()
     except sqlite3.Error as exc:
-        raise _translate(exc) from exc
+        raise translate(exc) from exc
     return [dict(row) for row in rows]
 
 
@@ -236,10 +224,19 @@ class Database:
         ):
             raise ValueError("busy_timeout_ms must be a non-negative integer")
         known = tuple(load_migrations() if migrations is None else migrations)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(
-            path, isolation_level=None, timeout=busy_timeout_ms / 1000
-        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(
+                f"{path}: cannot create its folder ({exc.strerror}); create it, or point "
+                "database.path elsewhere"
+            ) from None
+        try:
+            conn = await aiosqlite.connect(
+                path, isolation_level=None, timeout=busy_timeout_ms / 1000
+            )
+        except sqlite3.Error as exc:
+            raise explain(path, translate(exc)) from exc
         try:
             conn.row_factory = sqlite3.Row
             await _execute(conn, f"PRAGMA busy_timeout = {busy_timeout_ms:d}", ())
@@ -248,6 +245,10 @@ class Database:
                 raise DatabaseError(f"{path}: could not switch the database to WAL mode")
             await _execute(conn, "PRAGMA foreign_keys = ON", ())
             version = await _migrate(conn, path, known)
+        except DatabaseError as exc:
+            await conn.close()
+            # Named after the file, so the operator knows which one to restore or fix.
+            raise explain(path, exc) from exc
         except BaseException:
             await conn.close()
             raise
@@ -353,10 +354,7 @@ async def _migrate(conn: aiosqlite.Connection, path: Path, known: Sequence[Migra
         row = await _fetchone(conn, "PRAGMA user_version", ())
         current = int(next(iter(row.values()))) if row else 0
         if current > newest:
-            raise SchemaTooNew(
-                f"{path}: database schema version {current} is newer than this bot knows "
-                f"(newest known: {newest}); run a newer release of the bot"
-            )
+            raise SchemaTooNew.of(path, current, newest)
         for migration in known[current:]:
             await _apply(conn, migration)
         if newest > current:
@@ -375,7 +373,9 @@ async def _apply(conn: aiosqlite.Connection, migration: Migration) -> None:
         try:
             await _execute(conn, statement, ())
         except DatabaseError as exc:
-            raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
+            raise MigrationError(
+                f"migration {migration.name} failed: {exc}", code=exc.code
+            ) from exc
         if not conn.in_transaction:
             raise MigrationError(
                 f"migration {migration.name} ended the transaction; migrations must not "

@@ -7,6 +7,9 @@ indexes in the database.
 
 Refunding a job that was already refunded returns ``None`` and changes nothing; it is not an
 error because retries and restarts legitimately ask twice.
+
+``max_balance`` bounds the balance including credits held by unfinished jobs; the rule and
+its reasons are in :mod:`bot.ledger_limit`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import UTC, datetime
 from bot.config import LedgerConfig
 from bot.db import Database, Transaction, UniqueViolation
 from bot.ledger_export import render_csv, render_json
+from bot.ledger_limit import check_limit, is_held
 from bot.ledger_types import (
     MAX_AMOUNT,
     AlreadyReserved,
@@ -180,6 +184,13 @@ class Ledger:
             await self._ensure_guild(tx, guild)
             return await self._current(tx, guild)
 
+    async def known(self, guild_id: int) -> bool:
+        """Whether the guild has a balance yet; unlike :meth:`balance`, this writes nothing."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM guild_balances WHERE guild_id = ?", (check_guild_id(guild_id),)
+        )
+        return row is not None
+
     async def grant(
         self,
         guild_id: int,
@@ -189,21 +200,19 @@ class Ledger:
         reason: str | None,
         tx: Transaction | None = None,
     ) -> JournalEntry:
-        """Add credits; refused if the balance would exceed ``max_balance``."""
+        """Add credits; refused if balance + held credits would exceed ``max_balance``."""
         guild, value = check_guild_id(guild_id), check_amount(amount)
         who, why = required_text(actor, "Actor"), optional_text(reason, "Reason")
         async with self._scope(tx) as tx:
             await self._ensure_guild(tx, guild)
+            # BEGIN IMMEDIATE holds the write lock, so neither read below can go stale.
+            await check_limit(tx, guild, await self._current(tx, guild), value, self._max)
             row = await tx.fetchone(
                 "UPDATE guild_balances SET balance = balance + ?, updated_at = ?"
-                " WHERE guild_id = ? AND balance + ? <= ? RETURNING balance",
-                (value, self._now(), guild, value, self._max),
+                " WHERE guild_id = ? RETURNING balance",
+                (value, self._now(), guild),
             )
-            if row is None:
-                current = await self._current(tx, guild)
-                raise BalanceLimitExceeded(
-                    balance=current, requested=current + value, max_balance=self._max
-                )
+            assert row is not None
             return await self._journal(
                 tx, guild, EntryKind.GRANT, value, int(row["balance"]),
                 actor=who, reason=why, job_id=None,
@@ -233,7 +242,11 @@ class Ledger:
         reason: str | None,
         tx: Transaction | None = None,
     ) -> JournalEntry:
-        """Set the balance outright; the journal records the difference (possibly zero)."""
+        """Set the balance outright; the journal records the difference (possibly zero).
+
+        Lowering is always allowed; raising is refused like a grant, and no set may go above
+        ``max_balance``.
+        """
         guild, value = check_guild_id(guild_id), check_amount(amount, allow_zero=True)
         who, why = required_text(actor, "Actor"), optional_text(reason, "Reason")
         async with self._scope(tx) as tx:
@@ -244,6 +257,8 @@ class Ledger:
                 raise BalanceLimitExceeded(
                     balance=previous, requested=value, max_balance=self._max
                 )
+            if value > previous:
+                await check_limit(tx, guild, previous, value - previous, self._max)
             await tx.execute(
                 "UPDATE guild_balances SET balance = ?, updated_at = ? WHERE guild_id = ?",
                 (value, self._now(), guild),
@@ -311,7 +326,10 @@ class Ledger:
     ) -> JournalEntry | None:
         """Give a job's reserved credits back; ``None`` if it was already refunded.
 
-        Not capped by ``max_balance``: the credits were in the balance before the reserve.
+        Credits still held by the job (it failed, or was never shown) always come back: they
+        were counted against ``max_balance`` all along, so this cannot pass it. Refunding a
+        video that was delivered creates credits, so it is refused with
+        :class:`BalanceLimitExceeded` like a grant when it would pass the limit.
         """
         job = required_text(job_id, "Job id")
         who, why = required_text(actor, "Actor"), optional_text(reason, "Reason")
@@ -325,6 +343,9 @@ class Ledger:
                 if reserve is None:
                     raise NotReserved(job)
                 guild, amount = int(reserve["guild_id"]), -int(reserve["delta"])
+                if not await is_held(scope, job):
+                    balance = await self._current(scope, guild)
+                    await check_limit(scope, guild, balance, amount, self._max)
                 row = await scope.fetchone(
                     "UPDATE guild_balances SET balance = balance + ?, updated_at = ?"
                     " WHERE guild_id = ? RETURNING balance",

@@ -43,13 +43,22 @@ class InsufficientCredits(LedgerError):
 
 
 class BalanceLimitExceeded(LedgerError):
-    def __init__(self, *, balance: int, requested: int, max_balance: int) -> None:
+    """Credits would be created past ``max_balance`` (counting credits ``held`` by jobs)."""
+
+    def __init__(
+        self, *, balance: int, requested: int, max_balance: int, held: int = 0
+    ) -> None:
         self.balance = balance
         self.requested = requested
         self.max_balance = max_balance
+        self.held = held
+        in_use = (
+            f" plus {held} held by videos in progress, which come back if they fail"
+            if held else ""
+        )
         super().__init__(
-            f"That would bring the balance to {requested} credits, above the limit of "
-            f"{max_balance} (current balance: {balance})."
+            f"That would bring the balance to {requested} credits{in_use}, above the limit "
+            f"of {max_balance} (current balance: {balance})."
         )
 
 

@@ -76,8 +76,9 @@ async def test_check_reports_both_services(
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("config: ok")
-    assert lines[1].startswith("discord: ok, logged in as")
-    assert lines[2].startswith("apiframe: ok") and "4500 credits" in lines[2]
+    assert lines[1].startswith("database: ")
+    assert lines[2].startswith("discord: ok, logged in as")
+    assert lines[3].startswith("apiframe: ok") and "4500 credits" in lines[3]
     assert APIFRAME_KEY not in out + err and DISCORD_TOKEN not in out + err
 
 

@@ -32,6 +32,8 @@ SEED_GRID = {
 }
 DISCORD_SECRET = "MTIz.discord-secret-token-value"
 APIFRAME_SECRET = "afk_secret_key_value_123456"
+# The example ships placeholders, which are refused: the operator's real secrets stand in.
+SECRETS_ENV = {ENV_DISCORD_TOKEN: DISCORD_SECRET, ENV_APIFRAME_KEY: APIFRAME_SECRET}
 
 
 def minimal() -> dict[str, dict[str, object]]:
@@ -39,7 +41,7 @@ def minimal() -> dict[str, dict[str, object]]:
 
 
 def test_example_file_loads_with_documented_defaults() -> None:
-    settings = load_settings(EXAMPLE, env={})
+    settings = load_settings(EXAMPLE, env=SECRETS_ENV)
     assert settings.discord.api_base_url == "https://discord.com/api/v10"
     assert settings.discord.gateway_url == "wss://gateway.discord.gg/"
     assert settings.apiframe.base_url == "https://api.apiframe.ai"
@@ -53,7 +55,7 @@ def test_example_file_loads_with_documented_defaults() -> None:
 def test_example_file_sets_every_key_the_models_know() -> None:
     """A key added to the models but not documented in the example is a test failure."""
     raw = tomllib.loads(EXAMPLE.read_text())
-    settings = load_settings(EXAMPLE, env={})
+    settings = load_settings(EXAMPLE, env=SECRETS_ENV)
     for section, model in settings:
         if section == "pricing":
             continue
@@ -112,6 +114,28 @@ MISTAKES = [
     (_set("pricing", **{"sora-2-pro": _grid(**{"high-4s": 2.5})}), "pricing.sora-2-pro.high-4s"),
     (_set("apiframe", model="sora-3"), "has no [pricing.sora-3] grid"),
     (_set("logging", level="LOUD"), "logging.level: must be one of"),
+    (
+        _set("discord", token="put-your-discord-bot-token-here"),
+        "discord.token: still the placeholder from config.example.toml",
+    ),
+    (
+        _set("apiframe", api_key="afk_put-your-apiframe-key-here"),
+        "apiframe.api_key: still the placeholder from config.example.toml",
+    ),
+    (
+        _set("moderation", moderators_can_mint="yes"),
+        "moderation.moderators_can_mint: must be true or false, without quotes",
+    ),
+    (_set("moderation", moderators_can_mint="off"), "moderation.moderators_can_mint: must be"),
+    (_set("moderation", moderators_can_mint=1), "moderation.moderators_can_mint: must be"),
+    (_set("apiframe", max_retries="3"), "apiframe.max_retries: must be a whole number"),
+    (_set("apiframe", max_retries=2.0), "apiframe.max_retries: must be a whole number"),
+    (_set("apiframe", poll_interval_seconds="7"), "apiframe.poll_interval_seconds: must be a"),
+    (_set("jobs", timeout_minutes=True), "jobs.timeout_minutes: must be a number"),
+    (_set("apiframe", model=5), "apiframe.model: must be text in quotes"),
+    (_set("moderation", owner_ids=["1"]), "moderation.owner_ids.0: must be a whole number"),
+    (_set("database", path=5), "database.path: must be a file path in quotes"),
+    (_set("ledger", max_balance=2**53), "ledger.max_balance"),
 ]
 
 
@@ -125,6 +149,17 @@ def test_every_mistake_is_one_line_naming_the_key(mutate, expected: str) -> None
     assert expected in message
     assert "\n" not in message
     assert DISCORD_SECRET not in message and APIFRAME_SECRET not in message
+
+
+def test_toml_integers_stand_for_floats_and_strings_for_paths() -> None:
+    raw = minimal()
+    raw["apiframe"]["poll_interval_seconds"] = 5
+    raw["database"] = {"path": "var/bot.sqlite3"}
+    raw["moderation"] = {"owner_ids": [7, 8]}
+    settings = parse_settings(raw, env={})
+    assert settings.apiframe.poll_interval_seconds == 5.0
+    assert settings.database.path == Path("var/bot.sqlite3")
+    assert settings.moderation.owner_ids == (7, 8)
 
 
 def test_wrong_secret_is_not_echoed() -> None:
@@ -162,5 +197,5 @@ def test_file_errors_are_one_line(tmp_path: Path) -> None:
     typo = tmp_path / "typo.toml"
     typo.write_text(EXAMPLE.read_text().replace("poll_interval_seconds", "poll_intervall_seconds"))
     with pytest.raises(ConfigError) as info:
-        load_settings(typo, env={})
+        load_settings(typo, env=SECRETS_ENV)
     assert str(info.value).startswith(f"{typo}: apiframe.poll_intervall_seconds: unknown key")

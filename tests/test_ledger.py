@@ -118,13 +118,17 @@ async def test_max_balance_refuses_grant_and_set(ledger: Ledger, db: Database) -
     assert await assert_consistent(db, ledger, GUILD) == 1000
 
 
-async def test_refund_is_not_capped_by_max_balance(ledger: Ledger, db: Database) -> None:
+async def test_reserved_credits_count_against_max_balance_so_a_refund_stays_within_it(
+    ledger: Ledger, db: Database
+) -> None:
     await ledger.set(GUILD, 1000, actor="operator", reason=None)
     await ledger.reserve(GUILD, 12, job_id="job-1", actor="user:1")
-    await ledger.grant(GUILD, 12, actor="operator", reason=None)
+    with pytest.raises(BalanceLimitExceeded) as caught:
+        await ledger.grant(GUILD, 12, actor="operator", reason=None)
+    assert caught.value.held == 12
     refund = await ledger.refund("job-1", actor="system", reason="job failed")
-    assert refund is not None and refund.balance_after == 1012
-    assert await assert_consistent(db, ledger, GUILD) == 1012
+    assert refund is not None and refund.balance_after == 1000
+    assert await assert_consistent(db, ledger, GUILD) == 1000
 
 
 @pytest.mark.parametrize(
