@@ -130,7 +130,7 @@ class ApiframeConfig(_Strict):
     # Results are fetched only from these hosts (and base_url's own host), never from a
     # loopback/private address unless allowed: a provider answer or a CDN redirect must not
     # make the bot fetch, and post in Discord, something from the operator's own network.
-    download_hosts: tuple[str, ...] = DEFAULT_DOWNLOAD_HOSTS
+    download_hosts: Annotated[tuple[str, ...], Field(strict=False)] = DEFAULT_DOWNLOAD_HOSTS
     allow_private_addresses: Annotated[bool, Field(strict=True)] = False
     # Extend downloads the whole video to read its last frame on every click: keep that small.
     extend_max_video_bytes: Annotated[int, Field(ge=1024, strict=True)] = 64 * 1024 * 1024
