@@ -8,6 +8,7 @@ later offer the same small surface.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -291,7 +292,7 @@ class Database:
             conn = self._live()
             # IMMEDIATE takes the write lock up front, so a transaction that reads then writes
             # can never be overtaken by another connection between the two.
-            await _execute(conn, "BEGIN IMMEDIATE", ())
+            await self._begin(conn)
             tx = Transaction(conn)
             self._owner = asyncio.current_task()
             try:
@@ -309,6 +310,26 @@ class Database:
                     raise
             finally:
                 self._owner = None
+
+    @staticmethod
+    async def _begin(conn: aiosqlite.Connection) -> None:
+        """BEGIN IMMEDIATE, undone if the caller is cancelled while it waits for the lock.
+
+        aiosqlite runs the statement on its own thread, which goes on after the await is
+        cancelled (a shutdown, a timeout): without this the transaction would begin anyway,
+        with nobody to end it, and every later one on this connection would fail.
+        """
+        begin = asyncio.ensure_future(_execute(conn, "BEGIN IMMEDIATE", ()))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            # Statements run in order on that thread, so wait for the BEGIN to end either way
+            # and roll back whatever it opened.
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(begin)
+            if conn.in_transaction:
+                await asyncio.shield(Database._rollback(conn))
+            raise
 
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:

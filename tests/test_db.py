@@ -311,3 +311,34 @@ async def test_busy_timeout_must_be_a_non_negative_int(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="busy_timeout_ms"):
         await Database.open(tmp_path / "db.sqlite3", busy_timeout_ms=-1)
     assert not (tmp_path / "db.sqlite3").exists()
+
+
+async def test_a_transaction_cancelled_while_waiting_to_begin_leaves_none_open(
+    tmp_path: Path,
+) -> None:
+    """A task cancelled while BEGIN IMMEDIATE waits for the write lock (a shutdown, a
+    timeout) must not leave that transaction open on the shared connection: aiosqlite's
+    thread still runs the BEGIN after the await is gone, and every later transaction of the
+    process would then fail."""
+    path = tmp_path / "t.sqlite3"
+    async with await Database.open(path, busy_timeout_ms=10_000) as db:
+        other = raw_connect(path)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        began = asyncio.Event()
+
+        async def writer() -> None:
+            began.set()
+            async with db.transaction() as tx:
+                await tx.execute("SELECT 1")
+
+        task = asyncio.create_task(writer())
+        await began.wait()
+        await asyncio.sleep(0.2)  # let the BEGIN reach SQLite's busy wait
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        other.rollback()  # the lock is free: the abandoned BEGIN now succeeds on its thread
+        other.close()
+        async with db.transaction() as tx:
+            await tx.execute("CREATE TABLE after_cancel (x INTEGER)")
+        assert "after_cancel" in tables(path)
