@@ -105,8 +105,8 @@ def run_old(data: bytes) -> None:
 
 async def run_new(data: bytes, aspect_ratio: str, fit: str, max_concurrent: int | None) -> str:
     from bot.config import JobsConfig
-    from bot.startimages import StartImageService
-    from bot.validation import InvalidRequest
+    from bot.launch.startimages import StartImageService
+    from bot.launch.validation import InvalidRequest
 
     jobs = JobsConfig()  # the shipped defaults
     service = StartImageService(

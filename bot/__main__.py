@@ -16,7 +16,7 @@ import discord
 from bot import cli_ops
 from bot.app import SoraBot, open_services
 from bot.config import ConfigError, Settings, load_settings
-from bot.db import DatabaseError
+from bot.db.database import DatabaseError
 from bot.discord_endpoints import point_discord_at
 from bot.logs import setup_logging
 

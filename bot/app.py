@@ -10,27 +10,28 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.acks import AckStore
-from bot.apiframe import ApiframeClient
-from bot.approvals import PendingStore
-from bot.audit import AuditLog, AuditPoster
+from bot.apiframe.client import ApiframeClient
+from bot.apiframe.download_guard import DownloadGate, DownloadPolicy
+from bot.audit.trail import AuditLog, AuditPoster
 from bot.budget import BudgetService
+from bot.clock import Clock, utc_now
 from bot.config import Settings
-from bot.db import Database
-from bot.discord_out import JobPublisher
-from bot.download_guard import DownloadGate, DownloadPolicy
-from bot.jobs import Clock, JobStore
-from bot.ledger import Ledger
-from bot.policy import PolicyStore
-from bot.scheduler import JobScheduler
-from bot.sora import SoraService
-from bot.startimages import StartImageService
+from bot.db.database import Database
+from bot.delivery.publisher import JobPublisher
+from bot.jobs.acks import AckStore
+from bot.jobs.scheduler import JobScheduler
+from bot.jobs.store import JobStore
+from bot.launch.service import SoraService
+from bot.launch.startimages import StartImageService
+from bot.ledger.store import Ledger
+from bot.policy.approvals import PendingStore
+from bot.policy.store import PolicyStore
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,6 @@ log = logging.getLogger(__name__)
 DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.errors", "cogs.sora", "cogs.budget", "cogs.credits",
                                           "cogs.approvals", "cogs.animate",
                                           "cogs.results")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Every method writes its ledger change and its audit event in ONE transaction: either both are
 committed or neither. The money rules stay the ledger's (integers, never negative, balance
-plus credits held by unfinished jobs bounded by ``max_balance`` as bot/ledger_limit.py explains,
+plus credits held by unfinished jobs bounded by ``max_balance`` as bot/ledger/limit.py explains,
 one refund per job); this layer adds who may create credits and the audit.
 """
 
@@ -11,13 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.audit import AuditLog
+from bot.audit.trail import AuditLog
+from bot.clock import Clock, to_db_time
 from bot.config import Settings
-from bot.db import Database
+from bot.db.database import Database
 from bot.errors import UserError
-from bot.jobs import Clock, Job, JobState, JobStore, to_db_time
-from bot.ledger import InsufficientCredits, InvalidAmount, JournalEntry, Ledger
-from bot.ledger_types import check_amount, check_guild_id, required_text
+from bot.jobs.model import Job, JobState
+from bot.jobs.store import JobStore
+from bot.ledger.store import Ledger
+from bot.ledger.types import (
+    InsufficientCredits,
+    InvalidAmount,
+    JournalEntry,
+    check_amount,
+    check_guild_id,
+    required_text,
+)
 
 OPERATOR = "operator"
 

@@ -12,14 +12,16 @@ import aiohttp
 import discord
 from discord.http import HTTPClient
 
-from bot.apiframe import ApiframeError
-from bot.app import SoraBot, make_apiframe_client, open_services, open_store, utc_now
+from bot.apiframe.client import ApiframeError
+from bot.app import SoraBot, make_apiframe_client, open_services, open_store
 from bot.budget import BudgetService
+from bot.clock import utc_now
 from bot.config import Settings
-from bot.db_check import inspect_database
+from bot.db.check import inspect_database
 from bot.discord_endpoints import point_discord_at
 from bot.errors import UserError
-from bot.ledger import LedgerError, render_csv, render_json
+from bot.ledger.export import render_csv, render_json
+from bot.ledger.types import LedgerError
 
 
 class OperatorError(Exception):

@@ -26,7 +26,9 @@ from pydantic import (
     model_validator,
 )
 
-from bot.ledger_types import MAX_AMOUNT
+#: The largest credit amount or balance anywhere: JSON consumers (and JavaScript) lose precision
+#: above it. Config bounds ``max_balance`` by it; the ledger (and its database triggers) too.
+MAX_AMOUNT = 2**53 - 1
 
 #: Environment variables that override the two secrets in the file.
 ENV_DISCORD_TOKEN = "SORA_BOT_DISCORD_TOKEN"  # noqa: S105 (a variable name)
@@ -174,7 +176,7 @@ class DatabaseConfig(_Strict):
 
 class LedgerConfig(_Strict):
     starting_credits: Annotated[int, Field(ge=0, strict=True)] = 0
-    # Above 2**53 - 1 a balance is no longer exact in JSON; see bot/ledger_limit.py.
+    # Above 2**53 - 1 a balance is no longer exact in JSON; see bot/ledger/limit.py.
     max_balance: Annotated[int, Field(gt=0, le=MAX_AMOUNT, strict=True)] = 1_000_000
 
     @model_validator(mode="after")
@@ -191,7 +193,7 @@ class JobsConfig(_Strict):
     progress_edit_interval_seconds: Annotated[float, Field(ge=1, le=600)] = 15.0
     max_start_image_bytes: Annotated[int, Field(ge=1024, le=25_000_000)] = 10 * 1024 * 1024
     # Up to 8192 x 8192, the largest side accepted at all; the default is explained in
-    # bot/validation.py (DEFAULT_MAX_PIXELS).
+    # bot/launch/validation.py (DEFAULT_MAX_PIXELS).
     max_start_image_pixels: Annotated[int, Field(ge=256, le=8192 * 8192, strict=True)] = (
         4096 * 4096
     )

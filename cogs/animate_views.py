@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 
 from bot.config import ASPECT_RATIOS, DURATIONS, RESOLUTIONS, Settings
-from bot.validation import InvalidRequest, parse_options
+from bot.launch.validation import InvalidRequest, parse_options
 from cogs.errors import handle_app_command_error
 from cogs.launch import AttachmentUnreadable, ImageInput, launch
 

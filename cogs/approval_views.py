@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
-from bot.approvals import (
+from bot.errors import UserError
+from bot.launch.validation import SoraOptions
+from bot.policy.approvals import (
     CUSTOM_ID_TEMPLATE,
     NewPending,
     PendingKind,
@@ -23,9 +25,7 @@ from bot.approvals import (
     PendingStatus,
     custom_id,
 )
-from bot.errors import UserError
-from bot.policy_rules import GuildPolicy
-from bot.validation import SoraOptions
+from bot.policy.rules import GuildPolicy
 
 if TYPE_CHECKING:
     from bot.app import SoraBot

@@ -2,7 +2,7 @@
 
 The buttons are DynamicItems registered in :meth:`ApprovalsCog.cog_load`, so a request held
 before a restart can still be decided after it. Every decision is a compare-and-set in the
-database (:meth:`bot.approvals.PendingStore.decide`): a double click, a stale preview or a
+database (:meth:`bot.policy.approvals.PendingStore.decide`): a double click, a stale preview or a
 race between two moderators starts at most one job.
 """
 
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.approvals import GONE, PendingKind, PendingRequest, PendingStatus
-from bot.sora import SoraRequest
+from bot.launch.service import SoraRequest
+from bot.policy.approvals import GONE, PendingKind, PendingRequest, PendingStatus
 from cogs.approval_views import COG_NAME, NO_MENTIONS, PendingButton, variant
 from cogs.errors import describe
 from cogs.launch import launch

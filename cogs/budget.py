@@ -16,8 +16,8 @@ from discord.app_commands import Choice, Range
 from discord.ext import commands
 
 from bot.errors import UserError
-from bot.ledger_export import render_csv
-from bot.ledger_types import MAX_AMOUNT, EntryKind, InvalidAmount, JournalEntry, check_amount
+from bot.ledger.export import render_csv
+from bot.ledger.types import MAX_AMOUNT, EntryKind, InvalidAmount, JournalEntry, check_amount
 from cogs.budget_views import NO_MENTIONS, PAGE_SIZE, HistoryPager, policy_embed, signed
 
 if TYPE_CHECKING:

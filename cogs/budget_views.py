@@ -12,8 +12,8 @@ from typing import Any
 
 import discord
 
-from bot.ledger_types import JournalEntry
-from bot.policy_rules import GuildPolicy
+from bot.ledger.types import JournalEntry
+from bot.policy.rules import GuildPolicy
 
 NO_MENTIONS = discord.AllowedMentions.none()
 PAGE_SIZE = 10

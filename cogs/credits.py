@@ -10,8 +10,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import DURATIONS, RESOLUTIONS, Settings
-from bot.jobs import Job
-from bot.policy_rules import GuildPolicy, MemberSpending
+from bot.jobs.model import Job
+from bot.policy.rules import GuildPolicy, MemberSpending
 from cogs.budget_views import NO_MENTIONS, timestamp
 
 if TYPE_CHECKING:

@@ -23,8 +23,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserError
-from bot.jobs import JobLimitReached
-from bot.ledger import BalanceLimitExceeded, InsufficientCredits, InvalidAmount, InvalidArgument
+from bot.jobs.model import JobLimitReached
+from bot.ledger.types import (
+    BalanceLimitExceeded,
+    InsufficientCredits,
+    InvalidAmount,
+    InvalidArgument,
+)
 
 log = logging.getLogger(__name__)
 

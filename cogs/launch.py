@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot import render
-from bot.acks import AckStore, OpenAck
-from bot.approvals import gate_for
-from bot.db import Transaction
+from bot.db.database import Transaction
+from bot.delivery import render
 from bot.errors import UserError
-from bot.imagefit import CROP, check_fit_mode
-from bot.jobs import Job
-from bot.sora import SoraRequest
-from bot.validation import SoraOptions, check_attachment_meta
+from bot.jobs.acks import AckStore, OpenAck
+from bot.jobs.model import Job
+from bot.launch.imagefit import CROP, check_fit_mode
+from bot.launch.service import SoraRequest
+from bot.launch.validation import SoraOptions, check_attachment_meta
+from bot.policy.approvals import gate_for
 from cogs.approval_views import hold
 
 if TYPE_CHECKING:

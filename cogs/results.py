@@ -1,7 +1,7 @@
 """The buttons under a delivered video: Reroll, Edit prompt, Extend, Details, Delete.
 
 One :class:`ResultButton` DynamicItem matches every ``sora:r:<action>:<job_id>`` custom_id
-(format in :mod:`bot.result_buttons`), so clicks work on messages from before a restart: the
+(format in :mod:`bot.delivery.buttons`), so clicks work on messages from before a restart: the
 job row, not any in-memory view, holds what a click needs. Reroll, Edit and Extend start a new
 job through :func:`cogs.launch.launch`, so they are checked and charged exactly like /sora.
 """
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot import render
-from bot.apiframe_errors import ApiframeError, DownloadRefused, ResponseTooLarge
+from bot.apiframe.errors import ApiframeError, DownloadRefused, ResponseTooLarge
+from bot.delivery import render
+from bot.delivery.buttons import CUSTOM_ID_PATTERN, custom_id
+from bot.delivery.frames import NoFrame, read_last_frame
 from bot.errors import UserError
-from bot.frames import NoFrame, read_last_frame
-from bot.jobs import Job, JobState
-from bot.result_buttons import CUSTOM_ID_PATTERN, custom_id
-from bot.validation import SoraOptions, parse_options
+from bot.jobs.model import Job, JobState
+from bot.launch.validation import SoraOptions, parse_options
 from cogs.errors import report_error
 from cogs.launch import ImageInput, launch
 

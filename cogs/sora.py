@@ -1,4 +1,4 @@
-"""``/sora``: the thin Discord adapter in front of :class:`bot.sora.SoraService`."""
+"""``/sora``: the thin Discord adapter in front of :class:`bot.launch.service.SoraService`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.validation import parse_options
+from bot.launch.validation import parse_options
 from cogs.launch import ImageInput, launch
 
 if TYPE_CHECKING:

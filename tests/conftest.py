@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.db import Database
+from bot.db.database import Database
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.apiframe_testkit import KEY as TESTKIT_KEY
 from tests.fakes.discord import FakeDiscord

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.db import Database
-from bot.ledger import InsufficientCredits, Ledger
+from bot.db.database import Database
+from bot.ledger.store import Ledger
+from bot.ledger.types import InsufficientCredits
 
 GUILD = 111_111_111_111_111_111
 OTHER_GUILD = 222_222_222_222_222_222
@@ -28,7 +29,7 @@ class FakeClock:
 
 
 def raw_connect(path: Path) -> sqlite3.Connection:
-    """A plain sqlite3 connection that bypasses bot.db, to check what is really on disk."""
+    """A plain sqlite3 connection that bypasses bot.db.database, to check what is really on disk."""
     return sqlite3.connect(path, isolation_level=None)
 
 

@@ -77,7 +77,7 @@ def is_terminal(job: Job) -> bool:
 
 
 def nonce(job: Job, purpose: str) -> str:
-    """The nonce the publisher puts on a channel post (bot/discord_out.py ``job_nonce``)."""
+    """The nonce the publisher puts on a channel post (bot/delivery/publisher.py ``job_nonce``)."""
     return (purpose + str(job["id"]))[:25]
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.render import ORPHAN_TEXT
+from bot.delivery.render import ORPHAN_TEXT
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord
 from tests.kill9_support import (

@@ -34,7 +34,7 @@ from PIL import Image
 
 from bot.app import Services, SoraBot, open_services
 from bot.config import load_settings
-from bot.jobs import Job, JobState
+from bot.jobs.model import Job, JobState
 from tests.conftest import APIFRAME_KEY, DISCORD_TOKEN
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.apiframe_model import RecordedRequest as ApiframeRequest

@@ -9,7 +9,7 @@ import discord
 import pytest
 from PIL import Image
 
-from bot.jobs import JobState
+from bot.jobs.model import JobState
 from cogs.animate import MENU_NAME
 from cogs.animate_views import NO_IMAGE
 from tests.fakes.discord import StoredMessage

@@ -19,8 +19,9 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from bot.apiframe import ApiframeClient
-from bot.apiframe_errors import (
+from bot.apiframe.client import ApiframeClient
+from bot.apiframe.download_guard import DownloadGate, DownloadPolicy
+from bot.apiframe.errors import (
     ApiframeError,
     ApiframeTimeout,
     AuthError,
@@ -32,8 +33,7 @@ from bot.apiframe_errors import (
     TransportError,
     ValidationFailed,
 )
-from bot.apiframe_models import JobStatus, SoraParams
-from bot.download_guard import DownloadGate, DownloadPolicy
+from bot.apiframe.models import JobStatus, SoraParams
 from tests.fakes.apiframe import FakeApiframe, Fault
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64

@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.apiframe import ApiframeClient
-from bot.apiframe_errors import (
+from bot.apiframe.client import ApiframeClient
+from bot.apiframe.download_guard import DownloadGate, DownloadPolicy
+from bot.apiframe.errors import (
     ApiframeError,
     Conflict,
     DownloadRefused,
@@ -29,8 +30,7 @@ from bot.apiframe_errors import (
     ValidationFailed,
     parse_retry_after,
 )
-from bot.apiframe_models import Job
-from bot.download_guard import DownloadGate, DownloadPolicy
+from bot.apiframe.models import Job
 
 
 @pytest.fixture

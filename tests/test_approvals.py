@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from bot.app import SoraBot, open_services
-from bot.approvals import (
+from bot.jobs.model import JobState
+from bot.launch.validation import SoraOptions
+from bot.policy.approvals import (
     APPROVAL_TTL,
     PREVIEW_TTL,
     NewPending,
@@ -17,8 +19,6 @@ from bot.approvals import (
     PendingStatus,
     custom_id,
 )
-from bot.jobs import JobState
-from bot.validation import SoraOptions
 from cogs.approval_views import NO_AUDIT_CHANNEL
 from cogs.approvals import GONE, MODERATORS_ONLY, NOT_YOURS, ApprovalsCog
 from tests.fakes.discord import StoredMessage

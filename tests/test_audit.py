@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
-from bot.audit import AuditLog, EventStatus
+from bot.audit.trail import AuditLog, EventStatus
 from bot.budget import BudgetService
-from bot.db import Database
-from bot.jobs import JobState, JobStore, NewJob
-from bot.ledger import InvalidArgument, Ledger
+from bot.db.database import Database
+from bot.jobs.model import JobState
+from bot.jobs.store import JobStore, NewJob
+from bot.ledger.store import Ledger
+from bot.ledger.types import InvalidArgument
 from tests.sora_harness import CHANNEL_MESSAGES, STARTING_CREDITS, Starter
 from tests.test_budget import settings
 

@@ -29,12 +29,14 @@ from hypothesis.stateful import (
     rule,
 )
 
-from bot.audit import AuditLog
+from bot.audit.trail import AuditLog
 from bot.budget import BudgetService, DeductBelowZero
 from bot.config import ConfigError, Settings, parse_settings
-from bot.db import ConstraintViolation, Database
-from bot.jobs import FailureKind, Job, JobStore
-from bot.ledger import MAX_AMOUNT, BalanceLimitExceeded, InsufficientCredits, Ledger
+from bot.db.database import ConstraintViolation, Database
+from bot.jobs.model import FailureKind, Job
+from bot.jobs.store import JobStore
+from bot.ledger.store import Ledger
+from bot.ledger.types import MAX_AMOUNT, BalanceLimitExceeded, InsufficientCredits
 from tests.conftest_ledger import GUILD, raw_connect
 from tests.test_budget import T0, Clock, new_job
 

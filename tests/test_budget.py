@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.audit import AuditLog
+from bot.audit.trail import AuditLog
 from bot.budget import (
     BudgetService,
     DeductBelowZero,
@@ -17,16 +17,17 @@ from bot.budget import (
     period_starts,
 )
 from bot.config import Settings
-from bot.db import Database, Transaction
-from bot.jobs import FailureKind, Job, JobStore, NewJob
-from bot.ledger import (
+from bot.db.database import Database, Transaction
+from bot.jobs.model import FailureKind, Job
+from bot.jobs.store import JobStore, NewJob
+from bot.ledger.store import Ledger
+from bot.ledger.types import (
     MAX_AMOUNT,
     BalanceLimitExceeded,
     EntryKind,
     InvalidAmount,
     InvalidArgument,
     JournalEntry,
-    Ledger,
 )
 
 GUILD = 111_111_111_111_111_111

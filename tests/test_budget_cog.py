@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.jobs import JobState
-from bot.ledger_export import render_csv
+from bot.jobs.model import JobState
+from bot.ledger.export import render_csv
 from cogs.budget_views import NOT_YOURS, PAGE_SIZE
 from tests.fakes.discord import StoredMessage
 from tests.fakes.discord_models import FakeChannel

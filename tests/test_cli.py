@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.config import load_settings
-from bot.db import Database
-from bot.ledger import Ledger
+from bot.db.database import Database
+from bot.ledger.store import Ledger
 from tests.conftest import APIFRAME_KEY, DISCORD_TOKEN, run_cli, start_bot
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord

@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.db import Database, load_migrations
-from bot.ledger import Ledger
+from bot.db.database import Database, load_migrations
+from bot.ledger.store import Ledger
 from tests.conftest import APIFRAME_KEY, DISCORD_TOKEN, run_cli, start_bot
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord

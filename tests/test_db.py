@@ -1,4 +1,5 @@
-"""bot.db against real SQLite files: pragmas, migrations, transactions, locking, closing."""
+"""bot.db.database against real SQLite files: pragmas, migrations, transactions, locking,
+closing."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import (
+from bot.db.database import (
     ConstraintViolation,
     Database,
     DatabaseBusy,

@@ -12,9 +12,9 @@ import logging
 
 import pytest
 
-from bot import render
-from bot.jobs import FailureKind, Job, JobState
-from bot.scheduler import MAX_LOOKUP_ATTEMPTS
+from bot.delivery import render
+from bot.jobs.model import FailureKind, Job, JobState
+from bot.jobs.scheduler import MAX_LOOKUP_ATTEMPTS
 from tests.fakes.discord import StoredMessage
 from tests.kill9_support import has_files
 from tests.sora_harness import (

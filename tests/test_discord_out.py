@@ -18,9 +18,9 @@ import discord
 import pytest
 from discord.ext import commands
 
-from bot import render
-from bot.discord_out import Delivered, JobPublisher, job_nonce
-from bot.jobs import FailureKind, Job, JobState
+from bot.delivery import render
+from bot.delivery.publisher import Delivered, JobPublisher, job_nonce
+from bot.jobs.model import FailureKind, Job, JobState
 from tests.fakes.discord import FakeDiscord, FakeGuild
 from tests.fakes.discord_harness import connected_client
 from tests.fakes.discord_models import StoredMessage

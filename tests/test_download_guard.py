@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from bot.apiframe import ApiframeClient
-from bot.apiframe_errors import DownloadRefused
+from bot.apiframe.client import ApiframeClient
+from bot.apiframe.download_guard import DownloadPolicy, check_mp4_head, is_public
+from bot.apiframe.errors import DownloadRefused
 from bot.config import ConfigError, parse_settings
-from bot.download_guard import DownloadPolicy, check_mp4_head, is_public
 
 
 @pytest.mark.parametrize(

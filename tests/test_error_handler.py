@@ -21,9 +21,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserError
-from bot.jobs import JobLimitReached
-from bot.ledger import InsufficientCredits, NotReserved
-from bot.validation import check_prompt, parse_options
+from bot.jobs.model import JobLimitReached
+from bot.launch.validation import check_prompt, parse_options
+from bot.ledger.types import InsufficientCredits, NotReserved
 from cogs.errors import STALE_COMMAND, handle_app_command_error, install_error_handler
 from tests.fakes.discord import FakeDiscord, FakeGuild
 from tests.fakes.discord_harness import connected_client

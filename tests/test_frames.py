@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.frames import NoFrame, read_last_frame
+from bot.delivery.frames import NoFrame, read_last_frame
 from tests.fakes.mp4 import build_mp4, padded_mp4
 
 #: Forty distinct solid colours, one per frame (every frame of the fake MP4 is a key frame).

@@ -3,8 +3,8 @@ row) is ended and its member told nothing was charged; one whose job exists is l
 
 from __future__ import annotations
 
-from bot.approvals import STARTED_GRACE, PendingStatus
-from bot.jobs import JobState
+from bot.jobs.model import JobState
+from bot.policy.approvals import STARTED_GRACE, PendingStatus
 from cogs.approvals import GONE
 from tests.fakes.discord import StoredMessage
 from tests.sora_harness import MEMBER, STARTING_CREDITS, SoraHarness, Starter

@@ -1,4 +1,5 @@
-"""Start-image fitting (bot/imagefit.py): shapes, pixels kept, formats, refusals, the note."""
+"""Start-image fitting (bot/launch/imagefit.py): shapes, pixels kept, formats, refusals, the
+note."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import io
 import pytest
 from PIL import Image, ImageChops, ImageCms
 
-from bot import render
-from bot.imagefit import (
+from bot.delivery import render
+from bot.launch.imagefit import (
     FittedImage,
     check_fit_mode,
     crop_box,
@@ -16,7 +17,7 @@ from bot.imagefit import (
     pad_canvas,
     ratio_text,
 )
-from bot.validation import DecodedImage, InvalidRequest, decode_start_image
+from bot.launch.validation import DecodedImage, InvalidRequest, decode_start_image
 from tests.test_render import make_job
 
 LIMIT = 10 * 1024 * 1024

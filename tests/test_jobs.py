@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.db import Database
-from bot.jobs import FailureKind, JobLimitReached, JobState, JobStore, NewJob
-from bot.ledger import InsufficientCredits, Ledger
+from bot.db.database import Database
+from bot.jobs.model import FailureKind, JobLimitReached, JobState
+from bot.jobs.store import JobStore, NewJob
+from bot.ledger.store import Ledger
+from bot.ledger.types import InsufficientCredits
 
 GUILD = 1001
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -29,8 +29,8 @@ import aiohttp
 import pytest
 
 from bot.config import load_settings
-from bot.db import Database
-from bot.ledger import Ledger
+from bot.db.database import Database
+from bot.ledger.store import Ledger
 from tests.conftest import APIFRAME_KEY, DISCORD_TOKEN, start_bot
 from tests.fakes.apiframe import FakeApiframe, Fault, JobScript
 from tests.fakes.apiframe_model import Outcome

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from bot.acks import OpenAck
 from bot.app import SoraBot, open_services
-from bot.jobs import JobState
-from bot.render import ORPHAN_TEXT
+from bot.delivery.render import ORPHAN_TEXT
+from bot.jobs.acks import OpenAck
+from bot.jobs.model import JobState
 from cogs.approvals import GONE
 from tests.fakes.discord_harness import connected_client
 from tests.sora_harness import CALLBACK, MEMBER, ORIGINAL, STARTING_CREDITS, SoraHarness, Starter

@@ -1,4 +1,4 @@
-"""bot.ledger on a real SQLite file: invariants, concurrency, validation, database guards."""
+"""bot.ledger.store on a real SQLite file: invariants, concurrency, validation, database guards."""
 
 from __future__ import annotations
 
@@ -15,18 +15,17 @@ from pathlib import Path
 import pytest
 
 from bot.config import LedgerConfig
-from bot.db import ConstraintViolation, Database
-from bot.ledger import (
+from bot.db.database import ConstraintViolation, Database
+from bot.ledger.export import render_csv, render_json
+from bot.ledger.store import Ledger
+from bot.ledger.types import (
     AlreadyReserved,
     BalanceLimitExceeded,
     EntryKind,
     InsufficientCredits,
     InvalidAmount,
     InvalidArgument,
-    Ledger,
     NotReserved,
-    render_csv,
-    render_json,
 )
 from tests.conftest_ledger import (
     GUILD,

@@ -25,13 +25,13 @@ from hypothesis.stateful import (
     rule,
 )
 
-from bot.db import Database
-from bot.ledger import (
+from bot.db.database import Database
+from bot.ledger.store import Ledger
+from bot.ledger.types import (
     AlreadyReserved,
     BalanceLimitExceeded,
     InsufficientCredits,
     InvalidAmount,
-    Ledger,
     LedgerError,
     NotReserved,
 )

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 
 from bot.config import Settings, parse_settings
-from bot.db import Database
-from bot.jobs import FailureKind, JobLimitReached, JobStore, NewJob
-from bot.ledger import Ledger
-from bot.policy import GuildPolicy, InvalidPolicy, MemberSpending, PolicyRefusal, PolicyStore
+from bot.db.database import Database
+from bot.jobs.model import FailureKind, JobLimitReached
+from bot.jobs.store import JobStore, NewJob
+from bot.ledger.store import Ledger
+from bot.policy.rules import GuildPolicy, InvalidPolicy, MemberSpending, PolicyRefusal
+from bot.policy.store import PolicyStore
 
 GUILD, OTHER_GUILD = 1001, 1002
 MEMBER, OTHER_MEMBER = 7, 8

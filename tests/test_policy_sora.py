@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from bot.jobs import Job
+from bot.jobs.model import Job
 from tests.fakes.discord import StoredMessage
 from tests.fakes.discord_payloads import channel_object, role_object
 from tests.sora_harness import (

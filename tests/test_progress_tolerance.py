@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from bot.apiframe_errors import MalformedResponse
-from bot.apiframe_models import Job, parse_model
-from bot.jobs import JobState
+from bot.apiframe.errors import MalformedResponse
+from bot.apiframe.models import Job, parse_model
+from bot.jobs.model import JobState
 from tests.sora_harness import STARTING_CREDITS, Starter
 
 JOB: dict[str, Any] = {

@@ -9,8 +9,8 @@ from typing import Any
 import discord
 import pytest
 
-from bot import render
-from bot.jobs import FailureKind, Job, JobState
+from bot.delivery import render
+from bot.jobs.model import FailureKind, Job, JobState
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 USER_ID = 222_333_444_555_666_777

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from yarl import URL
 
-from bot.jobs import FailureKind, Job, JobState
+from bot.jobs.model import FailureKind, Job, JobState
 from cogs.results import VIDEO_REFUSED, VIDEO_TOO_LARGE
 from tests.sora_harness import MEMBER, SoraHarness, Starter
 from tests.test_results import click, delivered

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot import render
 from bot.app import SoraBot, open_services
-from bot.frames import NoFrame, last_frame_png
-from bot.jobs import Job, JobState
-from bot.result_buttons import ACTION_NAMES, custom_id, parse_custom_id
+from bot.delivery import render
+from bot.delivery.buttons import ACTION_NAMES, custom_id, parse_custom_id
+from bot.delivery.frames import NoFrame, last_frame_png
+from bot.jobs.model import Job, JobState
 from cogs.results import DELETE_REFUSED, DELETED, NOT_ITS_MESSAGE, UNKNOWN_JOB
 from tests.fakes.discord import StoredMessage
 from tests.fakes.discord_harness import connected_client

@@ -6,7 +6,7 @@ import itertools
 import json
 from typing import Any
 
-from bot.jobs import JobState
+from bot.jobs.model import JobState
 from tests.conftest import DISCORD_TOKEN
 from tests.fakes.discord import FakeDiscord, RecordedRequest, StoredMessage
 from tests.sora_harness import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.jobs import FailureKind, Job, JobState
+from bot.jobs.model import FailureKind, Job, JobState
 from tests.fakes.apiframe import Fault
 from tests.fakes.discord import StoredMessage
 from tests.sora_harness import (

@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from bot.jobs import Job, JobState
+from bot.jobs.model import Job, JobState
 from tests.sora_harness import (
     EPHEMERAL,
     GENERATE,

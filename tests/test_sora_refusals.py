@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.jobs import JobState
+from bot.jobs.model import JobState
 from tests.fakes.apiframe import JobScript
 from tests.fakes.discord import StoredMessage
 from tests.sora_harness import (

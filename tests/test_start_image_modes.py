@@ -10,8 +10,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from bot.imagefit import FittedImage, fit_start_image
-from bot.validation import decode_start_image
+from bot.launch.imagefit import FittedImage, fit_start_image
+from bot.launch.validation import decode_start_image
 from tests.test_validation import png_chunk
 
 LIMIT = 10 * 1024 * 1024

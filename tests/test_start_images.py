@@ -12,9 +12,9 @@ from PIL import Image
 
 from bot.app import make_start_image_service
 from bot.config import ConfigError, parse_settings
-from bot.imagefit import FittedImage
-from bot.startimages import StartImageService, prepare_start_image
-from bot.validation import InvalidRequest, StartImage
+from bot.launch.imagefit import FittedImage
+from bot.launch.startimages import StartImageService, prepare_start_image
+from bot.launch.validation import InvalidRequest, StartImage
 from tests.conftest import APIFRAME_KEY, DISCORD_TOKEN
 from tests.sora_harness import SoraHarness, png
 from tests.test_validation import png_header_only

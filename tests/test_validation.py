@@ -14,7 +14,7 @@ from PIL import Image
 
 from bot.config import ASPECT_RATIOS, DURATIONS, RESOLUTIONS
 from bot.errors import UserError
-from bot.validation import (
+from bot.launch.validation import (
     DAMAGED_IMAGE,
     NOT_AN_IMAGE,
     PROMPT_MAX,

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from bot.webhooks import sign, verify_signature
+from bot.apiframe.webhooks import sign, verify_signature
 
 KEY = "afk_0000000000000000000000000000000000000000"
 BODY = b'{"jobId":"abc","status":"COMPLETED"}'

@@ -1,0 +1,1 @@
+"""The Apiframe client: typed requests and responses, errors, retries, downloads, webhooks."""

@@ -1,0 +1,1 @@
+"""The per-guild audit trail: an outbox written with each change, posted to a channel."""

@@ -1,0 +1,374 @@
+"""The per-guild audit trail: an outbox written with each change, posted to an audit channel.
+
+:meth:`AuditLog.record` appends an event INSIDE the caller's transaction, so an event exists
+exactly when the change it describes was committed. :class:`AuditPoster` later posts pending
+events to the guild's audit channel (one message each, nonce ``a<event id>`` so a retry after
+a crash inside Discord's nonce window cannot post twice) and marks them; events of guilds
+without an audit channel are marked skipped.
+
+The low-balance alert lives here too: every recorded balance is compared with the guild's
+threshold, and the alert fires once per crossing below it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import aiohttp
+import discord
+
+from bot.clock import Clock
+from bot.db.database import Database, Transaction
+from bot.jobs.model import FailureKind
+from bot.ledger.types import (
+    MAX_AMOUNT,
+    EntryKind,
+    InvalidArgument,
+    JournalEntry,
+    check_guild_id,
+    required_text,
+)
+
+if TYPE_CHECKING:
+    from bot.jobs.model import Job
+
+log = logging.getLogger(__name__)
+
+
+#: Discord's message length limit.
+MAX_TEXT = 2000
+_MAX_SNOWFLAKE = 2**63 - 1
+
+
+class EventStatus(StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    SKIPPED = "skipped"  # the guild had no audit channel when the poster got to it
+    FAILED = "failed"  # Discord refused for good (channel gone, no permission)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSettings:
+    guild_id: int
+    channel_id: int | None
+    low_balance_threshold: int | None
+    low_balance_alerted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: int
+    guild_id: int
+    text: str
+    status: EventStatus
+    message_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    id: int
+    guild_id: int
+    text: str
+    channel_id: int | None
+
+
+def who(actor: str) -> str:
+    """How an actor of the journal is named in the audit channel (mentions never ping)."""
+    if actor.startswith("user:") and actor[5:].isdigit():
+        return f"<@{actor[5:]}>"
+    if actor == "operator":
+        return "The bot operator"
+    return actor
+
+
+def _reason(reason: str | None) -> str:
+    return f" Reason: {reason}." if reason else ""
+
+
+def _optional_id(value: object, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_SNOWFLAKE:
+        raise InvalidArgument(f"{what} must be a Discord id.")
+    return int(value)
+
+
+class AuditLog:
+    """Audit settings and the event outbox of every guild."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db, self._clock = db, clock
+        self._listeners: list[Callable[[], None]] = []
+
+    def _now(self) -> str:
+        return self._clock().astimezone(UTC).isoformat(timespec="microseconds")
+
+    def on_record(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever an event is recorded (the poster's wake-up)."""
+        self._listeners.append(listener)
+
+    # -- writing events (always inside the caller's transaction) -------------------------
+
+    async def record(
+        self, tx: Transaction, guild_id: int, text: str, *, balance: int | None = None
+    ) -> int:
+        """Append an event; with ``balance`` (the balance after the change) also check the
+        low-balance threshold. Returns the event id."""
+        row = await tx.fetchone(
+            "INSERT INTO audit_events (guild_id, text, created_at) VALUES (?, ?, ?) RETURNING id",
+            (guild_id, text.strip()[:MAX_TEXT] or "(empty)", self._now()),
+        )
+        assert row is not None
+        if balance is not None:
+            await self._check_low_balance(tx, guild_id, balance)
+        for listener in self._listeners:
+            listener()
+        return int(row["id"])
+
+    async def _check_low_balance(self, tx: Transaction, guild_id: int, balance: int) -> None:
+        row = await tx.fetchone(
+            "SELECT low_balance_threshold AS threshold, low_balance_alerted AS alerted"
+            " FROM audit_settings WHERE guild_id = ?",
+            (guild_id,),
+        )
+        if row is None or row["threshold"] is None:
+            return
+        threshold, alerted = int(row["threshold"]), bool(row["alerted"])
+        if balance < threshold and not alerted:
+            await tx.execute(
+                "UPDATE audit_settings SET low_balance_alerted = 1 WHERE guild_id = ?",
+                (guild_id,),
+            )
+            await self.record(
+                tx, guild_id,
+                f"⚠️ Low balance: the server has {balance} credits left, below the alert "
+                f"threshold of {threshold}.",
+            )
+        elif balance >= threshold and alerted:
+            # Back above: re-arm, so the next drop below alerts again.
+            await tx.execute(
+                "UPDATE audit_settings SET low_balance_alerted = 0 WHERE guild_id = ?",
+                (guild_id,),
+            )
+
+    async def ledger_change(
+        self, tx: Transaction, entry: JournalEntry, *, job_user_id: int | None = None
+    ) -> int:
+        """The event of a moderator's or operator's grant, deduct, set or job refund."""
+        actor, amount = who(entry.actor), abs(entry.delta)
+        plural = "" if amount == 1 else "s"
+        match entry.kind:
+            case EntryKind.GRANT:
+                what = f"➕ {actor} granted {amount} credit{plural}."
+            case EntryKind.DEDUCT:
+                what = f"➖ {actor} deducted {amount} credit{plural}."
+            case EntryKind.SET:
+                what = f"✏️ {actor} set the balance to {entry.balance_after} ({entry.delta:+d})."
+            case EntryKind.REFUND:
+                owner = f" (requested by <@{job_user_id}>)" if job_user_id else ""
+                what = (f"↩️ {actor} refunded {amount} credit{plural} for job "
+                        f"`{entry.job_id}`{owner}.")
+            case _:
+                what = f"{actor}: {entry.kind} {entry.delta:+d} credits."
+        text = f"{what}{_reason(entry.reason)} Balance: {entry.balance_after}."
+        return await self.record(tx, entry.guild_id, text, balance=entry.balance_after)
+
+    async def job_started(self, tx: Transaction, job: Job, reserve: JournalEntry) -> int:
+        text = (f"🎬 <@{job.user_id}> started job `{job.id}` ({job.resolution}, "
+                f"{job.duration}s): -{job.price} credits. Balance: {reserve.balance_after}.")
+        return await self.record(tx, job.guild_id, text, balance=reserve.balance_after)
+
+    async def job_delivered(self, tx: Transaction, job: Job) -> int:
+        if job.delivery_mode == "unconfirmed":
+            # Held, not refunded: only a person can see whether the video reached the member.
+            text = (f"⚠️ Job `{job.id}` of <@{job.user_id}>: the video may have been posted "
+                    f"in <#{job.channel_id}> but the bot cannot check (it needs Read Message "
+                    f"History there). The {job.price} credits were kept; if <@{job.user_id}> "
+                    "did not get the video, give them back with /budget grant.")
+        else:
+            text = (f"✅ Job `{job.id}` of <@{job.user_id}> finished and was delivered "
+                    f"({job.delivery_mode}); it cost {job.price} credits.")
+        return await self.record(tx, job.guild_id, text)
+
+    async def job_refunded(self, tx: Transaction, job: Job, refund: JournalEntry) -> int:
+        text = (f"↩️ Job `{job.id}` of <@{job.user_id}> failed ({job.failure_kind}): "
+                f"{refund.delta} credits refunded. Balance: {refund.balance_after}.")
+        if job.failure_kind is FailureKind.TIMEOUT and job.apiframe_job_id is not None:
+            # The provider may still finish and bill the operator for a video nobody sees.
+            text += (f" Apiframe job `{job.apiframe_job_id}` was still running: the operator"
+                     " may be billed for it; reconcile it with Apiframe.")
+        return await self.record(tx, job.guild_id, text, balance=refund.balance_after)
+
+    # -- settings ---------------------------------------------------------------------------
+
+    async def settings(self, guild_id: int) -> AuditSettings:
+        guild = check_guild_id(guild_id)
+        row = await self._db.fetchone(
+            "SELECT channel_id, low_balance_threshold, low_balance_alerted"
+            " FROM audit_settings WHERE guild_id = ?",
+            (guild,),
+        )
+        if row is None:
+            return AuditSettings(guild, None, None, low_balance_alerted=False)
+        return AuditSettings(
+            guild, row["channel_id"], row["low_balance_threshold"],
+            low_balance_alerted=bool(row["low_balance_alerted"]),
+        )
+
+    async def set_channel(
+        self, guild_id: int, channel_id: int | None, *, actor: str
+    ) -> AuditSettings:
+        """Post this guild's events to ``channel_id`` from now on; None stops posting."""
+        guild, channel = check_guild_id(guild_id), _optional_id(channel_id, "Channel")
+        await self._upsert(guild, "channel_id", channel, required_text(actor, "Actor"))
+        return await self.settings(guild)
+
+    async def set_low_balance(
+        self, guild_id: int, threshold: int | None, *, actor: str
+    ) -> AuditSettings:
+        """Alert once when the balance drops below ``threshold``; None turns the alert off."""
+        guild = check_guild_id(guild_id)
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, int)
+            or not 0 < threshold <= MAX_AMOUNT
+        ):
+            raise InvalidArgument(
+                f"The low-balance threshold must be a whole number from 1 to {MAX_AMOUNT}."
+            )
+        # A new threshold starts un-alerted: the next drop below it alerts.
+        await self._upsert(guild, "low_balance_threshold", threshold,
+                           required_text(actor, "Actor"), reset_alert=True)
+        return await self.settings(guild)
+
+    async def _upsert(
+        self, guild: int, column: str, value: int | None, actor: str, *, reset_alert: bool = False
+    ) -> None:
+        alerted = ", low_balance_alerted = 0" if reset_alert else ""
+        # ``column`` is one of two literals from this class; values are bound parameters.
+        sql = (
+            f"INSERT INTO audit_settings (guild_id, {column}, updated_by, updated_at)"  # noqa: S608
+            " VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
+            f" {column} = excluded.{column}, updated_by = excluded.updated_by,"
+            f" updated_at = excluded.updated_at{alerted}"
+        )
+        async with self._db.transaction() as tx:
+            await tx.execute(sql, (guild, value, actor, self._now()))
+
+    # -- the outbox ---------------------------------------------------------------------------
+
+    async def events(self, guild_id: int, *, limit: int = 100) -> list[AuditEvent]:
+        """The guild's events, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT id, guild_id, text, status, message_id, created_at FROM audit_events"
+            " WHERE guild_id = ? ORDER BY id LIMIT ?",
+            (check_guild_id(guild_id), limit),
+        )
+        return [
+            AuditEvent(int(r["id"]), int(r["guild_id"]), str(r["text"]),
+                       EventStatus(r["status"]), r["message_id"],
+                       datetime.fromisoformat(r["created_at"]))
+            for r in rows
+        ]
+
+    async def pending(self, limit: int) -> list[PendingEvent]:
+        """Unposted events, oldest first, with the guild's audit channel right now."""
+        rows = await self._db.fetchall(
+            "SELECT e.id, e.guild_id, e.text, s.channel_id FROM audit_events AS e"
+            " LEFT JOIN audit_settings AS s ON s.guild_id = e.guild_id"
+            " WHERE e.status = 'pending' ORDER BY e.id LIMIT ?",
+            (limit,),
+        )
+        return [
+            PendingEvent(int(r["id"]), int(r["guild_id"]), str(r["text"]), r["channel_id"])
+            for r in rows
+        ]
+
+    async def mark(
+        self, event_id: int, status: EventStatus, message_id: int | None = None
+    ) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE audit_events SET status = ?, message_id = ?, done_at = ?"
+                " WHERE id = ? AND status = 'pending'",
+                (status, message_id, self._now(), event_id),
+            )
+
+
+class AuditPoster:
+    """Posts pending audit events to their guild's audit channel, one message per event."""
+
+    def __init__(
+        self, audit: AuditLog, client: discord.Client, *, interval: float = 5.0, batch: int = 20
+    ) -> None:
+        self._audit, self._client = audit, client
+        self._interval, self._batch = interval, batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        audit.on_record(self.wake)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="audit-poster")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                busy = await self.post_pending() >= self._batch
+            except Exception:
+                log.exception("audit poster: pass failed; retrying")
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._interval)
+
+    async def post_pending(self) -> int:
+        """One pass over the outbox; returns how many events were settled.
+
+        Stops at the first transient failure so a guild's events are posted in order.
+        """
+        settled = 0
+        for event in await self._audit.pending(self._batch):
+            if event.channel_id is None:
+                await self._audit.mark(event.id, EventStatus.SKIPPED)
+                settled += 1
+                continue
+            channel = self._client.get_partial_messageable(
+                event.channel_id, guild_id=event.guild_id
+            )
+            try:
+                message = await channel.send(
+                    event.text, nonce=f"a{event.id}",
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+            except discord.HTTPException as exc:
+                if exc.status >= 500 or exc.status == 429:
+                    log.warning("audit event %d: Discord %s; will retry", event.id, exc.status)
+                    return settled
+                log.warning("audit event %d: channel %s refused it (%s %s)", event.id,
+                            event.channel_id, exc.status, exc.code)
+                await self._audit.mark(event.id, EventStatus.FAILED)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("audit event %d: %s; will retry", event.id, type(exc).__name__)
+                return settled
+            else:
+                await self._audit.mark(event.id, EventStatus.POSTED, message.id)
+            settled += 1
+        return settled

@@ -1,0 +1,1 @@
+"""SQLite: connection set-up, the numbered migrations and explicit transactions."""

@@ -1,0 +1,286 @@
+"""The job journal and its state machine (the only code touching the ``jobs`` table).
+
+Every transition is one conditional write (``UPDATE … WHERE state = ?``), so two workers, a
+poll and a webhook, or a restarted process racing an old one can never apply the same step
+twice. Reserving credits and writing the job row happen in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.clock import Clock, from_db_time, to_db_time
+from bot.db.database import Database, Transaction
+from bot.jobs.model import IN_FLIGHT, FailureKind, Job, JobLimitReached, JobState
+from bot.ledger.store import Ledger
+
+if TYPE_CHECKING:
+    from bot.audit.trail import AuditLog
+    from bot.policy.store import PolicyStore
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What the /sora command knows when it asks for a job."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    application_id: int
+    interaction_id: int
+    interaction_token: str
+    token_expires_at: datetime
+    attachment_size_limit: int
+    model: str
+    prompt: str
+    duration: int
+    aspect_ratio: str
+    resolution: str
+    price: int
+    start_image_url: str | None = None
+    status_message_id: int | None = None
+    #: What fitting did to the start image (see bot/launch/imagefit.py); None if nothing.
+    start_image_note: str | None = None
+    #: The member's roles, for the guild policy's role rule (not stored).
+    role_ids: tuple[int, ...] = ()
+
+
+class JobStore:
+    """Create jobs (reserving their credits) and move them through their states."""
+
+    def __init__(
+        self, db: Database, ledger: Ledger, *, timeout: timedelta, clock: Clock,
+        policy: PolicyStore | None = None, audit: AuditLog | None = None,
+    ) -> None:
+        self._db, self._ledger, self._timeout, self._clock = db, ledger, timeout, clock
+        self._policy = policy
+        # Job start, delivery and refund are audited in the transaction that makes them so.
+        self._audit = audit
+
+    def _now(self) -> str:
+        return to_db_time(self._clock())
+
+    async def create(
+        self, new: NewJob, *, max_per_guild: int, max_per_member: int,
+        within: Callable[[Transaction], Awaitable[object]] | None = None,
+    ) -> Job:
+        """Reserve the price and write the job row in one transaction.
+
+        ``within`` runs last in that transaction: the caller's bookkeeping that must hold
+        exactly when the job exists (closing its acknowledgement, claiming a held request);
+        if it raises, nothing is written.
+
+        Raises ``InsufficientCredits`` or a :class:`PolicyRefusal` (the guild's policy, or
+        :class:`JobLimitReached`); either way nothing is written. The policy and the limit
+        counts run inside the same write transaction, so parallel requests cannot all slip
+        under a cap or a limit. A guild's own in-flight limits replace the given defaults.
+        """
+        job_id = uuid.uuid4().hex
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            if self._policy is not None:
+                policy = await self._policy.check(tx, new)
+                max_per_guild = policy.max_in_flight_guild or max_per_guild
+                max_per_member = policy.max_in_flight_member or max_per_member
+            await self._check_limits(tx, new, max_per_guild, max_per_member)
+            reserve = await self._ledger.reserve(
+                new.guild_id, new.price, job_id=job_id, actor=f"user:{new.user_id}",
+                reason=f"/sora {new.resolution}-{new.duration}s", tx=tx,
+            )
+            row = await tx.fetchone(
+                "INSERT INTO jobs (id, guild_id, channel_id, user_id, application_id,"
+                " interaction_id, interaction_token, token_expires_at, status_message_id,"
+                " attachment_size_limit, model, prompt, duration, aspect_ratio, resolution,"
+                " start_image_url, price, idempotency_key, state, next_action_at, deadline_at,"
+                " created_at, updated_at, start_image_note)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
+                (
+                    job_id, new.guild_id, new.channel_id, new.user_id, new.application_id,
+                    new.interaction_id, new.interaction_token, to_db_time(new.token_expires_at),
+                    new.status_message_id, new.attachment_size_limit, new.model, new.prompt,
+                    new.duration, new.aspect_ratio, new.resolution, new.start_image_url,
+                    new.price, f"sora-{job_id}", JobState.RESERVED, to_db_time(now),
+                    to_db_time(now + self._timeout), to_db_time(now), to_db_time(now),
+                    new.start_image_note,
+                ),
+            )
+            assert row is not None
+            job = Job.from_row(row)
+            if self._audit is not None:
+                await self._audit.job_started(tx, job, reserve)
+            if within is not None:
+                await within(tx)
+        return job
+
+    async def _check_limits(
+        self, tx: Transaction, new: NewJob, max_per_guild: int, max_per_member: int
+    ) -> None:
+        marks = ",".join("?" * len(IN_FLIGHT))
+        row = await tx.fetchone(
+            "SELECT COUNT(*) AS guild_n, COALESCE(SUM(user_id = ?), 0) AS member_n FROM jobs"  # noqa: S608
+            f" WHERE guild_id = ? AND state IN ({marks})",
+            (new.user_id, new.guild_id, *IN_FLIGHT),
+        )
+        assert row is not None
+        if int(row["member_n"]) >= max_per_member:
+            raise JobLimitReached(scope="member", running=int(row["member_n"]),
+                                  limit=max_per_member)
+        if int(row["guild_n"]) >= max_per_guild:
+            raise JobLimitReached(scope="guild", running=int(row["guild_n"]), limit=max_per_guild)
+
+    async def get(self, job_id: str) -> Job | None:
+        row = await self._db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return Job.from_row(row) if row else None
+
+    async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM jobs WHERE apiframe_job_id = ?", (apiframe_job_id,)
+        )
+        return Job.from_row(row) if row else None
+
+    async def in_flight(self, guild_id: int, user_id: int | None = None) -> list[Job]:
+        marks = ",".join("?" * len(IN_FLIGHT))
+        sql = f"SELECT * FROM jobs WHERE guild_id = ? AND state IN ({marks})"  # noqa: S608
+        params: list[object] = [guild_id, *IN_FLIGHT]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            params.append(user_id)
+        return [Job.from_row(r) for r in await self._db.fetchall(sql + " ORDER BY created_at",
+                                                                  params)]
+
+    _PENDING = (
+        "(state IN ('reserved', 'submitted', 'completed', 'failed')"
+        " OR (state = 'refunded' AND notified_at IS NULL))"
+    )
+
+    async def due(self, limit: int) -> list[Job]:
+        """Unfinished jobs whose next step is due now, oldest first."""
+        rows = await self._db.fetchall(
+            f"SELECT * FROM jobs WHERE {self._PENDING} AND next_action_at <= ?"  # noqa: S608
+            " ORDER BY next_action_at LIMIT ?",
+            (self._now(), limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def next_due_at(self, exclude: Collection[str] = ()) -> datetime | None:
+        """When the next unfinished job is due, ignoring ``exclude`` (steps under way)."""
+        skip = ",".join("?" * len(exclude))
+        row = await self._db.fetchone(
+            f"SELECT MIN(next_action_at) AS at FROM jobs WHERE {self._PENDING}"  # noqa: S608
+            + (f" AND id NOT IN ({skip})" if exclude else ""),
+            tuple(exclude),
+        )
+        return from_db_time(row["at"]) if row else None
+
+    async def _transition(
+        self, job_id: str, expected: JobState | tuple[JobState, ...], sets: dict[str, object],
+        then: Callable[[Transaction, Job], Awaitable[object]] | None = None,
+    ) -> Job | None:
+        """Apply ``sets`` if the job is still in ``expected``; return the new row or None."""
+        states = (expected,) if isinstance(expected, JobState) else expected
+        sets = {**sets, "updated_at": self._now()}
+        assignments = ", ".join(f"{column} = ?" for column in sets)
+        marks = ",".join("?" * len(states))
+        # Column names come from this module's own call sites; every value is a bound parameter.
+        sql = f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({marks}) RETURNING *"  # noqa: S608
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                sql,
+                (*sets.values(), job_id, *states),
+            )
+            job = Job.from_row(row) if row else None
+            if job is not None and then is not None:
+                await then(tx, job)
+        return job
+
+    async def reschedule(self, job: Job, at: datetime, *, count_attempt: bool = True) -> None:
+        """Try the job's current step again at ``at``."""
+        await self._transition(job.id, job.state, {
+            "next_action_at": to_db_time(at),
+            "attempts": job.attempts + 1 if count_attempt else job.attempts,
+        })
+
+    async def mark_submitted(
+        self, job_id: str, apiframe_job_id: str, poll_at: datetime
+    ) -> Job | None:
+        return await self._transition(job_id, JobState.RESERVED, {
+            "state": JobState.SUBMITTED, "apiframe_job_id": apiframe_job_id,
+            "submitted_at": self._now(), "next_action_at": to_db_time(poll_at), "attempts": 0,
+        })
+
+    async def record_progress(self, job_id: str, progress: int, poll_at: datetime) -> Job | None:
+        return await self._transition(job_id, JobState.SUBMITTED, {
+            "progress": max(0, min(100, progress)), "next_action_at": to_db_time(poll_at),
+            "attempts": 0,
+        })
+
+    async def mark_token_post(self, job: Job) -> Job | None:
+        """Note that the outcome is about to go out through the interaction token."""
+        return await self._transition(job.id, job.state, {"token_post_at": self._now()})
+
+    async def mark_result_post(self, job: Job) -> Job | None:
+        """Note that the result is about to be posted (any route), before it is sent."""
+        return await self._transition(job.id, job.state, {"result_post_at": self._now()})
+
+    async def mark_progress_shown(self, job_id: str) -> None:
+        await self._transition(job_id, JobState.SUBMITTED, {"progress_shown_at": self._now()})
+
+    async def set_status_message(self, job_id: str, message_id: int) -> None:
+        await self._db_execute("UPDATE jobs SET status_message_id = ? WHERE id = ?",
+                               (message_id, job_id))
+
+    async def mark_completed(self, job_id: str, result_url: str) -> Job | None:
+        return await self._transition(job_id, JobState.SUBMITTED, {
+            "state": JobState.COMPLETED, "result_url": result_url, "progress": 100,
+            "finished_at": self._now(), "next_action_at": self._now(), "attempts": 0,
+        })
+
+    async def mark_failed(
+        self, job_id: str, kind: FailureKind, detail: str | None,
+        expected: tuple[JobState, ...] = (JobState.RESERVED, JobState.SUBMITTED,
+                                          JobState.COMPLETED),
+    ) -> Job | None:
+        return await self._transition(job_id, expected, {
+            "state": JobState.FAILED, "failure_kind": kind,
+            "failure_detail": (detail or "")[:1000] or None, "finished_at": self._now(),
+            "next_action_at": self._now(), "attempts": 0,
+        })
+
+    async def refund(self, job: Job) -> Job | None:
+        """Give the credits back and mark the job refunded, in one transaction.
+
+        The ledger's one-refund-per-job index makes a second refund a no-op even if two
+        workers got here; the state check makes the second one return None.
+        """
+        async with self._db.transaction() as tx:
+            entry = await self._ledger.refund(job.id, actor="system",
+                                              reason=f"job failed: {job.failure_kind}", tx=tx)
+            row = await tx.fetchone(
+                "UPDATE jobs SET state = ?, next_action_at = ?, updated_at = ?"
+                " WHERE id = ? AND state = ? RETURNING *",
+                (JobState.REFUNDED, self._now(), self._now(), job.id, JobState.FAILED),
+            )
+            refunded = Job.from_row(row) if row else None
+            if refunded is not None and entry is not None and self._audit is not None:
+                await self._audit.job_refunded(tx, refunded, entry)
+        return refunded
+
+    async def mark_delivered(self, job_id: str, mode: str, message_id: int | None) -> Job | None:
+        return await self._transition(job_id, JobState.COMPLETED, {
+            "state": JobState.DELIVERED, "delivery_mode": mode,
+            "delivered_message_id": message_id, "delivered_at": self._now(),
+            "interaction_token": None,
+        }, then=self._audit.job_delivered if self._audit is not None else None)
+
+    async def mark_notified(self, job_id: str) -> Job | None:
+        return await self._transition(job_id, JobState.REFUNDED, {
+            "notified_at": self._now(), "interaction_token": None,
+        })
+
+    async def _db_execute(self, sql: str, params: tuple[object, ...]) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(sql, params)

@@ -1,0 +1,1 @@
+"""Starting a job: the request checks, start images, and the use case itself."""

@@ -1,0 +1,1 @@
+"""Each guild's spending rules (pure), their store, and requests waiting for Confirm or Approve."""

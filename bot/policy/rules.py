@@ -1,0 +1,241 @@
+"""A guild's spending policy and the pure rules that judge one /sora request against it.
+
+No I/O here: :class:`bot.policy.store.PolicyStore` reads the policy and the member's spending
+(inside the reserving transaction) and hands them to :func:`evaluate`, so every rule can be tested
+with plain values and a fixed clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from bot.config import DURATIONS, RESOLUTIONS
+from bot.errors import UserError
+
+#: The rule names a :class:`PolicyRefusal` can carry.
+RULES: tuple[str, ...] = (
+    "frozen", "role", "channel", "variant", "cooldown", "daily_cap", "weekly_cap",
+    "guild_jobs", "member_jobs",
+)
+
+NOTHING_CHARGED = "Nothing was charged."
+
+
+class PolicyRefusal(UserError):
+    """The guild's policy refused a request before anything was charged.
+
+    ``rule`` names the rule (one of :data:`RULES`); ``retry_at`` is when the same request can
+    succeed at the earliest, or None when waiting alone will not help (or cannot be known,
+    e.g. until another video finishes).
+    """
+
+    def __init__(self, rule: str, message: str, *, retry_at: datetime | None = None) -> None:
+        if rule not in RULES:
+            raise ValueError(f"unknown policy rule {rule!r}")
+        self.rule, self.retry_at = rule, retry_at
+        super().__init__(message)
+
+
+class InvalidPolicy(UserError):
+    """A moderator asked for a policy value that cannot work; nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class GuildPolicy:
+    guild_id: int
+    daily_cap: int | None = None
+    weekly_cap: int | None = None
+    cooldown_seconds: int = 0
+    max_in_flight_guild: int | None = None
+    max_in_flight_member: int | None = None
+    max_resolution: str | None = None
+    max_duration: int | None = None
+    allowed_role_ids: frozenset[int] = frozenset()
+    allowed_channel_ids: frozenset[int] = frozenset()
+    frozen: bool = False
+    #: Whether anyone, not only the requester, may Reroll/Edit/Extend a delivered video.
+    buttons_open: bool = False
+    #: Above this price /sora shows a preview to confirm; above the next, a moderator approves.
+    preview_above: int | None = None
+    approval_above: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSpending:
+    """Credits of the member's jobs that were not refunded, per UTC day / ISO week / month."""
+
+    today: int
+    week: int
+    month: int
+
+
+class PolicySubject(Protocol):
+    """What the rules need to know about a request (:class:`bot.jobs.store.NewJob` is one)."""
+
+    @property
+    def guild_id(self) -> int: ...
+    @property
+    def channel_id(self) -> int: ...
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def role_ids(self) -> tuple[int, ...]: ...
+    @property
+    def resolution(self) -> str: ...
+    @property
+    def duration(self) -> int: ...
+    @property
+    def price(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRequest:
+    """A :class:`PolicySubject` for the early check, before a :class:`NewJob` exists."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    role_ids: tuple[int, ...]
+    resolution: str
+    duration: int
+    price: int
+
+
+# -- time windows (UTC) --------------------------------------------------------------------
+
+
+def day_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def week_start(now: datetime) -> datetime:
+    """Monday 00:00 UTC of the ISO week containing ``now``."""
+    start = day_start(now)
+    return start - timedelta(days=start.weekday())
+
+
+def month_start(now: datetime) -> datetime:
+    return day_start(now).replace(day=1)
+
+
+# -- wording ---------------------------------------------------------------------------------
+
+
+def when(moment: datetime) -> str:
+    """A moment as Discord shows it to each reader: relative, in their own time zone."""
+    return f"<t:{int(moment.timestamp())}:R>"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def describe_seconds(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return plural(seconds // 3600, "hour")
+    if seconds % 60 == 0:
+        return plural(seconds // 60, "minute")
+    return plural(seconds, "second")
+
+
+# -- the rules ------------------------------------------------------------------------------
+
+
+def evaluate(
+    policy: GuildPolicy,
+    subject: PolicySubject,
+    spending: MemberSpending,
+    last_job_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Raise :class:`PolicyRefusal` for the first rule ``subject`` breaks.
+
+    The order puts rules that waiting cannot fix first, then the caps (weekly before daily: its
+    reset is never earlier), then the cooldown, so the answer names the rule that matters most.
+    """
+    if policy.frozen:
+        raise PolicyRefusal(
+            "frozen",
+            "The moderators have paused video generation on this server. You can try again "
+            f"once they resume it. {NOTHING_CHARGED}",
+        )
+    if policy.allowed_channel_ids and subject.channel_id not in policy.allowed_channel_ids:
+        where = ", ".join(f"<#{c}>" for c in sorted(policy.allowed_channel_ids))
+        raise PolicyRefusal(
+            "channel",
+            f"/sora can't be used in this channel. Try again in {where}. {NOTHING_CHARGED}",
+        )
+    if policy.allowed_role_ids and not policy.allowed_role_ids.intersection(subject.role_ids):
+        roles = ", ".join(f"<@&{r}>" for r in sorted(policy.allowed_role_ids))
+        raise PolicyRefusal(
+            "role",
+            f"On this server /sora is for members with one of these roles: {roles}. "
+            f"{NOTHING_CHARGED}",
+        )
+    _check_variant(policy, subject)
+    _check_cap("weekly_cap", policy.weekly_cap, spending.week, subject.price,
+               week_start(now) + timedelta(days=7), "this week", "weekly")
+    _check_cap("daily_cap", policy.daily_cap, spending.today, subject.price,
+               day_start(now) + timedelta(days=1), "today", "daily")
+    if policy.cooldown_seconds and last_job_at is not None:
+        ready = last_job_at + timedelta(seconds=policy.cooldown_seconds)
+        if now < ready:
+            raise PolicyRefusal(
+                "cooldown",
+                f"This server has a cooldown of {describe_seconds(policy.cooldown_seconds)} "
+                f"between your videos. You can start another {when(ready)}. {NOTHING_CHARGED}",
+                retry_at=ready,
+            )
+
+
+def _check_variant(policy: GuildPolicy, subject: PolicySubject) -> None:
+    too_sharp = policy.max_resolution is not None and (
+        RESOLUTIONS.index(subject.resolution) > RESOLUTIONS.index(policy.max_resolution)
+    )
+    too_long = policy.max_duration is not None and subject.duration > policy.max_duration
+    if not (too_sharp or too_long):
+        return
+    limits = []
+    if policy.max_resolution is not None:
+        limits.append(f"{policy.max_resolution} resolution")
+    if policy.max_duration is not None:
+        limits.append(f"{policy.max_duration} seconds")
+    raise PolicyRefusal(
+        "variant",
+        f"This server allows at most {' and '.join(limits)}; you asked for "
+        f"{subject.resolution}, {subject.duration} seconds. Try again with a smaller "
+        f"variant. {NOTHING_CHARGED}",
+    )
+
+
+def _check_cap(
+    rule: str, cap: int | None, spent: int, price: int, resets: datetime, period: str,
+    adjective: str,
+) -> None:
+    if cap is None or spent + price <= cap:
+        return
+    if price > cap:
+        raise PolicyRefusal(
+            rule,
+            f"This video costs {plural(price, 'credit')}, more than your {adjective} cap of "
+            f"{plural(cap, 'credit')}. Try again with a shorter or standard-resolution video. "
+            f"{NOTHING_CHARGED}",
+        )
+    left = cap - spent
+    cheaper = f", or pick a cheaper video that fits the {left:,} left" if left > 0 else ""
+    raise PolicyRefusal(
+        rule,
+        f"This video costs {plural(price, 'credit')} and you have spent {spent:,} of your "
+        f"{adjective} cap of {plural(cap, 'credit')} {period}. You can try again "
+        f"{when(resets)}{cheaper}. {NOTHING_CHARGED}",
+        retry_at=resets,
+    )
+
+
+def validate_variant_limits(max_resolution: object, max_duration: object) -> None:
+    if max_resolution is not None and max_resolution not in RESOLUTIONS:
+        raise InvalidPolicy("The maximum resolution must be standard or high.")
+    if max_duration is not None and max_duration not in DURATIONS:
+        raise InvalidPolicy("The maximum duration must be one of 4, 8, 10, 12 or 15 seconds.")

@@ -1,0 +1,287 @@
+"""Each guild's /sora spending policy: stored here, judged by :mod:`bot.policy.rules`.
+
+:meth:`PolicyStore.check` runs inside :meth:`bot.jobs.store.JobStore.create`'s transaction, the one
+that reserves the credits, so parallel requests from one member see each other's jobs and
+cannot exceed a cap together. :meth:`PolicyStore.precheck` is the same judgement outside any
+transaction, for a cheap early answer before the slow steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol, TypeGuard
+
+from bot.clock import Clock, to_db_time
+from bot.config import Settings
+from bot.db.database import Database, Params, Row, Transaction
+from bot.policy.rules import (
+    GuildPolicy,
+    InvalidPolicy,
+    MemberSpending,
+    PolicyRefusal,
+    PolicyRequest,
+    PolicySubject,
+    day_start,
+    evaluate,
+    month_start,
+    validate_variant_limits,
+    week_start,
+)
+
+__all__ = [
+    "GuildPolicy", "InvalidPolicy", "MemberSpending", "PolicyRefusal", "PolicyRequest",
+    "PolicyStore", "PolicySubject",
+]
+
+#: A week: longer cooldowns are better expressed as a weekly cap.
+MAX_COOLDOWN_SECONDS = 7 * 24 * 3600
+#: Discord's select menus offer at most 25 choices; a little headroom for other front ends.
+MAX_LISTED = 100
+
+_LABELS: dict[str, str] = {
+    "daily_cap": "The daily cap",
+    "weekly_cap": "The weekly cap",
+    "cooldown_seconds": "The cooldown",
+    "max_in_flight_guild": "The server's limit of videos in progress",
+    "max_in_flight_member": "The per-member limit of videos in progress",
+    "max_resolution": "The maximum resolution",
+    "max_duration": "The maximum duration",
+    "preview_above": "The preview threshold",
+    "approval_above": "The approval threshold",
+}
+
+
+
+class Reader(Protocol):
+    """Both a :class:`Database` (autocommit reads) and a :class:`Transaction` are readers."""
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class PolicyStore:
+    """Read, change and enforce guild policies; construct once and inject."""
+
+    def __init__(self, db: Database, *, settings: Settings, clock: Clock) -> None:
+        self._db, self._settings, self._clock = db, settings, clock
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def get(self, guild_id: int) -> GuildPolicy:
+        """The guild's policy; the defaults when its moderators never set one."""
+        return await self._load(self._db, guild_id)
+
+    @staticmethod
+    async def _load(reader: Reader, guild_id: int) -> GuildPolicy:
+        row = await reader.fetchone("SELECT * FROM guild_policies WHERE guild_id = ?",
+                                    (guild_id,))
+        if row is None:
+            return GuildPolicy(guild_id)
+        roles = await reader.fetchall(
+            "SELECT role_id FROM guild_policy_roles WHERE guild_id = ?", (guild_id,))
+        channels = await reader.fetchall(
+            "SELECT channel_id FROM guild_policy_channels WHERE guild_id = ?", (guild_id,))
+        return GuildPolicy(
+            guild_id=guild_id,
+            daily_cap=row["daily_cap"],
+            weekly_cap=row["weekly_cap"],
+            cooldown_seconds=int(row["cooldown_seconds"]),
+            max_in_flight_guild=row["max_in_flight_guild"],
+            max_in_flight_member=row["max_in_flight_member"],
+            max_resolution=row["max_resolution"],
+            max_duration=row["max_duration"],
+            allowed_role_ids=frozenset(int(r["role_id"]) for r in roles),
+            allowed_channel_ids=frozenset(int(c["channel_id"]) for c in channels),
+            frozen=bool(row["frozen"]),
+            buttons_open=bool(row["buttons_open"]),
+            preview_above=row["preview_above"],
+            approval_above=row["approval_above"],
+        )
+
+    async def spending(self, guild_id: int, user_id: int) -> MemberSpending:
+        """What the member's jobs cost today, this ISO week and this month (UTC), net of refunds."""
+        return await self._spending(self._db, guild_id, user_id, self._clock())
+
+    # In both queries, not refunded means still paid for: a job that failed but awaits its
+    # refund still counts, and a moderator's refund of a delivered video gives the room back.
+    @staticmethod
+    async def _spending(
+        reader: Reader, guild_id: int, user_id: int, now: datetime
+    ) -> MemberSpending:
+        day, week, month = (to_db_time(f(now)) for f in (day_start, week_start, month_start))
+        row = await reader.fetchone(
+            "SELECT COALESCE(SUM(CASE WHEN created_at >= ? THEN price END), 0) AS today,"
+            " COALESCE(SUM(CASE WHEN created_at >= ? THEN price END), 0) AS week,"
+            " COALESCE(SUM(CASE WHEN created_at >= ? THEN price END), 0) AS month"
+            " FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM ledger_journal AS l"
+            " WHERE l.kind = 'refund' AND l.job_id = jobs.id)",
+            (day, week, month, guild_id, user_id, min(week, month)),
+        )
+        assert row is not None
+        return MemberSpending(int(row["today"]), int(row["week"]), int(row["month"]))
+
+    @staticmethod
+    async def _last_job_at(reader: Reader, guild_id: int, user_id: int) -> datetime | None:
+        row = await reader.fetchone(
+            "SELECT MAX(created_at) AS at FROM jobs WHERE guild_id = ? AND user_id = ?"
+            " AND NOT EXISTS (SELECT 1 FROM ledger_journal AS l"
+            " WHERE l.kind = 'refund' AND l.job_id = jobs.id)",
+            (guild_id, user_id),
+        )
+        return datetime.fromisoformat(row["at"]) if row and row["at"] else None
+
+    def in_flight_limits(self, policy: GuildPolicy) -> tuple[int, int]:
+        """``(per guild, per member)``: the guild's own limits where set, else the config's."""
+        jobs = self._settings.jobs
+        return (
+            policy.max_in_flight_guild or jobs.max_in_flight_per_guild,
+            policy.max_in_flight_member or jobs.max_in_flight_per_member,
+        )
+
+    # -- enforcing -----------------------------------------------------------------------
+
+    async def check(self, tx: Transaction, subject: PolicySubject) -> GuildPolicy:
+        """Raise :class:`PolicyRefusal` unless the guild's policy allows ``subject`` now.
+
+        Call it inside the transaction that reserves the credits. Returns the policy, whose
+        in-flight overrides the caller applies with its own count of running jobs.
+        """
+        return await self._judge(tx, subject)
+
+    async def precheck(self, subject: PolicySubject) -> GuildPolicy:
+        """:meth:`check` outside a transaction: advisory, for refusing before slow work."""
+        return await self._judge(self._db, subject)
+
+    async def _judge(self, reader: Reader, subject: PolicySubject) -> GuildPolicy:
+        now = self._clock()
+        policy = await self._load(reader, subject.guild_id)
+        if policy == GuildPolicy(subject.guild_id):
+            return policy  # the defaults allow everything: skip the spending queries
+        spending = await self._spending(reader, subject.guild_id, subject.user_id, now)
+        last = (
+            await self._last_job_at(reader, subject.guild_id, subject.user_id)
+            if policy.cooldown_seconds else None
+        )
+        evaluate(policy, subject, spending, last, now)
+        return policy
+
+    # -- changing ------------------------------------------------------------------------
+
+    async def update(self, guild_id: int, *, actor: str, **changes: object) -> GuildPolicy:
+        """Change some of the guild's limits; None clears a limit (a cooldown of 0).
+
+        Raises :class:`InvalidPolicy` (a member-facing message) for a value that cannot
+        work, and TypeError for a name that is not a limit; either way nothing changes.
+        """
+        unknown = sorted(set(changes) - set(_LABELS))
+        if unknown:
+            raise TypeError(f"not a policy limit: {', '.join(unknown)}")
+        values = {name: self._validate(name, value) for name, value in changes.items()}
+        validate_variant_limits(values.get("max_resolution"), values.get("max_duration"))
+        async with self._db.transaction() as tx:
+            await self._touch(tx, guild_id, actor)
+            if values:
+                assignments = ", ".join(f"{name} = ?" for name in values)
+                # Column names come from _LABELS' keys (checked above); values are bound.
+                await tx.execute(
+                    f"UPDATE guild_policies SET {assignments} WHERE guild_id = ?",  # noqa: S608
+                    (*values.values(), guild_id),
+                )
+            return await self._load(tx, guild_id)
+
+    def _validate(self, name: str, value: object) -> object:
+        label = _LABELS[name]
+        if name == "cooldown_seconds":
+            value = 0 if value is None else value
+            if not _whole(value) or not 0 <= value <= MAX_COOLDOWN_SECONDS:
+                raise InvalidPolicy(f"{label} must be a whole number of seconds from 0 to "
+                                    f"{MAX_COOLDOWN_SECONDS:,} (a week).")
+            return value
+        if value is None or name in ("max_resolution", "max_duration"):
+            return value  # variant limits are checked together by validate_variant_limits
+        if name in ("preview_above", "approval_above"):
+            top = self._settings.ledger.max_balance
+            if not _whole(value) or not 0 <= value <= top:
+                raise InvalidPolicy(f"{label} must be a whole number of credits from 0 to "
+                                    f"{top:,}, or cleared.")
+            return value
+        bounds = {
+            "daily_cap": self._settings.ledger.max_balance,
+            "weekly_cap": self._settings.ledger.max_balance,
+            "max_in_flight_guild": 1000,
+            "max_in_flight_member": 100,
+        }
+        top = bounds[name]
+        if not _whole(value) or not 1 <= value <= top:
+            raise InvalidPolicy(f"{label} must be a whole number from 1 to {top:,}, "
+                                "or cleared.")
+        return value
+
+    async def set_roles(
+        self, guild_id: int, role_ids: Iterable[int], *, actor: str
+    ) -> GuildPolicy:
+        """Only members with one of these roles may use /sora; an empty set allows everyone."""
+        return await self._set_list(guild_id, "guild_policy_roles", "role_id", role_ids, actor)
+
+    async def set_channels(
+        self, guild_id: int, channel_ids: Iterable[int], *, actor: str
+    ) -> GuildPolicy:
+        """/sora works only in these channels; an empty set allows every channel."""
+        return await self._set_list(
+            guild_id, "guild_policy_channels", "channel_id", channel_ids, actor
+        )
+
+    async def _set_list(
+        self, guild_id: int, table: str, column: str, ids: Iterable[int], actor: str
+    ) -> GuildPolicy:
+        wanted = sorted(set(ids))
+        if any(not _whole(i) or i <= 0 for i in wanted):
+            raise InvalidPolicy("Roles and channels must be given as Discord ids.")
+        if len(wanted) > MAX_LISTED:
+            raise InvalidPolicy(f"At most {MAX_LISTED} roles or channels can be listed.")
+        async with self._db.transaction() as tx:
+            await self._touch(tx, guild_id, actor)
+            # Table and column names are the two literal pairs passed by this class.
+            await tx.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))  # noqa: S608
+            for item in wanted:
+                await tx.execute(
+                    f"INSERT INTO {table} (guild_id, {column}) VALUES (?, ?)",  # noqa: S608
+                    (guild_id, item),
+                )
+            return await self._load(tx, guild_id)
+
+    async def set_frozen(self, guild_id: int, frozen: bool, *, actor: str) -> GuildPolicy:
+        """Stop (or resume) all /sora spending in the guild; jobs already running finish."""
+        async with self._db.transaction() as tx:
+            await self._touch(tx, guild_id, actor)
+            await tx.execute("UPDATE guild_policies SET frozen = ? WHERE guild_id = ?",
+                             (int(bool(frozen)), guild_id))
+            return await self._load(tx, guild_id)
+
+    async def set_buttons_open(
+        self, guild_id: int, buttons_open: bool, *, actor: str
+    ) -> GuildPolicy:
+        """Let every member (True) or only the requester (False) use a video's paid buttons."""
+        async with self._db.transaction() as tx:
+            await self._touch(tx, guild_id, actor)
+            await tx.execute("UPDATE guild_policies SET buttons_open = ? WHERE guild_id = ?",
+                             (int(bool(buttons_open)), guild_id))
+            return await self._load(tx, guild_id)
+
+    async def _touch(self, tx: Transaction, guild_id: int, actor: str) -> None:
+        """Create the guild's row if needed and record who changed it, and when."""
+        if not actor:
+            raise ValueError("a policy change needs an actor")
+        now = to_db_time(self._clock())
+        await tx.execute(
+            "INSERT INTO guild_policies (guild_id, updated_by, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (guild_id) DO UPDATE SET updated_by = excluded.updated_by,"
+            " updated_at = excluded.updated_at",
+            (guild_id, actor, now),
+        )
