@@ -9,6 +9,12 @@ and short (it is sent as a Discord message, 2000 characters at most).
 from __future__ import annotations
 
 
+def one_of(values: tuple[object, ...]) -> str:
+    """``4, 8 or 10``: the choices a refusal offers, from the one tuple that defines them."""
+    words = [str(v) for v in values]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
 class UserError(Exception):
     """A refusal caused by what the member asked for; ``str(error)`` is shown to them."""
 

@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.app_commands import Choice, Range
 from discord.ext import commands
 
+from bot.config import DURATIONS
 from bot.errors import UserError
 from bot.ledger.export import render_csv
 from bot.ledger.types import MAX_AMOUNT, EntryKind, InvalidAmount, JournalEntry, check_amount
@@ -29,7 +30,7 @@ _KINDS = [Choice(name=k.value, value=k.value) for k in EntryKind]
 _RESOLUTIONS = [Choice(name="any", value="any"), Choice(name="standard", value="standard"),
                 Choice(name="high", value="high")]
 _DURATIONS = [Choice(name="any", value=0)] + [
-    Choice(name=f"{s} seconds", value=s) for s in (4, 8, 10, 12, 15)
+    Choice(name=f"{s} seconds", value=s) for s in DURATIONS
 ]
 _WEEK = 7 * 24 * 3600
 

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
+from bot.config import DURATIONS
 from bot.launch.validation import parse_options
 from cogs.launch import ImageInput, launch
 
@@ -31,7 +32,7 @@ class SoraCog(commands.Cog):
         fit="If the start image has another shape: centre-crop it (default) or pad it",
     )
     @app_commands.choices(
-        duration=[Choice(name=f"{s} seconds", value=s) for s in (4, 8, 10, 12, 15)],
+        duration=[Choice(name=f"{s} seconds", value=s) for s in DURATIONS],
     )
     @app_commands.choices(
         aspect_ratio=[

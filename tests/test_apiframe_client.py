@@ -25,9 +25,9 @@ from bot.apiframe.errors import (
     ApiframeError,
     ApiframeTimeout,
     AuthError,
-    InsufficientCredits,
     MalformedResponse,
     NotFound,
+    ProviderOutOfCredits,
     ResponseTooLarge,
     ServerError,
     TransportError,
@@ -189,7 +189,7 @@ async def test_insufficient_credits_carries_numbers(
     client: ApiframeClient, fake_apiframe: FakeApiframe
 ) -> None:
     fake_apiframe.credits = 5
-    with pytest.raises(InsufficientCredits) as info:
+    with pytest.raises(ProviderOutOfCredits) as info:
         await submit(client)
     assert info.value.status == 402
     assert info.value.available == 5

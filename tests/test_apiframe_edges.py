@@ -30,7 +30,7 @@ from bot.apiframe.errors import (
     ValidationFailed,
     parse_retry_after,
 )
-from bot.apiframe.models import Job
+from bot.apiframe.models import ProviderJob
 
 
 @pytest.fixture
@@ -333,7 +333,7 @@ async def test_download_rejects_non_http_url(edge_client: ApiframeClient, tmp_pa
     ],
 )
 def test_video_url_accepts_documented_shapes(result: Any, url: str | None) -> None:
-    job = Job.model_validate({**JOB, "status": "COMPLETED", "result": result})
+    job = ProviderJob.model_validate({**JOB, "status": "COMPLETED", "result": result})
     assert job.video_url == url
 
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
+from bot.apiframe.models import AspectRatio, Duration, Resolution
 from bot.config import (
+    ASPECT_RATIOS,
     DEFAULT_PRICING,
+    DURATIONS,
     ENV_APIFRAME_KEY,
     ENV_DISCORD_TOKEN,
+    RESOLUTIONS,
     ConfigError,
     load_settings,
     parse_settings,
@@ -199,3 +204,11 @@ def test_file_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(typo, env=SECRETS_ENV)
     assert str(info.value).startswith(f"{typo}: apiframe.poll_intervall_seconds: unknown key")
+
+
+def test_the_wire_literals_are_the_configured_choices() -> None:
+    # The Literals are Apiframe's contract and the tuples are what the bot offers: a value
+    # added to one and not the other would be offered but refused, or allowed but never offered.
+    assert get_args(Duration) == DURATIONS
+    assert get_args(AspectRatio) == ASPECT_RATIOS
+    assert get_args(Resolution) == RESOLUTIONS

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.apiframe.errors import MalformedResponse
-from bot.apiframe.models import Job, parse_model
+from bot.apiframe.models import ProviderJob, parse_model
 from bot.jobs.model import JobState
 from tests.sora_harness import STARTING_CREDITS, Starter
 
@@ -50,7 +50,7 @@ async def test_a_job_reporting_progress_42_5_then_130_is_delivered(start: Starte
      ([50], None), (None, None), (7, 7)],
 )
 def test_odd_progress_is_clamped_or_dropped(reported: Any, kept: int | None) -> None:
-    assert parse_model(Job, {**JOB, "progress": reported}, "test").progress == kept
+    assert parse_model(ProviderJob, {**JOB, "progress": reported}, "test").progress == kept
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,7 @@ def test_odd_progress_is_clamped_or_dropped(reported: Any, kept: int | None) -> 
      ("webhookStatus", 3, None), ("webhookStatus", "sent", "sent")],
 )
 def test_odd_informational_fields_are_dropped(field: str, reported: Any, kept: Any) -> None:
-    job = parse_model(Job, {**JOB, field: reported}, "test")
+    job = parse_model(ProviderJob, {**JOB, field: reported}, "test")
     assert job.model_dump(by_alias=True)[field] == kept
 
 
@@ -75,10 +75,12 @@ def test_odd_informational_fields_are_dropped(field: str, reported: Any, kept: A
 )
 def test_what_matters_stays_strict(body: dict[str, Any]) -> None:
     with pytest.raises(MalformedResponse):
-        parse_model(Job, body, "test")
+        parse_model(ProviderJob, body, "test")
 
 
 @pytest.mark.parametrize("url", ["https://", "http:///videos/a.mp4", "https://exa mple.com/a.mp4"])
 def test_a_result_url_without_a_usable_host_is_no_result(url: str) -> None:
-    job = parse_model(Job, {**JOB, "status": "COMPLETED", "result": {"videoUrl": url}}, "test")
+    job = parse_model(
+        ProviderJob, {**JOB, "status": "COMPLETED", "result": {"videoUrl": url}}, "test"
+    )
     assert job.video_url is None

@@ -41,20 +41,20 @@ from bot.apiframe.errors import ApiframeTimeout as ApiframeTimeout
 from bot.apiframe.errors import AuthError as AuthError
 from bot.apiframe.errors import Conflict as Conflict
 from bot.apiframe.errors import DownloadRefused as DownloadRefused
-from bot.apiframe.errors import InsufficientCredits as InsufficientCredits
 from bot.apiframe.errors import MalformedResponse as MalformedResponse
 from bot.apiframe.errors import NotFound as NotFound
+from bot.apiframe.errors import ProviderOutOfCredits as ProviderOutOfCredits
 from bot.apiframe.errors import RateLimited as RateLimited
 from bot.apiframe.errors import ResponseTooLarge as ResponseTooLarge
 from bot.apiframe.errors import ServerError as ServerError
 from bot.apiframe.errors import TransportError as TransportError
 from bot.apiframe.errors import ValidationFailed as ValidationFailed
 from bot.apiframe.errors import check_size, error_for_response, redact, retry_delay
-from bot.apiframe.models import Job as Job
 from bot.apiframe.models import JobAccepted as JobAccepted
 from bot.apiframe.models import JobPage as JobPage
 from bot.apiframe.models import JobStatus as JobStatus
 from bot.apiframe.models import Me as Me
+from bot.apiframe.models import ProviderJob as ProviderJob
 from bot.apiframe.models import SoraParams as SoraParams
 from bot.apiframe.models import Upload as Upload
 from bot.apiframe.models import WebhookEvent as WebhookEvent
@@ -154,12 +154,12 @@ class ApiframeClient:
         )
         return parse_model(JobAccepted, payload, "POST /v2/videos/generate")
 
-    async def get_job(self, job_id: str) -> Job:
+    async def get_job(self, job_id: str) -> ProviderJob:
         """``GET /v2/jobs/{id}``; :class:`NotFound` for an unknown job or another user's."""
         if not job_id:
             raise ValueError("job_id must not be empty")
         payload = await self._call("GET", ("v2", "jobs", job_id))
-        return parse_model(Job, payload, f"GET /v2/jobs/{quote(job_id, safe='')}")
+        return parse_model(ProviderJob, payload, f"GET /v2/jobs/{quote(job_id, safe='')}")
 
     async def list_jobs(
         self,

@@ -54,7 +54,7 @@ class AuthError(ApiframeError):
     """401 (missing/invalid key) or 403 (inactive key, no permission)."""
 
 
-class InsufficientCredits(ApiframeError):
+class ProviderOutOfCredits(ApiframeError):
     """402: the Apiframe team balance cannot pay for the job."""
 
     def __init__(
@@ -227,7 +227,7 @@ def error_for_response(
         available = _int_field(payload, "creditsAvailable")
         if required is not None and available is not None:
             message += f" (required {required}, available {available})"
-        return InsufficientCredits(message, required=required, available=available, **common)
+        return ProviderOutOfCredits(message, required=required, available=available, **common)
     if status == 404:
         return NotFound(message, **common)
     if status == 409:

@@ -87,8 +87,11 @@ def _http_url(value: Any) -> str | None:
     return value
 
 
-class Job(_Response):
-    """``GET /v2/jobs/{id}`` and the items of ``GET /v2/jobs``."""
+class ProviderJob(_Response):
+    """``GET /v2/jobs/{id}`` and the items of ``GET /v2/jobs`` (Apiframe's job, not ours)."""
+
+    # Error messages name the contract's schema ("Job"), not this class.
+    model_config = ConfigDict(title="Job")
 
     id: str
     status: JobStatus
@@ -164,7 +167,7 @@ class Job(_Response):
 class JobPage(_Response):
     """One page of ``GET /v2/jobs``; pass ``next_cursor`` back to get the next one."""
 
-    jobs: list[Job]
+    jobs: list[ProviderJob]
     next_cursor: str | None = None
     has_more: bool
 
@@ -225,7 +228,8 @@ def parse_model(model: type[M], payload: Any, where: str) -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(part) for part in first["loc"]) or "(body)"
+        name = model.model_config.get("title") or model.__name__
         # Only the location and pydantic's message: the offending input is not echoed.
         raise MalformedResponse(
-            f"Apiframe sent an unexpected {model.__name__} for {where}: {loc}: {first['msg']}"
+            f"Apiframe sent an unexpected {name} for {where}: {loc}: {first['msg']}"
         ) from None

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.apiframe.client import Job as ApiframeJob
-from bot.apiframe.client import JobStatus
+from bot.apiframe.client import JobStatus, ProviderJob
 from bot.jobs.model import FailureKind
 
 
@@ -43,7 +42,7 @@ def classify_error(error: str | None) -> FailureKind:
     return FailureKind.PROVIDER_ERROR
 
 
-def event_from_job(job: ApiframeJob, *, source: str = "poll") -> JobEvent:
+def event_from_job(job: ProviderJob, *, source: str = "poll") -> JobEvent:
     """Translate a ``GET /v2/jobs/:id`` answer into an event."""
     if job.status is JobStatus.COMPLETED:
         url = job.video_url

@@ -26,8 +26,8 @@ from bot.apiframe.client import (
     ApiframeError,
     AuthError,
     DownloadRefused,
-    InsufficientCredits,
     NotFound,
+    ProviderOutOfCredits,
     RateLimited,
     ResponseTooLarge,
     SoraParams,
@@ -181,7 +181,7 @@ class JobScheduler:
             )
         except ValidationFailed as exc:
             await self._fail(job, FailureKind.REJECTED, f"{exc} {exc.details}")
-        except InsufficientCredits as exc:
+        except ProviderOutOfCredits as exc:
             await self._fail(job, FailureKind.PROVIDER_OUT_OF_CREDITS, str(exc))
         except AuthError as exc:
             await self._fail(job, FailureKind.PROVIDER_UNAVAILABLE, str(exc))

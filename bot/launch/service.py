@@ -7,7 +7,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.apiframe.client import ApiframeClient, ApiframeError, InsufficientCredits, ValidationFailed
+from bot.apiframe.client import (
+    ApiframeClient,
+    ApiframeError,
+    ProviderOutOfCredits,
+    ValidationFailed,
+)
 from bot.config import Settings
 from bot.db.database import Transaction
 from bot.errors import UserError
@@ -15,7 +20,7 @@ from bot.jobs.model import Job, JobLimitReached
 from bot.jobs.store import JobStore, NewJob
 from bot.launch.validation import SoraOptions, StartImage
 from bot.ledger.store import Ledger
-from bot.ledger.types import InsufficientCredits as NotEnoughCredits
+from bot.ledger.types import InsufficientCredits
 from bot.policy.rules import PolicyRequest
 from bot.policy.store import PolicyStore
 
@@ -83,7 +88,7 @@ class SoraService:
             raise JobLimitReached(scope="guild", running=len(running), limit=per_guild)
         balance = await self._ledger.balance(guild_id)
         if balance < price:
-            raise NotEnoughCredits(balance=balance, price=price)
+            raise InsufficientCredits(balance=balance, price=price)
 
     async def upload_start_image(self, image: StartImage) -> str:
         """Re-host the image on Apiframe: Discord's CDN URLs are signed and expire."""
@@ -96,7 +101,7 @@ class SoraService:
             raise ImageUploadFailed(
                 "The video service did not accept that image. Try a PNG or JPEG under 10 MB."
             ) from None
-        except InsufficientCredits:
+        except ProviderOutOfCredits:
             raise ImageUploadFailed(
                 "The bot's video provider account is out of credits; please tell the bot's "
                 "operator. Nothing was charged."

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.config import DURATIONS, RESOLUTIONS
-from bot.errors import UserError
+from bot.errors import UserError, one_of
 
 #: The rule names a :class:`PolicyRefusal` can carry.
 RULES: tuple[str, ...] = (
@@ -238,4 +238,4 @@ def validate_variant_limits(max_resolution: object, max_duration: object) -> Non
     if max_resolution is not None and max_resolution not in RESOLUTIONS:
         raise InvalidPolicy("The maximum resolution must be standard or high.")
     if max_duration is not None and max_duration not in DURATIONS:
-        raise InvalidPolicy("The maximum duration must be one of 4, 8, 10, 12 or 15 seconds.")
+        raise InvalidPolicy(f"The maximum duration must be one of {one_of(DURATIONS)} seconds.")
