@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from bot.config import ASPECT_RATIOS, DURATIONS, RESOLUTIONS
-from bot.errors import UserError
+from bot.errors import UserError, one_of
 
 #: Apiframe's prompt limit. It counts UTF-16 code units (a JavaScript string's length), so an
 #: emoji outside the Basic Multilingual Plane costs two.
@@ -82,11 +82,6 @@ class DecodedImage:
     deep: bool = False
 
 
-def _one_of(values: tuple[object, ...]) -> str:
-    words = [str(v) for v in values]
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
-
-
 def _utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -123,11 +118,11 @@ def parse_options(
     text = check_prompt(prompt)
     # ``type(...) is`` on purpose: True == 1 and 4.0 == 4 would otherwise slip through.
     if type(duration) is not int or duration not in DURATIONS:
-        raise InvalidRequest(f"Duration must be one of {_one_of(DURATIONS)} seconds.")
+        raise InvalidRequest(f"Duration must be one of {one_of(DURATIONS)} seconds.")
     if type(aspect_ratio) is not str or aspect_ratio not in ASPECT_RATIOS:
-        raise InvalidRequest(f"Aspect ratio must be {_one_of(ASPECT_RATIOS)}.")
+        raise InvalidRequest(f"Aspect ratio must be {one_of(ASPECT_RATIOS)}.")
     if type(resolution) is not str or resolution not in RESOLUTIONS:
-        raise InvalidRequest(f"Resolution must be {_one_of(RESOLUTIONS)}.")
+        raise InvalidRequest(f"Resolution must be {one_of(RESOLUTIONS)}.")
     return SoraOptions(text, duration, aspect_ratio, resolution)
 
 
