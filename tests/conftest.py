@@ -1,4 +1,9 @@
-"""Shared fixtures: both loopback fakes and a config file that points the bot at them."""
+"""Shared fixtures: the stores on a real database file, both loopback fakes, and a config file
+that points the bot at them.
+
+A test module changes the stores' settings (or the clock's start) by overriding the
+``settings`` (or ``clock``) fixture; everything built on them follows.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,18 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.audit.trail import AuditLog
+from bot.budget import BudgetService
+from bot.config import Settings
 from bot.db.database import Database
+from bot.jobs.store import JobStore
+from bot.ledger.store import Ledger
+from bot.policy.store import PolicyStore
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.apiframe_testkit import KEY as TESTKIT_KEY
 from tests.fakes.discord import FakeDiscord
+from tests.support.clock import FakeClock
+from tests.support.stores import Stores, build_stores, settings_with
 
 DISCORD_TOKEN = "MTAx.fake-bot-token.for-tests-only"
 APIFRAME_KEY = "afk_test_key_0000000000000000"
@@ -31,6 +44,48 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Stands at ``tests.support.clock.T0`` until the test moves it."""
+    return FakeClock()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The config's defaults (no starting credits, a 1,000,000 balance limit)."""
+    return settings_with()
+
+
+@pytest.fixture
+def stores(db: Database, settings: Settings, clock: FakeClock) -> Stores:
+    return build_stores(db, settings, clock)
+
+
+@pytest.fixture
+def ledger(stores: Stores) -> Ledger:
+    return stores.ledger
+
+
+@pytest.fixture
+def audit(stores: Stores) -> AuditLog:
+    return stores.audit
+
+
+@pytest.fixture
+def policy(stores: Stores) -> PolicyStore:
+    return stores.policy
+
+
+@pytest.fixture
+def jobs(stores: Stores) -> JobStore:
+    return stores.jobs
+
+
+@pytest.fixture
+def budget(stores: Stores) -> BudgetService:
+    return stores.budget
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +13,6 @@ from bot.ledger.types import InsufficientCredits
 
 GUILD = 111_111_111_111_111_111
 OTHER_GUILD = 222_222_222_222_222_222
-
-
-@dataclass
-class FakeClock:
-    """A clock the test moves by hand; every reading advances one millisecond."""
-
-    now: datetime = field(default_factory=lambda: datetime(2025, 1, 1, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=1)
-        return self.now
 
 
 def raw_connect(path: Path) -> sqlite3.Connection:

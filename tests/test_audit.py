@@ -3,58 +3,30 @@ in-process bot and fake Discord) one audit-channel message per ledger change and
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 
 from bot.audit.trail import AuditLog, EventStatus
 from bot.budget import BudgetService
-from bot.db.database import Database
+from bot.config import Settings
 from bot.jobs.model import JobState
-from bot.jobs.store import JobStore, NewJob
-from bot.ledger.store import Ledger
+from bot.jobs.store import JobStore
 from bot.ledger.types import InvalidArgument
 from tests.sora_harness import CHANNEL_MESSAGES, STARTING_CREDITS, Starter
-from tests.test_budget import settings
+from tests.support.stores import make_job, settings_with
 
 GUILD = 111_111_111_111_111_111
 MOD = 333_333_333_333_333_333
-T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 ALERT = "⚠️ Low balance"
 
-
-def clock() -> datetime:
-    return T0
+new_job = partial(make_job, guild_id=GUILD, user_id=7)
 
 
 @pytest.fixture
-def audit(db: Database) -> AuditLog:
-    return AuditLog(db, clock)
-
-
-@pytest.fixture
-def ledger(db: Database) -> Ledger:
-    return Ledger(db, max_balance=10_000, starting_credits=100, clock=clock)
-
-
-@pytest.fixture
-def jobs(db: Database, ledger: Ledger, audit: AuditLog) -> JobStore:
-    return JobStore(db, ledger, timeout=timedelta(minutes=20), clock=clock, audit=audit)
-
-
-@pytest.fixture
-def budget(db: Database, ledger: Ledger, audit: AuditLog, jobs: JobStore) -> BudgetService:
-    return BudgetService(db, ledger, audit, jobs, settings(), clock)
-
-
-def job_request(price: int) -> NewJob:
-    return NewJob(
-        guild_id=GUILD, channel_id=2002, user_id=7, application_id=3003, interaction_id=4004,
-        interaction_token="secret-token", token_expires_at=T0 + timedelta(minutes=15),
-        attachment_size_limit=10 * 1024 * 1024, model="sora-2-pro", prompt="a cat",
-        duration=4, aspect_ratio="16:9", resolution="standard", price=price,
-    )
+def settings() -> Settings:
+    return settings_with(ledger={"starting_credits": 100, "max_balance": 10_000})
 
 
 async def alerts(audit: AuditLog) -> list[str]:
@@ -100,7 +72,7 @@ async def test_low_balance_alert_fires_once_per_crossing_and_rearms_above_thresh
         "⚠️ Low balance: the server has 40 credits left, below the alert threshold of 50."
     ]
     assert (await audit.settings(GUILD)).low_balance_alerted
-    await jobs.create(job_request(5), max_per_guild=5, max_per_member=5)  # 35: still below
+    await jobs.create(new_job(price=5), max_per_guild=5, max_per_member=5)  # 35: still below
     await budget.set(GUILD, 20, actor_id=MOD, can_mint=True, reason="r")  # 20: still below
     assert len(await alerts(audit)) == 1
 

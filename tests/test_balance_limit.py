@@ -13,7 +13,6 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Coroutine
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,16 +28,14 @@ from hypothesis.stateful import (
     rule,
 )
 
-from bot.audit.trail import AuditLog
-from bot.budget import BudgetService, DeductBelowZero
+from bot.budget import DeductBelowZero
 from bot.config import ConfigError, Settings, parse_settings
 from bot.db.database import ConstraintViolation, Database
 from bot.jobs.model import FailureKind, Job
-from bot.jobs.store import JobStore
-from bot.ledger.store import Ledger
 from bot.ledger.types import MAX_AMOUNT, BalanceLimitExceeded, InsufficientCredits
 from tests.conftest_ledger import GUILD, raw_connect
-from tests.test_budget import T0, Clock, new_job
+from tests.support.clock import T0, FakeClock
+from tests.support.stores import build_stores, make_job
 
 T = TypeVar("T")
 
@@ -59,16 +56,13 @@ class Books:
     """The services of one guild on one real database file."""
 
     def __init__(self, db: Database) -> None:
-        clock = Clock()
-        self.db = db
-        self.ledger = Ledger(db, max_balance=MAX_BALANCE, starting_credits=START, clock=clock)
-        audit = AuditLog(db, clock)
-        self.jobs = JobStore(db, self.ledger, timeout=timedelta(minutes=20), clock=clock,
-                             audit=audit)
-        self.budget = BudgetService(db, self.ledger, audit, self.jobs, limited_settings(), clock)
+        stores = build_stores(db, limited_settings(), FakeClock())
+        self.db, self.ledger, self.jobs, self.budget = (
+            db, stores.ledger, stores.jobs, stores.budget)
 
     async def launch(self, price: int) -> Job:
-        return await self.jobs.create(new_job(price), max_per_guild=1000, max_per_member=1000)
+        return await self.jobs.create(make_job(guild_id=GUILD, user_id=7, price=price),
+                                      max_per_guild=1000, max_per_member=1000)
 
     async def fail_and_refund(self, job: Job) -> Job | None:
         failed = await self.jobs.mark_failed(job.id, FailureKind.PROVIDER_ERROR, "boom")

@@ -3,7 +3,8 @@ the same transaction, minting policy, refused amounts, moderator refunds and the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from bot.budget import (
 from bot.config import Settings
 from bot.db.database import Database, Transaction
 from bot.jobs.model import FailureKind, Job
-from bot.jobs.store import JobStore, NewJob
+from bot.jobs.store import JobStore
 from bot.ledger.store import Ledger
 from bot.ledger.types import (
     MAX_AMOUNT,
@@ -29,6 +30,8 @@ from bot.ledger.types import (
     InvalidArgument,
     JournalEntry,
 )
+from tests.support.clock import T0, FakeClock
+from tests.support.stores import make_job, settings_with
 
 GUILD = 111_111_111_111_111_111
 OTHER_GUILD = 222_222_222_222_222_222
@@ -36,16 +39,8 @@ MOD = 333_333_333_333_333_333
 MEMBER = 444_444_444_444_444_444
 START = 100
 MAX_BALANCE = 10_000
-# A Tuesday, so the ISO week started the day before and the month earlier still.
-T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
+new_job = partial(make_job, guild_id=GUILD, user_id=MEMBER, price=10)
 
 
 class FailingAudit(AuditLog):
@@ -58,51 +53,14 @@ class FailingAudit(AuditLog):
         raise RuntimeError("audit outbox unavailable")
 
 
+@pytest.fixture
 def settings() -> Settings:
-    return Settings.model_validate({
-        "discord": {"token": "t"}, "apiframe": {"api_key": "afk_test"},
-        "ledger": {"starting_credits": START, "max_balance": MAX_BALANCE},
-    })
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(db: Database, clock: Clock) -> Ledger:
-    return Ledger(db, max_balance=MAX_BALANCE, starting_credits=START, clock=clock)
-
-
-@pytest.fixture
-def audit(db: Database, clock: Clock) -> AuditLog:
-    return AuditLog(db, clock)
-
-
-@pytest.fixture
-def jobs(db: Database, ledger: Ledger, clock: Clock, audit: AuditLog) -> JobStore:
-    return JobStore(db, ledger, timeout=timedelta(minutes=20), clock=clock, audit=audit)
-
-
-@pytest.fixture
-def budget(
-    db: Database, ledger: Ledger, audit: AuditLog, jobs: JobStore, clock: Clock
-) -> BudgetService:
-    return BudgetService(db, ledger, audit, jobs, settings(), clock)
-
-
-def new_job(price: int = 10, guild: int = GUILD, user: int = MEMBER) -> NewJob:
-    return NewJob(
-        guild_id=guild, channel_id=2002, user_id=user, application_id=3003, interaction_id=4004,
-        interaction_token="secret-token", token_expires_at=T0 + timedelta(minutes=15),
-        attachment_size_limit=10 * 1024 * 1024, model="sora-2-pro", prompt="a cat",
-        duration=4, aspect_ratio="16:9", resolution="standard", price=price,
-    )
+    return settings_with(ledger={"starting_credits": START, "max_balance": MAX_BALANCE})
 
 
 async def delivered_job(jobs: JobStore, price: int = 10, guild: int = GUILD) -> Job:
-    job = await jobs.create(new_job(price, guild), max_per_guild=10, max_per_member=10)
+    job = await jobs.create(new_job(price=price, guild_id=guild), max_per_guild=10,
+                            max_per_member=10)
     assert await jobs.mark_submitted(job.id, f"af-{job.id}", T0)
     assert await jobs.mark_completed(job.id, "https://cdn.example/v.mp4")
     done = await jobs.mark_delivered(job.id, "attachment", 99)
@@ -163,10 +121,11 @@ async def test_the_operator_is_journaled_as_operator(
 
 @pytest.mark.parametrize("operation", ["grant", "deduct", "set"])
 async def test_a_failing_audit_write_rolls_the_ledger_change_back(
-    db: Database, ledger: Ledger, jobs: JobStore, clock: Clock, operation: str
+    db: Database, ledger: Ledger, jobs: JobStore, clock: FakeClock, settings: Settings,
+    operation: str
 ) -> None:
     failing = FailingAudit(db, clock)
-    budget = BudgetService(db, ledger, failing, jobs, settings(), clock)
+    budget = BudgetService(db, ledger, failing, jobs, settings, clock)
     await ledger.balance(GUILD)  # the starting grant exists before the attempt
     before = await journal(db)
 
@@ -279,9 +238,9 @@ async def test_a_delivered_job_is_refunded_once_with_an_audit_event(
 async def test_only_finished_jobs_of_the_guild_can_be_refunded(
     budget: BudgetService, jobs: JobStore, ledger: Ledger
 ) -> None:
-    running = await jobs.create(new_job(5), max_per_guild=10, max_per_member=10)
+    running = await jobs.create(new_job(price=5), max_per_guild=10, max_per_member=10)
     other = await delivered_job(jobs, price=5, guild=OTHER_GUILD)
-    failed = await jobs.create(new_job(5), max_per_guild=10, max_per_member=10)
+    failed = await jobs.create(new_job(price=5), max_per_guild=10, max_per_member=10)
     marked = await jobs.mark_failed(failed.id, FailureKind.PROVIDER_ERROR, "boom")
     assert marked is not None and await jobs.refund(marked) is not None
 
@@ -301,7 +260,7 @@ async def test_job_start_delivery_and_failure_refund_are_audited(
     jobs: JobStore, audit: AuditLog
 ) -> None:
     done = await delivered_job(jobs, price=10)
-    failed = await jobs.create(new_job(7), max_per_guild=10, max_per_member=10)
+    failed = await jobs.create(new_job(price=7), max_per_guild=10, max_per_member=10)
     marked = await jobs.mark_failed(failed.id, FailureKind.TIMEOUT, "slow")
     assert marked is not None and await jobs.refund(marked) is not None
     assert await jobs.refund(marked) is None  # a second refund changes nothing, audits nothing
@@ -321,12 +280,12 @@ async def test_job_start_delivery_and_failure_refund_are_audited(
 
 async def test_a_refused_job_leaves_no_audit_event(jobs: JobStore, audit: AuditLog) -> None:
     with pytest.raises(Exception, match="credits"):
-        await jobs.create(new_job(START + 1), max_per_guild=10, max_per_member=10)
+        await jobs.create(new_job(price=START + 1), max_per_guild=10, max_per_member=10)
     assert await audit.events(GUILD) == []
 
 
 async def test_summary_counts_spending_per_period_without_refunded_jobs(
-    budget: BudgetService, jobs: JobStore, clock: Clock
+    budget: BudgetService, jobs: JobStore, clock: FakeClock
 ) -> None:
     day, week, month = period_starts(T0)
     assert (day.day, week.day, month.day) == (24, 23, 1)
@@ -341,7 +300,7 @@ async def test_summary_counts_spending_per_period_without_refunded_jobs(
     await delivered_job(jobs, price=7)
     refunded = await delivered_job(jobs, price=13)
     await budget.refund_job(GUILD, refunded.id, actor_id=MOD, reason="r")
-    await jobs.create(new_job(2), max_per_guild=10, max_per_member=10)
+    await jobs.create(new_job(price=2), max_per_guild=10, max_per_member=10)
 
     summary = await budget.summary(GUILD)
 

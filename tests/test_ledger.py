@@ -30,7 +30,6 @@ from bot.ledger.types import (
 from tests.conftest_ledger import (
     GUILD,
     OTHER_GUILD,
-    FakeClock,
     journal_count,
     journal_sum,
     raw_connect,
@@ -38,11 +37,7 @@ from tests.conftest_ledger import (
     stored_balance,
     try_reserve,
 )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture

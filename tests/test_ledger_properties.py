@@ -10,6 +10,7 @@ import asyncio
 import shutil
 import tempfile
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +36,8 @@ from bot.ledger.types import (
     LedgerError,
     NotReserved,
 )
-from tests.conftest_ledger import GUILD, OTHER_GUILD, FakeClock, journal_count, journal_sum
+from tests.conftest_ledger import GUILD, OTHER_GUILD, journal_count, journal_sum
+from tests.support.clock import FakeClock
 
 T = TypeVar("T")
 
@@ -62,7 +64,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.db = self.run(Database.open(self.folder / "ledger.sqlite3"))
         self.ledger = Ledger(
-            self.db, max_balance=MAX_BALANCE, starting_credits=START, clock=FakeClock()
+            self.db, max_balance=MAX_BALANCE, starting_credits=START,
+            clock=FakeClock(tick=timedelta(milliseconds=1)),
         )
         self.model = {GUILD: START, OTHER_GUILD: START}
         self.reserved: dict[str, tuple[int, int]] = {}

@@ -4,19 +4,20 @@ windows, and enforcement inside JobStore.create's reserving transaction."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 
-from bot.config import Settings, parse_settings
+from bot.config import Settings
 from bot.db.database import Database
 from bot.jobs.model import FailureKind, JobLimitReached
 from bot.jobs.store import JobStore, NewJob
-from bot.ledger.store import Ledger
 from bot.policy.rules import GuildPolicy, InvalidPolicy, MemberSpending, PolicyRefusal
 from bot.policy.store import PolicyStore
+from tests.support.clock import FakeClock
+from tests.support.stores import make_job, settings_with
 
 GUILD, OTHER_GUILD = 1001, 1002
 MEMBER, OTHER_MEMBER = 7, 8
@@ -24,59 +25,24 @@ MEMBER, OTHER_MEMBER = 7, 8
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 MOD = "user:99"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
+new_job = partial(make_job, guild_id=GUILD, user_id=MEMBER)
 
 
-def settings(**jobs: int) -> Settings:
-    return parse_settings(
-        {
-            "discord": {"token": "x.y.z"},
-            "apiframe": {"api_key": "afk_test"},
-            "ledger": {"max_balance": 100_000},
-            "jobs": {"max_in_flight_per_guild": 1000, "max_in_flight_per_member": 100, **jobs},
-        },
-        env={},
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return settings_with(
+        ledger={"max_balance": 100_000, "starting_credits": 10_000},
+        jobs={"max_in_flight_per_guild": 1000, "max_in_flight_per_member": 100},
     )
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(db: Database, clock: Clock) -> Ledger:
-    return Ledger(db, max_balance=100_000, starting_credits=10_000, clock=clock)
-
-
-@pytest.fixture
-def policy(db: Database, clock: Clock) -> PolicyStore:
-    return PolicyStore(db, settings=settings(), clock=clock)
-
-
-@pytest.fixture
-def store(db: Database, ledger: Ledger, clock: Clock, policy: PolicyStore) -> JobStore:
-    return JobStore(db, ledger, timeout=timedelta(minutes=20), clock=clock, policy=policy)
-
-
-def new_job(user: int = MEMBER, price: int = 12, **changes: Any) -> NewJob:
-    job = NewJob(
-        guild_id=GUILD, channel_id=2002, user_id=user, application_id=3003, interaction_id=4004,
-        interaction_token="secret-interaction-token", token_expires_at=T0 + timedelta(minutes=15),
-        attachment_size_limit=10 * 1024 * 1024, model="sora-2-pro", prompt="a cat",
-        duration=4, aspect_ratio="16:9", resolution="standard", price=price,
-    )
-    return replace(job, **changes)
-
-
-async def create(store: JobStore, job: NewJob) -> None:
-    await store.create(job, max_per_guild=1000, max_per_member=100)
+async def create(jobs: JobStore, job: NewJob) -> None:
+    await jobs.create(job, max_per_guild=1000, max_per_member=100)
 
 
 async def reserved_total(db: Database) -> int:
@@ -99,7 +65,7 @@ async def test_a_guild_that_never_set_a_policy_gets_the_defaults(policy: PolicyS
 
 
 async def test_update_round_trips_clears_with_none_and_records_the_actor(
-    policy: PolicyStore, db: Database, clock: Clock
+    policy: PolicyStore, db: Database, clock: FakeClock
 ) -> None:
     changed = await policy.update(
         GUILD, actor=MOD, daily_cap=120, weekly_cap=500, cooldown_seconds=300,
@@ -170,7 +136,7 @@ async def test_roles_channels_and_freeze_replace_and_clear(policy: PolicyStore) 
 
 
 async def test_spending_counts_unrefunded_jobs_per_utc_day_iso_week_and_month(
-    store: JobStore, policy: PolicyStore, clock: Clock
+    jobs: JobStore, policy: PolicyStore, clock: FakeClock
 ) -> None:
     moments_and_prices = [
         (datetime(2026, 10, 31, 23, 59, tzinfo=UTC), 1000),  # last month: never counted
@@ -181,15 +147,15 @@ async def test_spending_counts_unrefunded_jobs_per_utc_day_iso_week_and_month(
     ]
     for moment, price in moments_and_prices:
         clock.now = moment
-        await create(store, new_job(price=price))
+        await create(jobs, new_job(price=price))
     clock.now = T0
-    await create(store, new_job(user=OTHER_MEMBER, price=500))
-    await create(store, new_job(price=700, guild_id=OTHER_GUILD))
-    refunded = await store.create(new_job(price=50), max_per_guild=1000, max_per_member=100)
-    failed = await store.mark_failed(refunded.id, FailureKind.PROVIDER_ERROR, "boom")
+    await create(jobs, new_job(user_id=OTHER_MEMBER, price=500))
+    await create(jobs, new_job(price=700, guild_id=OTHER_GUILD))
+    refunded = await jobs.create(new_job(price=50), max_per_guild=1000, max_per_member=100)
+    failed = await jobs.mark_failed(refunded.id, FailureKind.PROVIDER_ERROR, "boom")
     assert failed is not None
     assert await policy.spending(GUILD, MEMBER) == MemberSpending(today=54, week=77, month=177)
-    assert await store.refund(failed) is not None  # a failed job counts until it is refunded
+    assert await jobs.refund(failed) is not None  # a failed job counts until it is refunded
     assert await policy.spending(GUILD, MEMBER) == MemberSpending(today=4, week=27, month=127)
     assert await policy.spending(GUILD, 12345) == MemberSpending(0, 0, 0)
 
@@ -198,14 +164,14 @@ async def test_spending_counts_unrefunded_jobs_per_utc_day_iso_week_and_month(
 
 
 async def test_twenty_parallel_requests_at_90_percent_of_the_daily_cap_hold_it_exactly(
-    store: JobStore, policy: PolicyStore, db: Database
+    jobs: JobStore, policy: PolicyStore, db: Database
 ) -> None:
     await policy.update(GUILD, actor=MOD, daily_cap=120)
     for _ in range(9):
-        await create(store, new_job(price=12))
+        await create(jobs, new_job(price=12))
     assert (await policy.spending(GUILD, MEMBER)).today == 108
     results = await asyncio.gather(
-        *(create(store, new_job(price=12)) for _ in range(20)), return_exceptions=True
+        *(create(jobs, new_job(price=12)) for _ in range(20)), return_exceptions=True
     )
     refusals = [r for r in results if isinstance(r, PolicyRefusal)]
     assert len(refusals) == 19 and results.count(None) == 1
@@ -213,16 +179,16 @@ async def test_twenty_parallel_requests_at_90_percent_of_the_daily_cap_hold_it_e
     assert (await policy.spending(GUILD, MEMBER)).today == 120
     assert await reserved_total(db) == 120
     # Another member's spending is their own.
-    await create(store, new_job(user=OTHER_MEMBER, price=12))
+    await create(jobs, new_job(user_id=OTHER_MEMBER, price=12))
 
 
 async def test_caps_say_when_the_member_can_try_again(
-    store: JobStore, policy: PolicyStore, db: Database, clock: Clock
+    jobs: JobStore, policy: PolicyStore, db: Database, clock: FakeClock
 ) -> None:
     await policy.update(GUILD, actor=MOD, daily_cap=30, weekly_cap=50)
-    await create(store, new_job(price=24))
+    await create(jobs, new_job(price=24))
     with pytest.raises(PolicyRefusal) as daily:
-        await create(store, new_job(price=12))
+        await create(jobs, new_job(price=12))
     midnight = datetime(2026, 11, 26, tzinfo=UTC)
     assert (daily.value.rule, daily.value.retry_at) == ("daily_cap", midnight)
     assert str(daily.value) == (
@@ -231,39 +197,39 @@ async def test_caps_say_when_the_member_can_try_again(
         "that fits the 6 left. Nothing was charged."
     )
     clock.now = midnight
-    await create(store, new_job(price=24))
+    await create(jobs, new_job(price=24))
     with pytest.raises(PolicyRefusal) as weekly:
-        await create(store, new_job(price=4))
+        await create(jobs, new_job(price=4))
     monday = datetime(2026, 11, 30, tzinfo=UTC)
     assert (weekly.value.rule, weekly.value.retry_at) == ("weekly_cap", monday)
     clock.now = monday
-    await create(store, new_job(price=4))
+    await create(jobs, new_job(price=4))
     with pytest.raises(PolicyRefusal) as never:
-        await create(store, new_job(price=45))
+        await create(jobs, new_job(price=45))
     assert never.value.rule == "daily_cap" and never.value.retry_at is None
     assert "more than your daily cap of 30 credits" in str(never.value)
     assert await reserved_total(db) == 52
 
 
 async def test_cooldown_counts_from_the_last_paid_job(
-    store: JobStore, policy: PolicyStore, clock: Clock
+    jobs: JobStore, policy: PolicyStore, clock: FakeClock
 ) -> None:
     await policy.update(GUILD, actor=MOD, cooldown_seconds=300)
-    first = await store.create(new_job(), max_per_guild=1000, max_per_member=100)
+    first = await jobs.create(new_job(), max_per_guild=1000, max_per_member=100)
     clock.now = T0 + timedelta(seconds=299)
     with pytest.raises(PolicyRefusal) as refusal:
-        await create(store, new_job())
+        await create(jobs, new_job())
     ready = T0 + timedelta(seconds=300)
     assert (refusal.value.rule, refusal.value.retry_at) == ("cooldown", ready)
     stamp = int(ready.timestamp())
     assert f"cooldown of 5 minutes between your videos. You can start another <t:{stamp}:R>" in (
         str(refusal.value)
     )
-    await create(store, new_job(user=OTHER_MEMBER))  # per member
+    await create(jobs, new_job(user_id=OTHER_MEMBER))  # per member
     # A refunded (failed) job does not make the member wait.
-    failed = await store.mark_failed(first.id, FailureKind.PROVIDER_ERROR, None)
-    assert failed is not None and await store.refund(failed) is not None
-    await create(store, new_job())
+    failed = await jobs.mark_failed(first.id, FailureKind.PROVIDER_ERROR, None)
+    assert failed is not None and await jobs.refund(failed) is not None
+    await create(jobs, new_job())
 
 
 @pytest.mark.parametrize(
@@ -278,7 +244,7 @@ async def test_cooldown_counts_from_the_last_paid_job(
     ],
 )
 async def test_rules_that_waiting_cannot_fix_refuse_without_retry_time(
-    store: JobStore, policy: PolicyStore, db: Database, setup: dict[str, Any],
+    jobs: JobStore, policy: PolicyStore, db: Database, setup: dict[str, Any],
     job: dict[str, Any], rule: str,
 ) -> None:
     setup = dict(setup)
@@ -290,7 +256,7 @@ async def test_rules_that_waiting_cannot_fix_refuse_without_retry_time(
         await policy.set_roles(GUILD, setup.pop("roles"), actor=MOD)
     await policy.update(GUILD, actor=MOD, **setup)
     with pytest.raises(PolicyRefusal) as refusal:
-        await create(store, new_job(**job))
+        await create(jobs, new_job(**job))
     assert (refusal.value.rule, refusal.value.retry_at) == (rule, None)
     assert str(refusal.value).endswith("Nothing was charged.")
     assert await db.fetchall("SELECT id FROM jobs") == []
@@ -298,36 +264,36 @@ async def test_rules_that_waiting_cannot_fix_refuse_without_retry_time(
 
 
 async def test_allowed_roles_channels_and_variants_pass(
-    store: JobStore, policy: PolicyStore
+    jobs: JobStore, policy: PolicyStore
 ) -> None:
     await policy.set_roles(GUILD, [7, 8], actor=MOD)
     await policy.set_channels(GUILD, [2002], actor=MOD)
     await policy.update(GUILD, actor=MOD, max_resolution="standard", max_duration=8)
-    await create(store, new_job(role_ids=(1, 8), duration=8, price=24))
+    await create(jobs, new_job(role_ids=(1, 8), duration=8, price=24))
 
 
 async def test_guild_in_flight_overrides_replace_the_configured_defaults(
-    store: JobStore, policy: PolicyStore
+    jobs: JobStore, policy: PolicyStore
 ) -> None:
     await policy.update(GUILD, actor=MOD, max_in_flight_member=3)
     for _ in range(3):  # above the caller's default of 1
-        await store.create(new_job(), max_per_guild=10, max_per_member=1)
+        await jobs.create(new_job(), max_per_guild=10, max_per_member=1)
     with pytest.raises(JobLimitReached) as refusal:
-        await store.create(new_job(), max_per_guild=10, max_per_member=1)
+        await jobs.create(new_job(), max_per_guild=10, max_per_member=1)
     assert isinstance(refusal.value, PolicyRefusal)
     assert (refusal.value.rule, refusal.value.limit) == ("member_jobs", 3)
     await policy.update(GUILD, actor=MOD, max_in_flight_guild=3)
     with pytest.raises(JobLimitReached) as guild:
-        await store.create(new_job(user=OTHER_MEMBER), max_per_guild=10, max_per_member=1)
+        await jobs.create(new_job(user_id=OTHER_MEMBER), max_per_guild=10, max_per_member=1)
     assert guild.value.rule == "guild_jobs"
     assert policy.in_flight_limits(await policy.get(OTHER_GUILD)) == (1000, 100)
 
 
 async def test_the_early_check_applies_the_same_rules(
-    policy: PolicyStore, store: JobStore
+    policy: PolicyStore, jobs: JobStore
 ) -> None:
     await policy.update(GUILD, actor=MOD, daily_cap=20)
-    await create(store, new_job(price=12))
+    await create(jobs, new_job(price=12))
     with pytest.raises(PolicyRefusal, match="daily cap"):
         await policy.precheck(new_job(price=12))
     assert (await policy.precheck(new_job(price=8))).daily_cap == 20

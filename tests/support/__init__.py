@@ -1,0 +1,1 @@
+"""What many test modules build the same way: the test clock, the stores, a job request."""
