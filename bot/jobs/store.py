@@ -54,7 +54,7 @@ class JobStore:
 
     def __init__(
         self, db: Database, ledger: Ledger, *, timeout: timedelta, clock: Clock,
-        policy: PolicyStore | None = None, audit: AuditLog | None = None,
+        policy: PolicyStore, audit: AuditLog,
     ) -> None:
         self._db, self._ledger, self._timeout, self._clock = db, ledger, timeout, clock
         self._policy = policy
@@ -82,10 +82,9 @@ class JobStore:
         job_id = uuid.uuid4().hex
         now = self._clock()
         async with self._db.transaction() as tx:
-            if self._policy is not None:
-                policy = await self._policy.check(tx, new)
-                max_per_guild = policy.max_in_flight_guild or max_per_guild
-                max_per_member = policy.max_in_flight_member or max_per_member
+            policy = await self._policy.check(tx, new)
+            max_per_guild = policy.max_in_flight_guild or max_per_guild
+            max_per_member = policy.max_in_flight_member or max_per_member
             await self._check_limits(tx, new, max_per_guild, max_per_member)
             reserve = await self._ledger.reserve(
                 new.guild_id, new.price, job_id=job_id, actor=f"user:{new.user_id}",
@@ -110,8 +109,7 @@ class JobStore:
             )
             assert row is not None
             job = Job.from_row(row)
-            if self._audit is not None:
-                await self._audit.job_started(tx, job, reserve)
+            await self._audit.job_started(tx, job, reserve)
             if within is not None:
                 await within(tx)
         return job
@@ -265,7 +263,7 @@ class JobStore:
                 (JobState.REFUNDED, self._now(), self._now(), job.id, JobState.FAILED),
             )
             refunded = Job.from_row(row) if row else None
-            if refunded is not None and entry is not None and self._audit is not None:
+            if refunded is not None and entry is not None:
                 await self._audit.job_refunded(tx, refunded, entry)
         return refunded
 
@@ -274,7 +272,7 @@ class JobStore:
             "state": JobState.DELIVERED, "delivery_mode": mode,
             "delivered_message_id": message_id, "delivered_at": self._now(),
             "interaction_token": None,
-        }, then=self._audit.job_delivered if self._audit is not None else None)
+        }, then=self._audit.job_delivered)
 
     async def mark_notified(self, job_id: str) -> Job | None:
         return await self._transition(job_id, JobState.REFUNDED, {

@@ -53,7 +53,7 @@ class SoraRequest:
 class SoraService:
     def __init__(
         self, *, settings: Settings, ledger: Ledger, store: JobStore, apiframe: ApiframeClient,
-        policy: PolicyStore | None = None,
+        policy: PolicyStore,
     ) -> None:
         self._settings, self._ledger, self._store, self._apiframe = (
             settings, ledger, store, apiframe,
@@ -74,7 +74,7 @@ class SoraService:
         """
         per_guild = self._settings.jobs.max_in_flight_per_guild
         per_member = self._settings.jobs.max_in_flight_per_member
-        if self._policy is not None and channel_id is not None and options is not None:
+        if channel_id is not None and options is not None:
             policy = await self._policy.precheck(PolicyRequest(
                 guild_id=guild_id, channel_id=channel_id, user_id=user_id, role_ids=role_ids,
                 resolution=options.resolution, duration=options.duration, price=price,
