@@ -26,7 +26,7 @@ from bot.db.database import Database
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.acks import AckStore
 from bot.jobs.scheduler import JobScheduler
-from bot.jobs.store import JobStore
+from bot.jobs.store import JobHistory, JobStore
 from bot.launch.service import SoraService
 from bot.launch.startimages import StartImageService
 from bot.ledger.store import Ledger
@@ -85,7 +85,7 @@ async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterato
     )
     try:
         ledger = Ledger.from_config(db, settings.ledger, clock=clock)
-        policy = PolicyStore(db, settings=settings, clock=clock)
+        policy = PolicyStore(db, settings=settings, clock=clock, jobs=JobHistory())
         audit = AuditLog(db, clock)
         jobs = JobStore(
             db, ledger, timeout=timedelta(minutes=settings.jobs.timeout_minutes), clock=clock,

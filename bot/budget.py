@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.audit.trail import AuditLog
-from bot.clock import Clock, to_db_time
+from bot.clock import Clock
 from bot.config import Settings
 from bot.db.database import Database
 from bot.errors import UserError
-from bot.jobs.model import Job, JobState
+from bot.jobs.model import JobState
 from bot.jobs.store import JobStore
 from bot.ledger.store import Ledger
 from bot.ledger.types import (
@@ -136,15 +136,10 @@ class BudgetService:
         guild, value = check_guild_id(guild_id), check_amount(amount, allow_zero=True)
         actor, why = _actor(actor_id), required_text(reason, "Reason")
         async with self._db.transaction() as tx:
-            if not can_mint:
-                # Read under the write lock this transaction holds, so the comparison with
-                # the balance that is about to be replaced cannot go stale.
-                row = await tx.fetchone(
-                    "SELECT balance FROM guild_balances WHERE guild_id = ?", (guild,)
-                )
-                current = int(row["balance"]) if row else self._ledger.starting_credits
-                if value > current:
-                    raise MintingNotAllowed
+            # Read under the write lock this transaction holds, so the comparison with the
+            # balance that is about to be replaced cannot go stale.
+            if not can_mint and value > await self._ledger.balance(guild, tx=tx):
+                raise MintingNotAllowed
             entry = await self._ledger.set(guild, value, actor=actor, reason=why, tx=tx)
             await self._audit.ledger_change(tx, entry)
         return entry
@@ -161,8 +156,7 @@ class BudgetService:
         why = required_text(reason, "Reason")
         wanted = job_id.strip() if isinstance(job_id, str) else ""
         async with self._db.transaction() as tx:
-            row = await tx.fetchone("SELECT * FROM jobs WHERE id = ?", (wanted,))
-            job = Job.from_row(row) if row else None
+            job = await self._jobs.get(wanted, tx=tx)
             if job is None or job.guild_id != guild:
                 raise RefundRefused(f"There is no job `{wanted[:40]}` in this server.")
             if job.state is JobState.REFUNDED:
@@ -180,21 +174,9 @@ class BudgetService:
     async def summary(self, guild_id: int) -> BudgetSummary:
         guild = check_guild_id(guild_id)
         balance = await self._ledger.balance(guild)
-        day, week, month = (to_db_time(start) for start in period_starts(self._clock()))
-        # A reserve counts as spent unless the job's credits came back (failure or moderator).
-        row = await self._db.fetchone(
-            "SELECT"
-            " COALESCE(SUM(CASE WHEN r.created_at >= ? THEN -r.delta END), 0) AS today,"
-            " COALESCE(SUM(CASE WHEN r.created_at >= ? THEN -r.delta END), 0) AS week,"
-            " COALESCE(SUM(CASE WHEN r.created_at >= ? THEN -r.delta END), 0) AS month"
-            " FROM ledger_journal AS r WHERE r.guild_id = ? AND r.kind = 'reserve'"
-            " AND r.created_at >= ? AND NOT EXISTS (SELECT 1 FROM ledger_journal AS f"
-            "   WHERE f.kind = 'refund' AND f.job_id = r.job_id)",
-            (day, week, month, guild, min(week, month)),
-        )
-        assert row is not None
+        today, week, month = await self._ledger.spent(guild, period_starts(self._clock()))
         running = len(await self._jobs.in_flight(guild))
         return BudgetSummary(
-            balance=balance, spent_today=int(row["today"]), spent_week=int(row["week"]),
-            spent_month=int(row["month"]), running_jobs=running,
+            balance=balance, spent_today=today, spent_week=week, spent_month=month,
+            running_jobs=running,
         )

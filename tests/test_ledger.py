@@ -406,3 +406,16 @@ async def test_database_guards_balance_and_refund_rows(ledger: Ledger, db: Datab
                 " created_at) VALUES (?, 'refund', 12, 100, 'x', 'job-1', 'now')",
                 (GUILD,),
             )
+
+
+async def test_balance_inside_a_transaction_reads_without_writing(
+    db: Database, ledger: Ledger
+) -> None:
+    # Other stores ask for the balance inside their own write transaction; an unknown guild
+    # reads as its starting credits and gets no row until its first change.
+    async with db.transaction() as tx:
+        assert await ledger.balance(GUILD, tx=tx) == 100
+    assert await stored_balance(db, GUILD) is None
+    await ledger.grant(GUILD, 5, actor="operator", reason=None)
+    async with db.transaction() as tx:
+        assert await ledger.balance(GUILD, tx=tx) == 105

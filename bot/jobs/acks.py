@@ -1,4 +1,5 @@
-"""Acknowledged interactions that have no job yet (the only code touching ``open_acks``).
+"""Acknowledged interactions that have no job yet (the owner of the ``open_acks`` table; whether
+an interaction has a job, it asks the jobs table's owner, :func:`bot.jobs.store.has_job`).
 
 From just before the public "thinking…" acknowledgement to the job row there is slow work
 (reading and uploading a start image). A process killed there charged nothing, but the member's
@@ -14,6 +15,7 @@ from datetime import datetime
 
 from bot.clock import Clock, to_db_time
 from bot.db.database import Database, Transaction
+from bot.jobs.store import has_job
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +54,7 @@ class AckStore:
     async def orphans(self) -> list[OpenAck]:
         """Acknowledgements left by an earlier run that never became a job."""
         rows = await self._db.fetchall(
-            "SELECT * FROM open_acks AS a WHERE NOT EXISTS"
-            " (SELECT 1 FROM jobs AS j WHERE j.interaction_id = a.interaction_id)"
+            f"SELECT * FROM open_acks AS a WHERE NOT {has_job('a.interaction_id')}"  # noqa: S608
             " ORDER BY created_at"
         )
         return [
@@ -66,5 +67,5 @@ class AckStore:
         """Drop rows whose job was written (a run killed just before closing them)."""
         async with self._db.transaction() as tx:
             await tx.execute(
-                "DELETE FROM open_acks WHERE interaction_id IN (SELECT interaction_id FROM jobs)"
+                f"DELETE FROM open_acks WHERE {has_job('open_acks.interaction_id')}"  # noqa: S608
             )

@@ -1,4 +1,9 @@
-"""The job journal and its state machine (the only code touching the ``jobs`` table).
+"""The job journal and its state machine: the owner of the ``jobs`` table.
+
+Other modules ask it: :meth:`JobStore.get` (also inside the caller's transaction),
+:class:`JobHistory` for the guild policy, and :func:`has_job` for the acknowledgements'
+queries. (The ledger's balance rule in bot/ledger/limit.py still reads whether a job was
+delivered: the ledger cannot ask this module, which depends on it.)
 
 Every transition is one conditional write (``UPDATE … WHERE state = ?``), so two workers, a
 poll and a webhook, or a restarted process racing an old one can never apply the same step
@@ -16,7 +21,9 @@ from typing import TYPE_CHECKING
 from bot.clock import Clock, from_db_time, to_db_time
 from bot.db.database import Database, Transaction
 from bot.jobs.model import IN_FLIGHT, FailureKind, Job, JobLimitReached, JobState
+from bot.ledger.journal import is_refunded
 from bot.ledger.store import Ledger
+from bot.policy.rules import MemberSpending
 
 if TYPE_CHECKING:
     from bot.audit.trail import AuditLog
@@ -47,6 +54,50 @@ class NewJob:
     start_image_note: str | None = None
     #: The member's roles, for the guild policy's role rule (not stored).
     role_ids: tuple[int, ...] = ()
+
+
+def has_job(interaction_id: str) -> str:
+    """SQL that is true when a job was written for the interaction whose id is the SQL
+    expression ``interaction_id`` (a column of the caller's query, never a value)."""
+    return f"EXISTS (SELECT 1 FROM jobs AS j WHERE j.interaction_id = {interaction_id})"  # noqa: S608
+
+
+class JobHistory:
+    """What a member's jobs cost and when the last one began, for the guild policy.
+
+    Each read runs on the reader it is given: the policy's check passes the transaction that
+    reserves the credits, so parallel requests see each other's jobs. It holds no state, so
+    it exists before the :class:`JobStore` that needs the policy that needs it.
+    """
+
+    async def member_spending(
+        self, reader: Database | Transaction, guild_id: int, user_id: int, *,
+        day: datetime, week: datetime, month: datetime,
+    ) -> MemberSpending:
+        """The member's jobs not refunded since each start (a failed job awaiting its refund
+        still counts; a moderator's refund of a delivered video gives the room back)."""
+        row = await reader.fetchone(
+            "SELECT COALESCE(SUM(CASE WHEN created_at >= ? THEN price END), 0) AS today,"  # noqa: S608
+            " COALESCE(SUM(CASE WHEN created_at >= ? THEN price END), 0) AS week,"
+            " COALESCE(SUM(CASE WHEN created_at >= ? THEN price END), 0) AS month"
+            " FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at >= ?"
+            f" AND NOT {is_refunded('jobs.id')}",
+            (*(to_db_time(start) for start in (day, week, month)), guild_id, user_id,
+             to_db_time(min(week, month))),
+        )
+        assert row is not None
+        return MemberSpending(int(row["today"]), int(row["week"]), int(row["month"]))
+
+    async def last_job_at(
+        self, reader: Database | Transaction, guild_id: int, user_id: int
+    ) -> datetime | None:
+        """When the member's latest job not refunded was created."""
+        row = await reader.fetchone(
+            "SELECT MAX(created_at) AS at FROM jobs WHERE guild_id = ? AND user_id = ?"  # noqa: S608
+            f" AND NOT {is_refunded('jobs.id')}",
+            (guild_id, user_id),
+        )
+        return datetime.fromisoformat(row["at"]) if row and row["at"] else None
 
 
 class JobStore:
@@ -130,8 +181,10 @@ class JobStore:
         if int(row["guild_n"]) >= max_per_guild:
             raise JobLimitReached(scope="guild", running=int(row["guild_n"]), limit=max_per_guild)
 
-    async def get(self, job_id: str) -> Job | None:
-        row = await self._db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    async def get(self, job_id: str, *, tx: Transaction | None = None) -> Job | None:
+        """The job, read inside ``tx`` when given (the caller's change depends on it)."""
+        reader = self._db if tx is None else tx
+        row = await reader.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return Job.from_row(row) if row else None
 
     async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None:

@@ -1,4 +1,8 @@
-"""Per-guild credit balances with an append-only journal: the only code touching credit tables.
+"""Per-guild credit balances with an append-only journal: the owner of the credit tables.
+
+Other modules ask it: :meth:`Ledger.balance` (also inside the caller's transaction),
+:meth:`Ledger.spent` for a guild's spending, and :func:`bot.ledger.journal.is_refunded` for
+the one question another table's query asks of the journal (was this job's money given back?).
 
 Every change writes one journal row in the same transaction as the balance, so the balance
 always equals the sum of the guild's journal deltas. Spending is a single conditional UPDATE
@@ -14,14 +18,14 @@ its reasons are in :mod:`bot.ledger.limit`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from bot.clock import Clock, utc_now
 from bot.config import LedgerConfig
 from bot.db.database import Database, Transaction, UniqueViolation
-from bot.ledger.export import render_csv, render_json
+from bot.ledger.journal import spent
 from bot.ledger.limit import check_limit, is_held
 from bot.ledger.types import (
     MAX_AMOUNT,
@@ -29,10 +33,8 @@ from bot.ledger.types import (
     BalanceLimitExceeded,
     EntryKind,
     InsufficientCredits,
-    InvalidAmount,
     InvalidArgument,
     JournalEntry,
-    LedgerError,
     LedgerExport,
     NotReserved,
     check_amount,
@@ -40,23 +42,6 @@ from bot.ledger.types import (
     optional_text,
     required_text,
 )
-
-__all__ = [
-    "MAX_AMOUNT",
-    "AlreadyReserved",
-    "BalanceLimitExceeded",
-    "EntryKind",
-    "InsufficientCredits",
-    "InvalidAmount",
-    "InvalidArgument",
-    "JournalEntry",
-    "Ledger",
-    "LedgerError",
-    "LedgerExport",
-    "NotReserved",
-    "render_csv",
-    "render_json",
-]
 
 MAX_HISTORY = 1000
 
@@ -167,9 +152,19 @@ class Ledger:
         assert row is not None
         return int(row["balance"])
 
-    async def balance(self, guild_id: int) -> int:
-        """The guild's credits; a guild seen for the first time gets its starting credits."""
+    async def balance(self, guild_id: int, *, tx: Transaction | None = None) -> int:
+        """The guild's credits; a guild seen for the first time gets its starting credits.
+
+        Inside ``tx`` this only reads, under the write lock the caller holds (so it cannot go
+        stale before the caller's change): an unknown guild reads as its starting credits,
+        which its first change writes.
+        """
         guild = check_guild_id(guild_id)
+        if tx is not None:
+            row = await tx.fetchone(
+                "SELECT balance FROM guild_balances WHERE guild_id = ?", (guild,)
+            )
+            return int(row["balance"]) if row else self._start
         row = await self._db.fetchone(
             "SELECT balance FROM guild_balances WHERE guild_id = ?", (guild,)
         )
@@ -178,6 +173,13 @@ class Ledger:
         async with self._db.transaction() as tx:
             await self._ensure_guild(tx, guild)
             return await self._current(tx, guild)
+
+    async def spent(self, guild_id: int, starts: Sequence[datetime]) -> tuple[int, ...]:
+        """Credits the guild's jobs reserved since each of ``starts``, net of refunded jobs.
+
+        A reserve counts as spent unless the job's credits came back (failure or moderator).
+        """
+        return await spent(self._db, check_guild_id(guild_id), starts)
 
     async def known(self, guild_id: int) -> bool:
         """Whether the guild has a balance yet; unlike :meth:`balance`, this writes nothing."""

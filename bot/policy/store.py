@@ -4,6 +4,10 @@
 that reserves the credits, so parallel requests from one member see each other's jobs and
 cannot exceed a cap together. :meth:`PolicyStore.precheck` is the same judgement outside any
 transaction, for a cheap early answer before the slow steps.
+
+It owns the policy tables; what a member's jobs cost and when the last began, it asks the
+jobs table's owner through :class:`MemberJobs` (``bot.jobs.store.JobHistory``), on the same
+reader, so the check stays inside the reserving transaction.
 """
 
 from __future__ import annotations
@@ -60,6 +64,19 @@ class Reader(Protocol):
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
 
 
+class MemberJobs(Protocol):
+    """The jobs table's answers the policy needs, read with the reader it is given."""
+
+    async def member_spending(
+        self, reader: Database | Transaction, guild_id: int, user_id: int, *,
+        day: datetime, week: datetime, month: datetime,
+    ) -> MemberSpending: ...
+
+    async def last_job_at(
+        self, reader: Database | Transaction, guild_id: int, user_id: int
+    ) -> datetime | None: ...
+
+
 def _whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -67,8 +84,10 @@ def _whole(value: object) -> TypeGuard[int]:
 class PolicyStore:
     """Read, change and enforce guild policies; construct once and inject."""
 
-    def __init__(self, db: Database, *, settings: Settings, clock: Clock) -> None:
-        self._db, self._settings, self._clock = db, settings, clock
+    def __init__(
+        self, db: Database, *, settings: Settings, clock: Clock, jobs: MemberJobs
+    ) -> None:
+        self._db, self._settings, self._clock, self._jobs = db, settings, clock, jobs
 
     # -- reading -------------------------------------------------------------------------
 
@@ -107,34 +126,13 @@ class PolicyStore:
         """What the member's jobs cost today, this ISO week and this month (UTC), net of refunds."""
         return await self._spending(self._db, guild_id, user_id, self._clock())
 
-    # In both queries, not refunded means still paid for: a job that failed but awaits its
-    # refund still counts, and a moderator's refund of a delivered video gives the room back.
-    @staticmethod
     async def _spending(
-        reader: Reader, guild_id: int, user_id: int, now: datetime
+        self, reader: Database | Transaction, guild_id: int, user_id: int, now: datetime
     ) -> MemberSpending:
-        day, week, month = (to_db_time(f(now)) for f in (day_start, week_start, month_start))
-        row = await reader.fetchone(
-            "SELECT COALESCE(SUM(CASE WHEN created_at >= ? THEN price END), 0) AS today,"
-            " COALESCE(SUM(CASE WHEN created_at >= ? THEN price END), 0) AS week,"
-            " COALESCE(SUM(CASE WHEN created_at >= ? THEN price END), 0) AS month"
-            " FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at >= ?"
-            " AND NOT EXISTS (SELECT 1 FROM ledger_journal AS l"
-            " WHERE l.kind = 'refund' AND l.job_id = jobs.id)",
-            (day, week, month, guild_id, user_id, min(week, month)),
+        return await self._jobs.member_spending(
+            reader, guild_id, user_id, day=day_start(now), week=week_start(now),
+            month=month_start(now),
         )
-        assert row is not None
-        return MemberSpending(int(row["today"]), int(row["week"]), int(row["month"]))
-
-    @staticmethod
-    async def _last_job_at(reader: Reader, guild_id: int, user_id: int) -> datetime | None:
-        row = await reader.fetchone(
-            "SELECT MAX(created_at) AS at FROM jobs WHERE guild_id = ? AND user_id = ?"
-            " AND NOT EXISTS (SELECT 1 FROM ledger_journal AS l"
-            " WHERE l.kind = 'refund' AND l.job_id = jobs.id)",
-            (guild_id, user_id),
-        )
-        return datetime.fromisoformat(row["at"]) if row and row["at"] else None
 
     def in_flight_limits(self, policy: GuildPolicy) -> tuple[int, int]:
         """``(per guild, per member)``: the guild's own limits where set, else the config's."""
@@ -158,14 +156,16 @@ class PolicyStore:
         """:meth:`check` outside a transaction: advisory, for refusing before slow work."""
         return await self._judge(self._db, subject)
 
-    async def _judge(self, reader: Reader, subject: PolicySubject) -> GuildPolicy:
+    async def _judge(
+        self, reader: Database | Transaction, subject: PolicySubject
+    ) -> GuildPolicy:
         now = self._clock()
         policy = await self._load(reader, subject.guild_id)
         if policy == GuildPolicy(subject.guild_id):
             return policy  # the defaults allow everything: skip the spending queries
         spending = await self._spending(reader, subject.guild_id, subject.user_id, now)
         last = (
-            await self._last_job_at(reader, subject.guild_id, subject.user_id)
+            await self._jobs.last_job_at(reader, subject.guild_id, subject.user_id)
             if policy.cooldown_seconds else None
         )
         evaluate(policy, subject, spending, last, now)
