@@ -19,14 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
 
 from bot.clock import Clock
 from bot.db.database import Database, Transaction
-from bot.jobs.model import FailureKind
 from bot.ledger.types import (
     MAX_AMOUNT,
     EntryKind,
@@ -35,9 +33,6 @@ from bot.ledger.types import (
     check_guild_id,
     required_text,
 )
-
-if TYPE_CHECKING:
-    from bot.jobs.model import Job
 
 log = logging.getLogger(__name__)
 
@@ -180,32 +175,6 @@ class AuditLog:
                 what = f"{actor}: {entry.kind} {entry.delta:+d} credits."
         text = f"{what}{_reason(entry.reason)} Balance: {entry.balance_after}."
         return await self.record(tx, entry.guild_id, text, balance=entry.balance_after)
-
-    async def job_started(self, tx: Transaction, job: Job, reserve: JournalEntry) -> int:
-        text = (f"🎬 <@{job.user_id}> started job `{job.id}` ({job.resolution}, "
-                f"{job.duration}s): -{job.price} credits. Balance: {reserve.balance_after}.")
-        return await self.record(tx, job.guild_id, text, balance=reserve.balance_after)
-
-    async def job_delivered(self, tx: Transaction, job: Job) -> int:
-        if job.delivery_mode == "unconfirmed":
-            # Held, not refunded: only a person can see whether the video reached the member.
-            text = (f"⚠️ Job `{job.id}` of <@{job.user_id}>: the video may have been posted "
-                    f"in <#{job.channel_id}> but the bot cannot check (it needs Read Message "
-                    f"History there). The {job.price} credits were kept; if <@{job.user_id}> "
-                    "did not get the video, give them back with /budget grant.")
-        else:
-            text = (f"✅ Job `{job.id}` of <@{job.user_id}> finished and was delivered "
-                    f"({job.delivery_mode}); it cost {job.price} credits.")
-        return await self.record(tx, job.guild_id, text)
-
-    async def job_refunded(self, tx: Transaction, job: Job, refund: JournalEntry) -> int:
-        text = (f"↩️ Job `{job.id}` of <@{job.user_id}> failed ({job.failure_kind}): "
-                f"{refund.delta} credits refunded. Balance: {refund.balance_after}.")
-        if job.failure_kind is FailureKind.TIMEOUT and job.apiframe_job_id is not None:
-            # The provider may still finish and bill the operator for a video nobody sees.
-            text += (f" Apiframe job `{job.apiframe_job_id}` was still running: the operator"
-                     " may be billed for it; reconcile it with Apiframe.")
-        return await self.record(tx, job.guild_id, text, balance=refund.balance_after)
 
     # -- settings ---------------------------------------------------------------------------
 

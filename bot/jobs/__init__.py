@@ -1,1 +1,2 @@
-"""The job journal and its state machine, the one scheduler, job events, open acknowledgements."""
+"""The job journal and its state machine, the one scheduler, job events, open acknowledgements,
+and what the audit trail says about a job."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from bot.clock import Clock, from_db_time, to_db_time
 from bot.db.database import Database, Transaction
+from bot.jobs import audit_texts
 from bot.jobs.model import IN_FLIGHT, FailureKind, Job, JobLimitReached, JobState
 from bot.ledger.journal import is_refunded
 from bot.ledger.store import Ledger
@@ -160,7 +161,7 @@ class JobStore:
             )
             assert row is not None
             job = Job.from_row(row)
-            await self._audit.job_started(tx, job, reserve)
+            await audit_texts.job_started(self._audit, tx, job, reserve)
             if within is not None:
                 await within(tx)
         return job
@@ -317,7 +318,7 @@ class JobStore:
             )
             refunded = Job.from_row(row) if row else None
             if refunded is not None and entry is not None:
-                await self._audit.job_refunded(tx, refunded, entry)
+                await audit_texts.job_refunded(self._audit, tx, refunded, entry)
         return refunded
 
     async def mark_delivered(self, job_id: str, mode: str, message_id: int | None) -> Job | None:
@@ -325,7 +326,10 @@ class JobStore:
             "state": JobState.DELIVERED, "delivery_mode": mode,
             "delivered_message_id": message_id, "delivered_at": self._now(),
             "interaction_token": None,
-        }, then=self._audit.job_delivered)
+        }, then=self._job_delivered)
+
+    async def _job_delivered(self, tx: Transaction, job: Job) -> None:
+        await audit_texts.job_delivered(self._audit, tx, job)
 
     async def mark_notified(self, job_id: str) -> Job | None:
         return await self._transition(job_id, JobState.REFUNDED, {
