@@ -15,6 +15,11 @@ A balance above the limit (the operator lowered ``max_balance``, or an older rel
 it) is left alone until it is spent. ``max_balance`` is at most ``MAX_AMOUNT`` (2**53 - 1;
 config and the ledger refuse more), and the database refuses a larger balance too, so every
 balance stays an exact integer for JSON consumers.
+
+This is the one place the ledger reads a table it does not own: whether a job was delivered
+(``jobs.state``, ``jobs.delivery_mode``), inside the write transaction. The jobs package
+depends on the ledger, so the ledger cannot ask it; a delivery entry in the journal would end
+this, but changes what the journal holds.
 """
 
 from __future__ import annotations
