@@ -25,13 +25,13 @@ from bot.config import Settings
 from bot.db.database import Database
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.acks import AckStore
-from bot.jobs.scheduler import JobScheduler
 from bot.jobs.store import JobStore
 from bot.launch.service import SoraService
 from bot.launch.startimages import StartImageService
 from bot.ledger.store import Ledger
 from bot.policy.approvals import PendingStore
 from bot.policy.store import PolicyStore
+from bot.worker.scheduler import JobScheduler
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""The job journal and its state machine, the one scheduler, job events, open acknowledgements."""
+"""The job journal and its state machine, job events, open acknowledgements."""
