@@ -97,10 +97,11 @@ class JobScheduler:
 
     async def stop(self) -> None:
         """Stop taking work and cancel steps in progress; the database keeps their place."""
+        await self.duties.stop()  # first, so no scan starts a step after the others are cancelled
         steps = list(self._active.values())
         for task in steps:
             task.cancel()
-        await asyncio.gather(self.duties.stop(), *steps, return_exceptions=True)
+        await asyncio.gather(*steps, return_exceptions=True)
 
     async def _scan(self) -> None:
         try:
