@@ -25,13 +25,13 @@ from bot.config import Settings
 from bot.db.database import Database
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.acks import AckStore
-from bot.jobs.scheduler import JobScheduler
 from bot.jobs.store import JobHistory, JobStore
 from bot.launch.service import SoraService
 from bot.launch.startimages import StartImageService
 from bot.ledger.store import Ledger
 from bot.policy.approvals import PendingStore
 from bot.policy.store import PolicyStore
+from bot.worker.scheduler import JobScheduler
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class SoraBot(commands.Bot):
             workdir=settings.database.path.parent / "downloads",
             clock=services.clock,
         )
-        self.audit_poster = AuditPoster(services.audit, self)
+        self.audit_poster = AuditPoster(services.audit, self, self.scheduler.duties)
 
     async def setup_hook(self) -> None:
         for name in self._extensions:
@@ -188,9 +188,9 @@ class SoraBot(commands.Bot):
         if self._run_jobs:
             # Runs before the gateway connects, so no new interaction can race it.
             await self.retire_orphan_acks()
-            # Unfinished jobs resume over REST at once.
+            # Unfinished jobs resume over REST at once; the audit outbox and the hold sweep
+            # are duties of the same scheduler.
             self.scheduler.start()
-            self.audit_poster.start()
         log.info("Loaded %d cog(s); %d application command(s) in the tree",
                  len(self._extensions), len(self.tree.get_commands()))
 
@@ -204,7 +204,6 @@ class SoraBot(commands.Bot):
 
     async def close(self) -> None:
         await self.scheduler.stop()
-        await self.audit_poster.stop()
         await super().close()
 
     async def on_ready(self) -> None:

@@ -8,7 +8,6 @@ race between two moderators starts at most one job.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.duties import Duty
 from bot.launch.service import SoraRequest
 from bot.policy.approvals import GONE, PendingKind, PendingRequest, PendingStatus
 from cogs.approval_views import COG_NAME, NO_MENTIONS, PendingButton, variant
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: How often held requests are checked for expiry.
 SWEEP_SECONDS = 30.0
+#: The name of the sweep's duty on the scheduler.
+SWEEP_DUTY = "hold-sweep"
 NOT_YOURS = "Only the member who asked for this video can confirm or cancel it."
 MODERATORS_ONLY = "Only members with the Manage Server permission can approve or deny requests."
 EXPIRED_AUDIT = "Expired without a decision; nothing was charged."
@@ -72,18 +74,16 @@ async def _refuse(interaction: discord.Interaction[Any], error: Exception) -> No
 class ApprovalsCog(commands.Cog, name=COG_NAME):
     def __init__(self, bot: SoraBot) -> None:
         self.bot = bot
-        self._sweeper: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(PendingButton)
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="pending-sweeper")
+        # A duty of the one scheduler, so it runs (at once, then every SWEEP_SECONDS) where
+        # jobs run, and stops with them.
+        self.bot.scheduler.duties.add(Duty.every(SWEEP_DUTY, SWEEP_SECONDS, self._sweep_once))
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(PendingButton)
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        await self.bot.scheduler.duties.remove(SWEEP_DUTY)
 
     # -- clicks --------------------------------------------------------------------------
 
@@ -195,13 +195,11 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
 
     # -- expiry and notices --------------------------------------------------------------
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.warning("held-request sweep failed; retrying", exc_info=True)
-            await asyncio.sleep(SWEEP_SECONDS)
+    async def _sweep_once(self) -> None:
+        try:
+            await self.sweep()
+        except Exception:
+            log.warning("held-request sweep failed; retrying", exc_info=True)
 
     async def sweep(self) -> None:
         """Expire what is due, end requests a killed run left started without a job, and

@@ -14,7 +14,7 @@ import pytest
 
 from bot.delivery import render
 from bot.jobs.model import FailureKind, Job, JobState
-from bot.jobs.scheduler import MAX_LOOKUP_ATTEMPTS
+from bot.worker.outcomes import MAX_LOOKUP_ATTEMPTS
 from tests.fakes.discord import StoredMessage
 from tests.kill9_support import has_files
 from tests.sora_harness import (

@@ -11,6 +11,7 @@ Behaviour follows Apiframe's official v2 Node SDK (``src/http.ts``):
   aiohttp itself re-sends a GET once, immediately, if the connection drops before any
   response: RFC 9112 §9.3.1. That is harmless for GETs and never happens for POSTs.)
 * Every request carries an explicit :class:`aiohttp.ClientTimeout`.
+* The retry loop itself is :mod:`bot.apiframe.retries`.
 
 The session is owned by the application; the client never closes it.
 """
@@ -26,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from random import random as _uniform
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -49,7 +50,7 @@ from bot.apiframe.errors import ResponseTooLarge as ResponseTooLarge
 from bot.apiframe.errors import ServerError as ServerError
 from bot.apiframe.errors import TransportError as TransportError
 from bot.apiframe.errors import ValidationFailed as ValidationFailed
-from bot.apiframe.errors import check_size, error_for_response, redact, retry_delay
+from bot.apiframe.errors import check_size, error_for_response, redact
 from bot.apiframe.models import JobAccepted as JobAccepted
 from bot.apiframe.models import JobPage as JobPage
 from bot.apiframe.models import JobStatus as JobStatus
@@ -59,10 +60,9 @@ from bot.apiframe.models import SoraParams as SoraParams
 from bot.apiframe.models import Upload as Upload
 from bot.apiframe.models import WebhookEvent as WebhookEvent
 from bot.apiframe.models import parse_model
+from bot.apiframe.retries import Retries
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: A JSON answer bigger than this is refused rather than buffered (a 100-job page is ~100 KB).
 MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -108,10 +108,9 @@ class ApiframeClient:
         self._timeout = timeout
         self._client_timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_retries = max_retries
-        self._sleep = sleep
-        self._random = random
+        self._retries = Retries(max_retries=max_retries, max_retry_after=max_retry_after,
+                                jitter=random, sleep=sleep)
         self._clock = clock
-        self._max_retry_after = max_retry_after
         self._user_agent = user_agent
         self._downloads = downloads
 
@@ -232,7 +231,7 @@ class ApiframeClient:
         async def attempt() -> int:
             return await self._download_once(gate, target, dest, max_bytes, client_timeout)
 
-        return await self._retrying(attempt, idempotent=True, where=_where(target))
+        return await self._retries.run(attempt, idempotent=True, where=_where(target))
 
     # ----------------------------------------------------------------- internals
 
@@ -263,7 +262,7 @@ class ApiframeClient:
             return await self._call_once(method, url, where, headers, query, json_body, form)
 
         idempotent = method == "GET" or idempotency_key is not None
-        return await self._retrying(attempt, idempotent=idempotent, where=where)
+        return await self._retries.run(attempt, idempotent=idempotent, where=where)
 
     async def _call_once(
         self,
@@ -367,34 +366,6 @@ class ApiframeClient:
         except aiohttp.ClientError as exc:
             # Dropping the cause on purpose: aiohttp errors carry request_info (our headers).
             raise TransportError(f"Apiframe {where} failed: {type(exc).__name__}") from None
-
-    async def _retrying(
-        self, attempt: Callable[[], Awaitable[T]], *, idempotent: bool, where: str
-    ) -> T:
-        retries = 0
-        while True:
-            try:
-                return await attempt()
-            except ApiframeError as exc:
-                delay = retry_delay(
-                    exc,
-                    retries,
-                    idempotent=idempotent,
-                    jitter=self._random,
-                    max_retry_after=self._max_retry_after,
-                )
-                if delay is None or retries >= self._max_retries:
-                    raise
-                retries += 1
-                log.warning(
-                    "Apiframe %s: %s; retry %d/%d in %.2fs",
-                    where,
-                    exc,
-                    retries,
-                    self._max_retries,
-                    delay,
-                )
-                await self._sleep(delay)
 
 
 def _where(url: URL) -> str:

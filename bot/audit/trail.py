@@ -12,8 +12,6 @@ threshold, and the alert fires once per crossing below it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ import discord
 
 from bot.clock import Clock
 from bot.db.database import Database, Transaction
+from bot.duties import Duties, Duty
 from bot.ledger.types import (
     MAX_AMOUNT,
     EntryKind,
@@ -271,42 +270,39 @@ class AuditLog:
             )
 
 
+#: The name of the audit outbox's duty on the scheduler.
+AUDIT_DUTY = "audit-poster"
+
+
 class AuditPoster:
-    """Posts pending audit events to their guild's audit channel, one message per event."""
+    """Posts pending audit events to their guild's audit channel, one message per event.
+
+    A duty of the one scheduler: a pass when an event is recorded, else every ``interval``
+    seconds (a failed post is retried), and at once again while a full batch was settled.
+    """
 
     def __init__(
-        self, audit: AuditLog, client: discord.Client, *, interval: float = 5.0, batch: int = 20
+        self, audit: AuditLog, client: discord.Client, duties: Duties, *,
+        interval: float = 5.0, batch: int = 20,
     ) -> None:
-        self._audit, self._client = audit, client
+        self._audit, self._client, self._duties = audit, client, duties
         self._interval, self._batch = interval, batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._busy = False
+        duties.add(Duty(AUDIT_DUTY, self._pass, self._due_in))
         audit.on_record(self.wake)
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="audit-poster")
-
     def wake(self) -> None:
-        self._wake.set()
+        self._duties.wake(AUDIT_DUTY)
 
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+    async def _pass(self) -> None:
+        try:
+            self._busy = await self.post_pending() >= self._batch
+        except Exception:
+            log.exception("audit poster: pass failed; retrying")
+            self._busy = False
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                busy = await self.post_pending() >= self._batch
-            except Exception:
-                log.exception("audit poster: pass failed; retrying")
-                busy = False
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._interval)
+    async def _due_in(self) -> float:
+        return 0.0 if self._busy else self._interval
 
     async def post_pending(self) -> int:
         """One pass over the outbox; returns how many events were settled.

@@ -1,2 +1,2 @@
-"""The job journal and its state machine, the one scheduler, job events, open acknowledgements,
-and what the audit trail says about a job."""
+"""The job journal and its state machine, job events, open acknowledgements, and what the
+audit trail says about a job."""

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from bot.clock import Clock, utc_now
 from bot.config import LedgerConfig
 from bot.db.database import Database, Transaction, UniqueViolation
+from bot.ledger.history import SELECT_ENTRIES, history_query
 from bot.ledger.journal import spent
 from bot.ledger.limit import check_limit, is_held
 from bot.ledger.types import (
@@ -33,7 +34,6 @@ from bot.ledger.types import (
     BalanceLimitExceeded,
     EntryKind,
     InsufficientCredits,
-    InvalidArgument,
     JournalEntry,
     LedgerExport,
     NotReserved,
@@ -41,13 +41,6 @@ from bot.ledger.types import (
     check_guild_id,
     optional_text,
     required_text,
-)
-
-MAX_HISTORY = 1000
-
-_SELECT_ENTRIES = (
-    "SELECT id, guild_id, kind, delta, balance_after, actor, reason, job_id, created_at"
-    " FROM ledger_journal WHERE guild_id = ?"
 )
 
 
@@ -367,30 +360,8 @@ class Ledger:
         actor: str | None = None,
     ) -> list[JournalEntry]:
         """Entries newest first; pass the last id seen as ``before_id`` for the next page."""
-        guild = check_guild_id(guild_id)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_HISTORY:
-            raise InvalidArgument(f"Limit must be a whole number from 1 to {MAX_HISTORY}.")
-        sql = _SELECT_ENTRIES
-        params: list[object] = [guild]
-        if before_id is not None:
-            if isinstance(before_id, bool) or not isinstance(before_id, int):
-                raise InvalidArgument("before_id must be a journal entry id.")
-            sql += " AND id < ?"
-            params.append(before_id)
-        if kind is not None:
-            try:
-                params.append(EntryKind(kind).value)
-            except ValueError:
-                names = ", ".join(k.value for k in EntryKind)
-                raise InvalidArgument(f"Kind must be one of: {names}.") from None
-            sql += " AND kind = ?"
-        if actor is not None:
-            if not isinstance(actor, str):
-                raise InvalidArgument("Actor must be text.")
-            sql += " AND actor = ?"
-            params.append(actor)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
+        sql, params = history_query(guild_id, limit=limit, before_id=before_id, kind=kind,
+                                    actor=actor)
         return [JournalEntry.from_row(row) for row in await self._db.fetchall(sql, params)]
 
     async def export(self, guild_id: int) -> LedgerExport:
@@ -399,7 +370,7 @@ class Ledger:
         async with self._db.transaction() as tx:
             await self._ensure_guild(tx, guild)
             balance = await self._current(tx, guild)
-            rows = await tx.fetchall(_SELECT_ENTRIES + " ORDER BY id", (guild,))
+            rows = await tx.fetchall(SELECT_ENTRIES + " ORDER BY id", (guild,))
         return LedgerExport(
             guild_id=guild,
             balance=balance,

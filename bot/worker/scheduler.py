@@ -1,60 +1,55 @@
-"""One scheduler for every unfinished job.
+"""The one scheduler: every unfinished job, and the bot's other background duties.
+
+Its loop (:class:`bot.duties.Duties`) also runs the audit outbox and the hold sweep, which
+register their own duty; the job queue is the duty registered here.
 
 The database is the queue: each job's state and ``next_action_at`` say what to do next and
 when, so a restarted process simply carries on where the killed one stopped. Each step is
 idempotent against its own retry: submission reuses the job's Idempotency-Key, state changes
 are conditional writes, the refund is unique per job in the ledger, and Discord posts either
-edit the original response or carry an enforced nonce; and before a result is downloaded again,
-the post an earlier attempt began is looked for (bot/delivery/evidence.py), so a stop between
-Discord accepting a video and the job recording it never turns into a refund.
+edit the original response or carry an enforced nonce. Showing a job's outcome (the video or
+the failure notice, and looking for an earlier attempt's post first) is bot/worker/outcomes.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import discord
-
 from bot.apiframe.client import (
     ApiframeClient,
     ApiframeError,
     AuthError,
-    DownloadRefused,
     NotFound,
     ProviderOutOfCredits,
     RateLimited,
-    ResponseTooLarge,
     SoraParams,
     ValidationFailed,
 )
 from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import render
-from bot.delivery.evidence import Evidence
 from bot.delivery.publisher import JobPublisher
+from bot.duties import Duties, Duty
 from bot.jobs.events import EventKind, JobEvent, event_from_job
 from bot.jobs.model import FailureKind, Job, JobState
 from bot.jobs.store import JobStore
+from bot.worker.outcomes import Outcomes
 
 log = logging.getLogger(__name__)
 
 #: Longest pause between two scans of the queue, even when nothing seems due.
 MAX_IDLE = timedelta(seconds=5)
+#: Pause after a scan of the queue failed (the database was busy or gone for a moment).
+SCAN_RETRY_SECONDS = 1.0
+#: The name of the job queue's duty.
+JOBS = "jobs"
 #: Longest back-off between retries of one step.
 MAX_BACKOFF = timedelta(minutes=2)
-#: Failed downloads before a finished video is posted as a link instead.
-MAX_DOWNLOAD_ATTEMPTS = 5
-#: Failed posts to Discord before the bot gives up on showing a result or a failure notice
-#: (the money side is already settled by then; the log keeps the job id and the link).
-MAX_POST_ATTEMPTS = 12
-#: Attempts to check whether an earlier post landed before the job is held for a moderator.
-MAX_LOOKUP_ATTEMPTS = 5
 
 
 class JobScheduler:
@@ -73,45 +68,56 @@ class JobScheduler:
         self._settings, self._workdir, self._clock = settings, workdir, clock
         self._poll = timedelta(seconds=settings.apiframe.poll_interval_seconds)
         self._progress_every = timedelta(seconds=settings.jobs.progress_edit_interval_seconds)
-        self._margin = timedelta(seconds=settings.jobs.token_margin_seconds)
-        self._grace = timedelta(seconds=settings.jobs.token_grace_seconds)
+        self._outcomes = Outcomes(
+            store=store, apiframe=apiframe, publisher=publisher, clock=clock, workdir=workdir,
+            max_result_bytes=settings.jobs.max_result_bytes,
+            token_margin=timedelta(seconds=settings.jobs.token_margin_seconds),
+            token_grace=timedelta(seconds=settings.jobs.token_grace_seconds),
+            backoff=self._backoff, fail=self._fail,
+        )
         self._limit = asyncio.Semaphore(settings.jobs.max_concurrent_work)
-        self._wake = asyncio.Event()
         self._active: dict[str, asyncio.Task[None]] = {}
-        self._loop_task: asyncio.Task[None] | None = None
+        self._scan_failed = False
+        #: The one background loop; other services register their duties on it.
+        self.duties = Duties()
+        self.duties.add(Duty(JOBS, self._scan, self._next_scan))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._loop_task is None:
+        if not self.duties.running:
             self._workdir.mkdir(parents=True, exist_ok=True)
             for stale in self._workdir.glob("*.mp4*"):
                 stale.unlink(missing_ok=True)  # a download cut short by a crash
-            self._loop_task = asyncio.create_task(self._run(), name="job-scheduler")
+            self.duties.start()
 
     def wake(self) -> None:
         """Look at the queue now (a job was created or an event arrived)."""
-        self._wake.set()
+        self.duties.wake(JOBS)
 
     async def stop(self) -> None:
         """Stop taking work and cancel steps in progress; the database keeps their place."""
-        tasks = [t for t in (self._loop_task, *self._active.values()) if t is not None]
-        for task in tasks:
+        await self.duties.stop()  # first, so no scan starts a step after the others are cancelled
+        steps = list(self._active.values())
+        for task in steps:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._loop_task = None
+        await asyncio.gather(*steps, return_exceptions=True)
 
-    async def _run(self) -> None:
-        while True:
+    async def _scan(self) -> None:
+        try:
+            await self._dispatch_due()
+            self._scan_failed = False
+        except Exception:
+            log.exception("job scheduler: scan failed; retrying")
+            self._scan_failed = True
+
+    async def _next_scan(self) -> float:
+        if not self._scan_failed:
             try:
-                await self._dispatch_due()
-                delay = await self._idle_delay()
+                return await self._idle_delay()
             except Exception:
                 log.exception("job scheduler: scan failed; retrying")
-                delay = 1.0
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+        return SCAN_RETRY_SECONDS
 
     async def _dispatch_due(self) -> None:
         capacity = self._settings.jobs.max_concurrent_work * 4
@@ -123,7 +129,7 @@ class JobScheduler:
 
     def _finished(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self._active.pop(job_id, None)
-        self._wake.set()
+        self.wake()
 
     async def _idle_delay(self) -> float:
         # Steps under way keep their past due time until they finish (and wake the loop);
@@ -155,11 +161,11 @@ class JobScheduler:
         elif job.state is JobState.SUBMITTED:
             await self._poll_once(job)
         elif job.state is JobState.COMPLETED:
-            await self._deliver(job)
+            await self._outcomes.deliver(job)
         elif job.state is JobState.FAILED:
             await self._refund(job)
         elif job.state is JobState.REFUNDED and job.notified_at is None:
-            await self._notify(job)
+            await self._outcomes.notify(job)
 
     def _backoff(self, job: Job, at_least: float = 0.0) -> datetime:
         base = self._poll.total_seconds() * (2 ** min(job.attempts, 6))
@@ -256,122 +262,6 @@ class JobScheduler:
         if await self._publisher.show_progress(job, render.status_embed(job, now)):
             await self._store.mark_progress_shown(job.id)
 
-    async def _outcome_route_ready(self, job: Job) -> Job | None:
-        """The job, marked if its outcome goes out through the token; None to wait instead.
-
-        A run killed just after sending through the token leaves ``token_post_at`` set and
-        no record of the outcome. If the token has lapsed since, Discord may still be
-        applying that edit: wait out the grace period, so the publisher's look at the status
-        message sees it, rather than posting a second copy in the channel.
-        """
-        now = self._clock()
-        if job.token_usable(now, self._margin):
-            return await self._store.mark_token_post(job)
-        if job.token_post_at is not None and now < job.token_post_at + self._grace:
-            await self._store.reschedule(job, job.token_post_at + self._grace,
-                                         count_attempt=False)
-            return None
-        return job
-
-    async def _deliver(self, job: Job) -> None:
-        # A post begun by an earlier attempt may have landed without being recorded (a stop
-        # or a failed write in between): look for it before downloading again, because the
-        # link may have expired since and its 404 must not refund a video the member has.
-        posted_before = job.result_post_at is not None or job.token_post_at is not None
-        ready = await self._outcome_route_ready(job)
-        if ready is None:
-            return
-        job = ready
-        evidence: Evidence | None = None
-        if posted_before:
-            evidence = await self._publisher.find_result(job)
-            if evidence.message_id is not None:
-                await self._record_found(job, evidence)
-                return
-        assert job.result_url is not None
-        path = self._workdir / f"{job.id}.mp4"
-        video: Path | None = None
-        note: str | None = None
-        limit = min(job.attachment_size_limit, self._settings.jobs.max_result_bytes)
-        try:
-            await self._apiframe.download_to(job.result_url, path, max_bytes=limit)
-            video = path
-        except ResponseTooLarge:
-            note = render.link_note_too_large(limit)
-        except NotFound:
-            await self._not_shown(job, evidence, FailureKind.RESULT_UNAVAILABLE,
-                                  "result URL answered 404")
-            return
-        except DownloadRefused as exc:
-            # Neither retried nor offered as a link: the URL itself is what is refused. An
-            # earlier attempt's post, if one may exist, still decides before any refund.
-            await self._not_shown(job, evidence, FailureKind.RESULT_REFUSED, str(exc))
-            return
-        except ApiframeError as exc:
-            if job.attempts + 1 < MAX_DOWNLOAD_ATTEMPTS:
-                log.warning("job %s: download failed (%s); retrying", job.id, exc)
-                await self._store.reschedule(job, self._backoff(job))
-                return
-            note = render.link_note_unavailable()
-        job = await self._store.mark_result_post(job) or job
-        try:
-            delivered = await self._publisher.deliver(
-                job, video=video, embed=render.result_embed(job), note=note
-            )
-        except (discord.HTTPException, OSError) as exc:
-            if job.attempts + 1 < MAX_POST_ATTEMPTS:
-                log.warning("job %s: posting the result failed (%s); retrying", job.id, exc)
-                await self._store.reschedule(job, self._backoff(job))
-                return
-            log.error("job %s: result could not be posted after %d attempts (%s); link: %s",
-                      job.id, MAX_POST_ATTEMPTS, exc, job.result_url)
-            # An attempt that failed on our side may still have landed on Discord's.
-            await self._not_shown(job, await self._publisher.find_result(job),
-                                  FailureKind.UNDELIVERABLE, f"posting failed: {exc}")
-            return
-        finally:
-            path.unlink(missing_ok=True)
-        if delivered.mode == "undeliverable":
-            # Discord refused the channel and the DM for good, so this attempt showed nothing;
-            # ``evidence`` (None: no earlier attempt) covers the earlier ones.
-            await self._not_shown(job, evidence, FailureKind.UNDELIVERABLE,
-                                  "no permission in the channel and DMs closed")
-            return
-        await self._store.mark_delivered(job.id, delivered.mode, delivered.message_id)
-        log.info("job %s: delivered (%s)", job.id, delivered.mode)
-
-    async def _record_found(self, job: Job, evidence: Evidence) -> None:
-        if await self._store.mark_delivered(job.id, evidence.mode or "attachment",
-                                            evidence.message_id) is None:
-            return
-        log.info("job %s: an earlier post shows the result (message %s); recorded as delivered",
-                 job.id, evidence.message_id)
-        await self._publisher.settle_found(job, evidence)
-
-    async def _not_shown(
-        self, job: Job, evidence: Evidence | None, kind: FailureKind, detail: str
-    ) -> None:
-        """The result cannot be shown (now): refund it, unless an earlier post may show it.
-
-        ``evidence`` is what Discord showed of earlier posts (None: there were none). A member
-        who never got the video does not pay for it; one who may have got it is not refunded
-        on a guess either: the job is held as ``unconfirmed`` and the audit trail asks a
-        moderator to check.
-        """
-        if evidence is not None and evidence.message_id is not None:
-            await self._record_found(job, evidence)
-        elif evidence is None or evidence.certain:
-            await self._fail(job, kind, detail)
-        elif job.attempts + 1 < MAX_LOOKUP_ATTEMPTS:
-            # Perhaps a passing error (a 5xx, a reset) kept the bot from looking: look again.
-            log.warning("job %s: %s; an earlier post could not be checked yet; looking again",
-                        job.id, detail)
-            await self._store.reschedule(job, self._backoff(job))
-        elif await self._store.mark_delivered(job.id, "unconfirmed", None) is not None:
-            log.warning("job %s: %s, and an earlier post may have landed in channel %s (the"
-                        " bot cannot read its history to check); not refunded, left to a"
-                        " moderator", job.id, detail, job.channel_id)
-
     async def _fail(self, job: Job, kind: FailureKind, detail: str) -> None:
         if await self._store.mark_failed(job.id, kind, detail, expected=(job.state,)):
             log.warning("job %s: failed (%s): %s", job.id, kind, detail)
@@ -381,19 +271,4 @@ class JobScheduler:
         refunded = await self._store.refund(job)
         if refunded is not None:
             log.info("job %s: refunded %d credits", job.id, job.price)
-            await self._notify(refunded)
-
-    async def _notify(self, job: Job) -> None:
-        ready = await self._outcome_route_ready(job)
-        if ready is None:
-            return
-        job = ready
-        try:
-            await self._publisher.notify_failure(job, render.failure_text(job))
-        except (discord.HTTPException, OSError) as exc:
-            if job.attempts + 1 < MAX_POST_ATTEMPTS:
-                log.warning("job %s: failure notice not posted (%s); retrying", job.id, exc)
-                await self._store.reschedule(job, self._backoff(job))
-                return
-            log.error("job %s: failure notice could not be posted (%s)", job.id, exc)
-        await self._store.mark_notified(job.id)
+            await self._outcomes.notify(refunded)
