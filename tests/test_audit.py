@@ -12,11 +12,13 @@ from bot.audit.trail import AuditLog, EventStatus
 from bot.budget import BudgetService
 from bot.db.database import Database
 from bot.jobs.model import JobState
-from bot.jobs.store import JobStore, NewJob
+from bot.jobs.store import JobStore
 from bot.ledger.store import Ledger
 from bot.ledger.types import InvalidArgument
+from bot.request import VideoRequest
 from tests.sora_harness import CHANNEL_MESSAGES, STARTING_CREDITS, Starter
 from tests.test_budget import settings
+from tests.video_requests import video_request
 
 GUILD = 111_111_111_111_111_111
 MOD = 333_333_333_333_333_333
@@ -48,13 +50,9 @@ def budget(db: Database, ledger: Ledger, audit: AuditLog, jobs: JobStore) -> Bud
     return BudgetService(db, ledger, audit, jobs, settings(), clock)
 
 
-def job_request(price: int) -> NewJob:
-    return NewJob(
-        guild_id=GUILD, channel_id=2002, user_id=7, application_id=3003, interaction_id=4004,
-        interaction_token="secret-token", token_expires_at=T0 + timedelta(minutes=15),
-        attachment_size_limit=10 * 1024 * 1024, model="sora-2-pro", prompt="a cat",
-        duration=4, aspect_ratio="16:9", resolution="standard", price=price,
-    )
+def job_request(price: int) -> VideoRequest:
+    return video_request(guild_id=GUILD, user_id=7, price=price, interaction_token="secret-token",
+                         token_expires_at=T0 + timedelta(minutes=15))
 
 
 async def alerts(audit: AuditLog) -> list[str]:

@@ -19,7 +19,7 @@ from bot.budget import (
 from bot.config import Settings
 from bot.db.database import Database, Transaction
 from bot.jobs.model import FailureKind, Job
-from bot.jobs.store import JobStore, NewJob
+from bot.jobs.store import JobStore
 from bot.ledger.store import Ledger
 from bot.ledger.types import (
     MAX_AMOUNT,
@@ -29,6 +29,8 @@ from bot.ledger.types import (
     InvalidArgument,
     JournalEntry,
 )
+from bot.request import VideoRequest
+from tests.video_requests import video_request
 
 GUILD = 111_111_111_111_111_111
 OTHER_GUILD = 222_222_222_222_222_222
@@ -92,13 +94,10 @@ def budget(
     return BudgetService(db, ledger, audit, jobs, settings(), clock)
 
 
-def new_job(price: int = 10, guild: int = GUILD, user: int = MEMBER) -> NewJob:
-    return NewJob(
-        guild_id=guild, channel_id=2002, user_id=user, application_id=3003, interaction_id=4004,
-        interaction_token="secret-token", token_expires_at=T0 + timedelta(minutes=15),
-        attachment_size_limit=10 * 1024 * 1024, model="sora-2-pro", prompt="a cat",
-        duration=4, aspect_ratio="16:9", resolution="standard", price=price,
-    )
+def new_job(price: int = 10, guild: int = GUILD, user: int = MEMBER) -> VideoRequest:
+    return video_request(guild_id=guild, user_id=user, price=price,
+                         interaction_token="secret-token",
+                         token_expires_at=T0 + timedelta(minutes=15))
 
 
 async def delivered_job(jobs: JobStore, price: int = 10, guild: int = GUILD) -> Job:

@@ -4,16 +4,17 @@ conditional transitions that can never apply twice."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.db.database import Database
 from bot.jobs.model import FailureKind, JobLimitReached, JobState
-from bot.jobs.store import JobStore, NewJob
+from bot.jobs.store import JobStore
 from bot.ledger.store import Ledger
 from bot.ledger.types import InsufficientCredits
+from bot.request import VideoRequest
+from tests.video_requests import video_request
 
 GUILD = 1001
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -42,14 +43,9 @@ def store(db: Database, ledger: Ledger, clock: Clock) -> JobStore:
     return JobStore(db, ledger, timeout=timedelta(minutes=20), clock=clock)
 
 
-def new_job(user: int = 7, price: int = 12, **changes: object) -> NewJob:
-    job = NewJob(
-        guild_id=GUILD, channel_id=2002, user_id=user, application_id=3003, interaction_id=4004,
-        interaction_token="secret-interaction-token", token_expires_at=T0 + timedelta(minutes=15),
-        attachment_size_limit=10 * 1024 * 1024, model="sora-2-pro", prompt="a cat",
-        duration=4, aspect_ratio="16:9", resolution="standard", price=price,
-    )
-    return replace(job, **changes)  # type: ignore[arg-type]
+def new_job(user: int = 7, price: int = 12) -> VideoRequest:
+    return video_request(guild_id=GUILD, user_id=user, price=price,
+                         token_expires_at=T0 + timedelta(minutes=15))
 
 
 async def journal_sum(db: Database) -> int:

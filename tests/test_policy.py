@@ -4,7 +4,6 @@ windows, and enforcement inside JobStore.create's reserving transaction."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,10 +12,12 @@ import pytest
 from bot.config import Settings, parse_settings
 from bot.db.database import Database
 from bot.jobs.model import FailureKind, JobLimitReached
-from bot.jobs.store import JobStore, NewJob
+from bot.jobs.store import JobStore
 from bot.ledger.store import Ledger
 from bot.policy.rules import GuildPolicy, InvalidPolicy, MemberSpending, PolicyRefusal
 from bot.policy.store import PolicyStore
+from bot.request import VideoRequest
+from tests.video_requests import video_request
 
 GUILD, OTHER_GUILD = 1001, 1002
 MEMBER, OTHER_MEMBER = 7, 8
@@ -65,17 +66,12 @@ def store(db: Database, ledger: Ledger, clock: Clock, policy: PolicyStore) -> Jo
     return JobStore(db, ledger, timeout=timedelta(minutes=20), clock=clock, policy=policy)
 
 
-def new_job(user: int = MEMBER, price: int = 12, **changes: Any) -> NewJob:
-    job = NewJob(
-        guild_id=GUILD, channel_id=2002, user_id=user, application_id=3003, interaction_id=4004,
-        interaction_token="secret-interaction-token", token_expires_at=T0 + timedelta(minutes=15),
-        attachment_size_limit=10 * 1024 * 1024, model="sora-2-pro", prompt="a cat",
-        duration=4, aspect_ratio="16:9", resolution="standard", price=price,
-    )
-    return replace(job, **changes)
+def new_job(user: int = MEMBER, price: int = 12, **changes: Any) -> VideoRequest:
+    return video_request(**{"guild_id": GUILD, "user_id": user, "price": price,
+                            "token_expires_at": T0 + timedelta(minutes=15), **changes})
 
 
-async def create(store: JobStore, job: NewJob) -> None:
+async def create(store: JobStore, job: VideoRequest) -> None:
     await store.create(job, max_per_guild=1000, max_per_member=100)
 
 

@@ -20,7 +20,6 @@ from bot.policy.rules import (
     InvalidPolicy,
     MemberSpending,
     PolicyRefusal,
-    PolicyRequest,
     PolicySubject,
     day_start,
     evaluate,
@@ -30,7 +29,7 @@ from bot.policy.rules import (
 )
 
 __all__ = [
-    "GuildPolicy", "InvalidPolicy", "MemberSpending", "PolicyRefusal", "PolicyRequest",
+    "GuildPolicy", "InvalidPolicy", "MemberSpending", "PolicyRefusal",
     "PolicyStore", "PolicySubject",
 ]
 
