@@ -185,7 +185,8 @@ class SoraBot(commands.Bot):
         )
         self.audit_poster = AuditPoster(services.audit, self)
         store = services.store
-        # Every entry point starts its jobs here (see cogs/adapters.py).
+        # Every entry point starts its jobs here (see cogs/adapters.py). Built with the bot,
+        # not in open_services, because it wakes this bot's scheduler.
         self.launcher = Launcher(
             settings=settings, ledger=store.ledger, jobs=store.jobs, policy=store.policy,
             pending=store.pending, acks=store.acks, audit=store.audit,
