@@ -26,10 +26,11 @@ from bot.db.database import Database
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.acks import AckStore
 from bot.jobs.store import JobHistory, JobStore
-from bot.launch.service import SoraService
 from bot.launch.startimages import StartImageService
+from bot.launch.usecase import Launcher
 from bot.ledger.store import Ledger
 from bot.policy.approvals import PendingStore
+from bot.policy.holds import HoldService
 from bot.policy.store import PolicyStore
 from bot.worker.scheduler import JobScheduler
 
@@ -43,7 +44,11 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.errors", "cogs.sora", "cogs.budget"
 
 @dataclass(frozen=True)
 class Store:
-    """The database and the services that own its tables."""
+    """The database and the stores that own its tables: for the wiring below (and tests).
+
+    Cogs never reach in here; they call the services (an import contract keeps them from
+    importing a store, and tests/test_shape.py from reaching one through ``services``).
+    """
 
     db: Database
     ledger: Ledger
@@ -62,12 +67,12 @@ class Services:
     store: Store
     http: aiohttp.ClientSession
     apiframe: ApiframeClient
-    sora: SoraService
     clock: Clock
     policy: PolicyStore
     budget: BudgetService
     audit: AuditLog
     images: StartImageService
+    holds: HoldService
 
 
 def make_start_image_service(settings: Settings) -> StartImageService:
@@ -125,14 +130,12 @@ async def open_services(
         downloads = await stack.enter_async_context(
             DownloadGate(DownloadPolicy.from_config(settings.apiframe)))
         apiframe = make_apiframe_client(settings, http, downloads)
-        sora = SoraService(settings=settings, ledger=store.ledger, store=store.jobs,
-                           apiframe=apiframe, policy=store.policy)
         budget = BudgetService(store.db, store.ledger, store.audit, store.jobs, settings, clock)
         images = make_start_image_service(settings)
         stack.callback(images.close)
-        yield Services(settings=settings, store=store, http=http, apiframe=apiframe, sora=sora,
+        yield Services(settings=settings, store=store, http=http, apiframe=apiframe,
                        clock=clock, policy=store.policy, budget=budget, audit=store.audit,
-                       images=images)
+                       images=images, holds=HoldService(store.pending))
 
 
 def default_intents() -> discord.Intents:
@@ -181,6 +184,14 @@ class SoraBot(commands.Bot):
             clock=services.clock,
         )
         self.audit_poster = AuditPoster(services.audit, self, self.scheduler.duties)
+        store = services.store
+        # Every entry point starts its jobs here (see cogs/adapters.py). Built with the bot,
+        # not in open_services, because it wakes this bot's scheduler.
+        self.launcher = Launcher(
+            settings=settings, ledger=store.ledger, jobs=store.jobs, policy=store.policy,
+            pending=store.pending, acks=store.acks, audit=store.audit,
+            apiframe=services.apiframe, images=services.images, wake=self.scheduler.wake,
+        )
 
     async def setup_hook(self) -> None:
         for name in self._extensions:

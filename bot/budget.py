@@ -16,13 +16,14 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.database import Database
 from bot.errors import UserError
-from bot.jobs.model import JobState
+from bot.jobs.model import Job, JobState
 from bot.jobs.store import JobStore
 from bot.ledger.store import Ledger
 from bot.ledger.types import (
     InsufficientCredits,
     InvalidAmount,
     JournalEntry,
+    LedgerExport,
     check_amount,
     check_guild_id,
     required_text,
@@ -98,6 +99,26 @@ class BudgetService:
     @property
     def max_balance(self) -> int:
         return self._ledger.max_balance
+
+    # -- reads for the cogs, which never hold the stores themselves ---------------------------
+
+    async def balance(self, guild_id: int) -> int:
+        return await self._ledger.balance(guild_id)
+
+    async def running_jobs(self, guild_id: int, user_id: int) -> list[Job]:
+        """The member's jobs still occupying a slot (reserved, submitted, completed)."""
+        return await self._jobs.in_flight(guild_id, user_id)
+
+    async def history(
+        self, guild_id: int, *, limit: int, before_id: int | None = None,
+        kind: str | None = None, actor: str | None = None,
+    ) -> list[JournalEntry]:
+        """Journal entries newest first (see :meth:`bot.ledger.store.Ledger.history`)."""
+        return await self._ledger.history(guild_id, limit=limit, before_id=before_id,
+                                          kind=kind, actor=actor)
+
+    async def export(self, guild_id: int) -> LedgerExport:
+        return await self._ledger.export(guild_id)
 
     async def grant(
         self, guild_id: int, amount: int, *, actor_id: int | None, can_mint: bool, reason: str

@@ -1,5 +1,5 @@
 """The "Animate with Sora" message context menu: an image already in the channel becomes the
-start image of a job that then runs exactly like ``/sora`` (through :func:`cogs.launch.launch`).
+start image of a job that then runs exactly like ``/sora`` (through :func:`cogs.adapters.launch`).
 """
 
 from __future__ import annotations

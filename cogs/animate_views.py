@@ -18,9 +18,10 @@ import discord
 from discord import app_commands
 
 from bot.config import ASPECT_RATIOS, DURATIONS, RESOLUTIONS, Settings
+from bot.launch.port import AttachmentUnreadable, ImageInput
 from bot.launch.validation import InvalidRequest, parse_options
+from cogs.adapters import image_from_attachment, launch
 from cogs.errors import handle_app_command_error
-from cogs.launch import AttachmentUnreadable, ImageInput, launch
 
 if TYPE_CHECKING:
     from bot.app import SoraBot
@@ -107,7 +108,7 @@ def find_images(
 ) -> list[FoundImage]:
     """The message's image attachments, then its embedded images (Discord hosts only)."""
     found = [
-        FoundImage(f"Attachment {n}: {a.filename}"[:100], ImageInput.from_attachment(a))
+        FoundImage(f"Attachment {n}: {a.filename}"[:100], image_from_attachment(a))
         for n, a in enumerate((a for a in message.attachments if _is_image_attachment(a)), 1)
     ]
     for url in _embed_image_urls(message, media_hosts()):

@@ -1,100 +1,41 @@
-"""The preview and approval gate's Discord side: holding a request, its embeds and buttons.
+"""The preview and approval gate's Discord side: the held request's embeds, what its buttons
+do, and the notices its member gets later.
 
-:func:`hold` is called by :func:`cogs.launch.launch` when the price passes one of the guild's
-thresholds: it records the request (nothing is reserved) and shows the member a private
-preview, or posts it to the audit channel for a moderator. The buttons are
-:class:`PendingButton` DynamicItems keyed by the request id, so they work after a restart;
-their clicks are handled by :class:`cogs.approvals.ApprovalsCog`.
+The launch use case holds a request when its price passes one of the guild's thresholds
+(:meth:`bot.launch.usecase.Launcher.launch`): nothing is reserved, and the member sees a private
+preview, or a moderator an approval post. The buttons (``cogs.adapters.PendingButton``) call
+:func:`on_click`. Every decision is a compare-and-set in the database: a double click, a stale
+preview or a race between two moderators starts at most one job.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+import logging
+from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.errors import UserError
-from bot.launch.validation import SoraOptions
-from bot.policy.approvals import (
-    CUSTOM_ID_TEMPLATE,
-    NewPending,
-    PendingKind,
-    PendingRequest,
-    PendingStatus,
-    custom_id,
-)
-from bot.policy.rules import GuildPolicy
+from bot.launch.port import DiscordPort, PreviewFacts
+from bot.policy.held import GONE, PendingKind, PendingRequest, PendingStatus
+from bot.request import ModelOptions
+from cogs.origin import origin_of
 
 if TYPE_CHECKING:
     from bot.app import SoraBot
 
+log = logging.getLogger(__name__)
+
 NO_MENTIONS = discord.AllowedMentions.none()
-COG_NAME = "ApprovalsCog"
-NO_AUDIT_CHANNEL = (
-    "This video needs a moderator's approval, but no audit channel is configured — ask a "
-    "moderator to set one with `/budget audit`. Nothing was charged."
-)
-AUDIT_UNREACHABLE = (
-    "This video needs a moderator's approval, but I can't post in the audit channel — ask a "
-    "moderator to check my permissions there. Nothing was charged."
-)
+NOT_YOURS = "Only the member who asked for this video can confirm or cancel it."
+MODERATORS_ONLY = "Only members with the Manage Server permission can approve or deny requests."
 _PROMPT_SHOWN = 1000
 
-_BUTTONS: dict[str, tuple[str, discord.ButtonStyle]] = {
-    "confirm": ("Confirm", discord.ButtonStyle.success),
-    "cancel": ("Cancel", discord.ButtonStyle.secondary),
-    "approve": ("Approve", discord.ButtonStyle.success),
-    "deny": ("Deny", discord.ButtonStyle.danger),
-}
 
-
-class ClickHandler(Protocol):
-    async def on_pending_click(self, interaction: discord.Interaction[Any], action: str,
-                               request_id: str) -> None: ...
-
-
-class PendingButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-                    template=CUSTOM_ID_TEMPLATE):
-    """One of Confirm/Cancel (preview) or Approve/Deny (approval) of one held request."""
-
-    def __init__(self, action: str, request_id: str) -> None:
-        label, style = _BUTTONS[action]
-        super().__init__(discord.ui.Button(label=label, style=style,
-                                           custom_id=custom_id(action, request_id)))
-        self.action, self.request_id = action, request_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
-        match: re.Match[str], /,
-    ) -> PendingButton:
-        return cls(match["action"], match["id"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        handler: ClickHandler | None = interaction.client.get_cog(COG_NAME)
-        if handler is None:
-            await interaction.response.send_message(
-                "Approvals are not available right now; please try again later.",
-                ephemeral=True, allowed_mentions=NO_MENTIONS)
-            return
-        await handler.on_pending_click(interaction, self.action, self.request_id)
-
-
-def buttons(request: PendingRequest) -> discord.ui.View:
-    actions = ("confirm", "cancel") if request.kind is PendingKind.PREVIEW else ("approve", "deny")
-    view = discord.ui.View(timeout=None)
-    for action in actions:
-        view.add_item(PendingButton(action, request.id))
-    return view
-
-
-def variant(options: SoraOptions) -> str:
+def variant(options: ModelOptions) -> str:
     return f"{options.resolution}, {options.duration} s, {options.aspect_ratio}"
 
 
-def _prompt(options: SoraOptions) -> str:
+def _prompt(options: ModelOptions) -> str:
     text = options.prompt
     if len(text) > _PROMPT_SHOWN:
         text = text[: _PROMPT_SHOWN - 1] + "…"
@@ -108,11 +49,8 @@ def _remaining(cap: int | None, spent: int, price: int) -> str:
     return f"{left} credits left ({max(left - price, 0)} after this)"
 
 
-async def preview_embed(bot: SoraBot, request: PendingRequest,
-                        policy: GuildPolicy) -> discord.Embed:
-    services = bot.services
-    balance = await services.store.ledger.balance(request.guild_id)
-    spending = await services.policy.spending(request.guild_id, request.user_id)
+def preview_embed(request: PendingRequest, facts: PreviewFacts) -> discord.Embed:
+    balance, spending, policy = facts.balance, facts.spending, facts.policy
     embed = discord.Embed(title="Confirm this video?", description=_prompt(request.options))
     embed.add_field(name="Variant", value=variant(request.options))
     embed.add_field(name="Price", value=f"{request.price} credits")
@@ -138,47 +76,117 @@ def approval_embed(request: PendingRequest) -> discord.Embed:
     return embed
 
 
-async def hold(
-    bot: SoraBot,
-    interaction: discord.Interaction[SoraBot],
-    kind: PendingKind,
-    options: SoraOptions,
-    *,
-    price: int,
-    role_ids: tuple[int, ...],
-    policy: GuildPolicy,
-    rehost: Callable[[], Awaitable[tuple[str | None, str | None]]],
-) -> PendingRequest:
-    """Record the request and show its preview, or send it to the audit channel."""
-    services = bot.services
-    assert interaction.guild_id is not None and interaction.channel_id is not None
-    audit_channel: int | None = None
-    if kind is PendingKind.APPROVAL:
-        audit_channel = (await services.audit.settings(interaction.guild_id)).channel_id
-        if audit_channel is None:
-            raise UserError(NO_AUDIT_CHANNEL)
-    # Private: only the member sees the preview or the "awaiting approval" note.
-    await interaction.response.defer(ephemeral=True, thinking=True)
-    image_url, image_note = await rehost()
-    request = await services.store.pending.create(NewPending(
-        kind=kind, guild_id=interaction.guild_id, channel_id=interaction.channel_id,
-        user_id=interaction.user.id, role_ids=role_ids, options=options, price=price,
-        start_image_url=image_url, start_image_note=image_note,
-    ))
-    if audit_channel is None:
-        await interaction.followup.send(embed=await preview_embed(bot, request, policy),
-                                        view=buttons(request), ephemeral=True,
-                                        allowed_mentions=NO_MENTIONS)
-        return request
+# -- clicks --------------------------------------------------------------------------------
+
+
+def _actor(interaction: discord.Interaction[Any]) -> str:
+    return f"user:{interaction.user.id}"
+
+
+def _can_moderate(interaction: discord.Interaction[Any]) -> bool:
+    # Interaction.permissions are the member's resolved permissions in this channel, sent
+    # by Discord with every click: no cache or privileged intent needed.
+    return interaction.permissions.manage_guild
+
+
+async def on_click(bot: SoraBot, interaction: discord.Interaction[Any], port: DiscordPort,
+                   action: str, request_id: str) -> None:
+    """Confirm, Cancel, Approve or Deny, by whoever may; raises what the member is told."""
+    request = await bot.services.holds.get(request_id)
+    if request is None or request.guild_id != interaction.guild_id:
+        await port.answer(GONE)
+        return
+    if action in ("confirm", "cancel") and interaction.user.id != request.user_id:
+        await port.answer(NOT_YOURS)
+        return
+    if action in ("approve", "deny") and not _can_moderate(interaction):
+        await port.answer(MODERATORS_ONLY)
+        return
+    if action == "cancel":
+        await _cancel(bot, interaction, port, request)
+    elif action == "confirm":
+        await bot.launcher.confirm(request, origin_of(interaction), port,
+                                   actor=_actor(interaction))
+    elif action == "approve":
+        await _approve(bot, interaction, port, request)
+    else:
+        await _deny(bot, interaction, port, request)
+
+
+async def _cancel(bot: SoraBot, interaction: discord.Interaction[Any], port: DiscordPort,
+                  request: PendingRequest) -> None:
+    if await bot.services.holds.cancel(request.id, actor=_actor(interaction)) is None:
+        await port.answer(GONE)
+        return
+    await interaction.response.edit_message(
+        content="Cancelled; nothing was charged.", embed=None, view=None,
+        allowed_mentions=NO_MENTIONS)
+
+
+async def _approve(bot: SoraBot, interaction: discord.Interaction[Any], port: DiscordPort,
+                   request: PendingRequest) -> None:
+    job = await bot.launcher.approve(request, origin_of(interaction), port,
+                                     actor=_actor(interaction))
+    if job is None:
+        return
+    log.info("held request %s approved by %s: job %s", request.id, interaction.user.id,
+             job.id)
     try:
-        posted = await bot.get_partial_messageable(audit_channel).send(
-            embed=approval_embed(request), view=buttons(request), allowed_mentions=NO_MENTIONS)
-    except discord.HTTPException:
-        await services.store.pending.decide(request.id, PendingStatus.CANCELLED, actor="bot")
-        raise UserError(AUDIT_UNREACHABLE) from None
-    await services.store.pending.set_audit_message(request.id, posted.id)
-    await interaction.followup.send(
-        f"This video costs {request.price} credits, so a moderator must approve it first. "
-        "You'll be told here when they decide; nothing is charged until then.",
-        ephemeral=True, allowed_mentions=NO_MENTIONS)
-    return request
+        await interaction.response.edit_message(
+            content=f"Approved by <@{interaction.user.id}>: job `{job.id}` started "
+                    f"({request.price} credits reserved).",
+            view=None, allowed_mentions=NO_MENTIONS)
+    except Exception as exc:
+        # The job is started and paid for: a lost edit must not read as a failure. A
+        # second click on the stale buttons answers that the request was decided.
+        log.warning("held request %s: approval message not updated (%s)", request.id,
+                    type(exc).__name__)
+
+
+async def _deny(bot: SoraBot, interaction: discord.Interaction[Any], port: DiscordPort,
+                request: PendingRequest) -> None:
+    if await bot.services.holds.deny(request.id, actor=_actor(interaction)) is None:
+        await port.answer(GONE)
+        return
+    await interaction.response.edit_message(
+        content=f"Denied by <@{interaction.user.id}>; nothing was charged.", view=None,
+        allowed_mentions=NO_MENTIONS)
+    await tell_outcomes(bot)
+
+
+# -- notices ---------------------------------------------------------------------------------
+
+
+async def tell_outcomes(bot: SoraBot) -> None:
+    """Tell members of denials, expiries and abandoned requests not yet told, once each."""
+    holds = bot.services.holds
+    for request in await holds.untold():
+        if request.kind is PendingKind.APPROVAL or request.abandoned:
+            try:
+                await _tell(bot, request)
+            except discord.HTTPException:
+                log.warning("could not tell the member of held request %s", request.id,
+                            exc_info=True)
+                continue
+        # An expired preview needs no notice: its own Confirm now says it expired. An
+        # abandoned one does: its member clicked Confirm and got nothing.
+        await holds.mark_told(request.id)
+
+
+async def _tell(bot: SoraBot, request: PendingRequest) -> None:
+    if request.abandoned:
+        what = ("could not be started: the bot was interrupted before creating it. "
+                "Nothing was charged; please run /sora again.")
+    elif request.status is PendingStatus.DENIED:
+        what = "was denied by a moderator. Nothing was charged."
+    else:
+        what = "expired before a moderator approved it. Nothing was charged."
+    await bot.get_partial_messageable(request.channel_id).send(
+        f"<@{request.user_id}> your video request ({variant(request.options)}, "
+        f"{request.price} credits) {what}",
+        # The nonce makes a repeat after a crash between send and mark_told a no-op
+        # within Discord's nonce window.
+        nonce=f"p{request.id[:24]}",
+        allowed_mentions=discord.AllowedMentions(
+            everyone=False, roles=False, users=[discord.Object(request.user_id)]),
+    )

@@ -170,11 +170,11 @@ class BudgetCog(commands.GroupCog, group_name="budget",
     async def history(self, interaction: discord.Interaction[SoraBot],
                       member: discord.User | None = None, kind: str | None = None) -> None:
         guild_id = self._guild(interaction)
-        ledger = self.bot.services.store.ledger
+        budget = self.bot.services.budget
         by = f"user:{member.id}" if member is not None else None
 
         async def fetch(before_id: int | None) -> list[JournalEntry]:
-            return await ledger.history(guild_id, limit=PAGE_SIZE + 1, before_id=before_id,
+            return await budget.history(guild_id, limit=PAGE_SIZE + 1, before_id=before_id,
                                         kind=kind, actor=by)
 
         title = "Credit journal" + (f" · {kind}" if kind else "") + (
@@ -187,7 +187,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
     async def export(self, interaction: discord.Interaction[SoraBot]) -> None:
         guild_id = self._guild(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        export = await self.bot.services.store.ledger.export(guild_id)
+        export = await self.bot.services.budget.export(guild_id)
         data = render_csv(export).encode("utf-8")
         await interaction.followup.send(
             f"{len(export.entries)} journal entries; balance {export.balance}.",

@@ -77,10 +77,10 @@ class CreditsCog(commands.Cog):
         assert guild_id is not None  # guild_only
         policy = await services.policy.get(guild_id)
         embed = credits_embed(
-            balance=await services.store.ledger.balance(guild_id),
+            balance=await services.budget.balance(guild_id),
             spending=await services.policy.spending(guild_id, user_id),
             policy=policy,
-            jobs=await services.store.jobs.in_flight(guild_id, user_id),
+            jobs=await services.budget.running_jobs(guild_id, user_id),
             settings=services.settings,
             now=services.clock(),
         )

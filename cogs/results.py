@@ -3,7 +3,7 @@
 One :class:`ResultButton` DynamicItem matches every ``sora:r:<action>:<job_id>`` custom_id
 (format in :mod:`bot.delivery.buttons`), so clicks work on messages from before a restart: the
 job row, not any in-memory view, holds what a click needs. Reroll, Edit and Extend start a new
-job through :func:`cogs.launch.launch`, so they are checked and charged exactly like /sora.
+job through :func:`cogs.adapters.launch`, so they are checked and charged exactly like /sora.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from bot.delivery.buttons import CUSTOM_ID_PATTERN, custom_id
 from bot.delivery.frames import NoFrame, read_last_frame
 from bot.errors import UserError
 from bot.jobs.model import Job, JobState
-from bot.launch.validation import SoraOptions, parse_options
+from bot.launch.port import ImageInput
+from bot.launch.validation import parse_options
+from bot.request import SoraOptions
+from cogs.adapters import launch
 from cogs.errors import report_error
-from cogs.launch import ImageInput, launch
 
 if TYPE_CHECKING:
     from bot.app import SoraBot
@@ -58,9 +60,9 @@ def options_of(job: Job, prompt: str | None = None) -> SoraOptions:
 
 
 async def _job(bot: SoraBot, interaction: Interaction, job_id: str) -> Job:
-    job = await bot.services.store.jobs.get(job_id)
     # A custom_id is only as trustworthy as the message it sits on: keep guilds apart.
-    if job is None or job.guild_id != interaction.guild_id:
+    job = await bot.launcher.job_for(interaction.guild_id, job_id)
+    if job is None:
         raise UserError(UNKNOWN_JOB)
     return job
 
@@ -85,7 +87,7 @@ def _may_delete(interaction: Interaction, job: Job) -> bool:
 
 async def reroll(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     await _may_spend(bot, interaction, job, "reroll")
-    await launch(bot, interaction, options_of(job), hosted_image_url=job.start_image_url)
+    await launch(bot, interaction, options_of(job), image_url=job.start_image_url)
 
 
 async def edit(bot: SoraBot, interaction: Interaction, job: Job) -> None:
@@ -210,7 +212,7 @@ class EditPromptModal(discord.ui.Modal, title="Edit prompt"):
 
     async def on_submit(self, interaction: Interaction) -> None:  # type: ignore[override]
         options = options_of(self.job, self.prompt.value)
-        await launch(self.bot, interaction, options, hosted_image_url=self.job.start_image_url)
+        await launch(self.bot, interaction, options, image_url=self.job.start_image_url)
 
     async def on_error(  # type: ignore[override]
         self, interaction: Interaction, error: Exception

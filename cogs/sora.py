@@ -1,4 +1,4 @@
-"""``/sora``: the thin Discord adapter in front of :class:`bot.launch.service.SoraService`."""
+"""``/sora``: the thin Discord adapter in front of :class:`bot.launch.usecase.Launcher`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.config import DURATIONS
 from bot.launch.validation import parse_options
-from cogs.launch import ImageInput, launch
+from cogs.adapters import image_from_attachment, launch
 
 if TYPE_CHECKING:
     from bot.app import SoraBot
@@ -60,7 +60,7 @@ class SoraCog(commands.Cog):
     ) -> None:
         # Re-validated here: a raw interaction can carry any value, whatever the choices say.
         options = parse_options(prompt, duration, aspect_ratio, resolution)
-        image = ImageInput.from_attachment(start_image) if start_image is not None else None
+        image = image_from_attachment(start_image) if start_image is not None else None
         await launch(self.bot, interaction, options, image, fit=fit)
 
 

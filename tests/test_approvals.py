@@ -10,20 +10,15 @@ from typing import Any, cast
 
 from bot.app import SoraBot, open_services
 from bot.jobs.model import JobState
-from bot.launch.validation import SoraOptions
-from bot.policy.approvals import (
-    APPROVAL_TTL,
-    PREVIEW_TTL,
-    NewPending,
-    PendingKind,
-    PendingStatus,
-    custom_id,
-)
-from cogs.approval_views import NO_AUDIT_CHANNEL
-from cogs.approvals import GONE, MODERATORS_ONLY, NOT_YOURS, ApprovalsCog
+from bot.launch.port import NO_AUDIT_CHANNEL
+from bot.policy.approvals import APPROVAL_TTL, PREVIEW_TTL
+from bot.policy.held import GONE, PendingKind, PendingStatus, custom_id
+from cogs.approval_views import MODERATORS_ONLY, NOT_YOURS
+from cogs.approvals import ApprovalsCog
 from tests.fakes.discord import StoredMessage
 from tests.fakes.discord_harness import connected_client
 from tests.sora_harness import MEMBER, STARTING_CREDITS, SoraHarness, Starter, integer
+from tests.video_requests import video_request
 
 MODERATOR = 2_000_000_000_000_000_102
 STRANGER = 2_000_000_000_000_000_103
@@ -293,10 +288,9 @@ async def test_budget_limits_set_changes_both_thresholds(start: Starter) -> None
 async def test_two_decisions_at_once_start_at_most_one(start: Starter) -> None:
     h = await start()
     pending = h.services.store.pending
-    request = await pending.create(NewPending(
-        kind=PendingKind.APPROVAL, guild_id=h.guild.id, channel_id=h.guild.channel_id,
-        user_id=MEMBER, role_ids=(5, 6), price=PRICE,
-        options=SoraOptions("a cat", 4, "16:9", "standard"),
+    request = await pending.create(PendingKind.APPROVAL, video_request(
+        guild_id=h.guild.id, channel_id=h.guild.channel_id, user_id=MEMBER, role_ids=(5, 6),
+        price=PRICE, token_expires_at=h.services.clock(),
     ))
     assert request.role_ids == (5, 6)
     outcomes = await asyncio.gather(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.jobs.model import JobState
 from bot.policy.approvals import STARTED_GRACE, PendingStatus
-from cogs.approvals import GONE
+from bot.policy.held import GONE
 from tests.fakes.discord import StoredMessage
 from tests.sora_harness import MEMBER, STARTING_CREDITS, SoraHarness, Starter
 from tests.test_approvals import (

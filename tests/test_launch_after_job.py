@@ -14,7 +14,7 @@ from bot.app import SoraBot, open_services
 from bot.delivery.render import ORPHAN_TEXT
 from bot.jobs.acks import OpenAck
 from bot.jobs.model import JobState
-from cogs.approvals import GONE
+from bot.policy.held import GONE
 from tests.fakes.discord_harness import connected_client
 from tests.sora_harness import CALLBACK, MEMBER, ORIGINAL, STARTING_CREDITS, SoraHarness, Starter
 from tests.test_approvals import (

@@ -13,9 +13,10 @@ import pytest
 from bot.config import Settings
 from bot.db.database import Database
 from bot.jobs.model import FailureKind, JobLimitReached
-from bot.jobs.store import JobStore, NewJob
+from bot.jobs.store import JobStore
 from bot.policy.rules import GuildPolicy, InvalidPolicy, MemberSpending, PolicyRefusal
 from bot.policy.store import PolicyStore
+from bot.request import VideoRequest
 from tests.support.clock import FakeClock
 from tests.support.stores import make_job, settings_with
 
@@ -41,7 +42,7 @@ def settings() -> Settings:
     )
 
 
-async def create(jobs: JobStore, job: NewJob) -> None:
+async def create(jobs: JobStore, job: VideoRequest) -> None:
     await jobs.create(job, max_per_guild=1000, max_per_member=100)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -25,36 +24,11 @@ from bot.jobs.model import IN_FLIGHT, FailureKind, Job, JobLimitReached, JobStat
 from bot.ledger.journal import is_refunded
 from bot.ledger.store import Ledger
 from bot.policy.rules import MemberSpending
+from bot.request import VideoRequest
 
 if TYPE_CHECKING:
     from bot.audit.trail import AuditLog
     from bot.policy.store import PolicyStore
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    """What the /sora command knows when it asks for a job."""
-
-    guild_id: int
-    channel_id: int
-    user_id: int
-    application_id: int
-    interaction_id: int
-    interaction_token: str
-    token_expires_at: datetime
-    attachment_size_limit: int
-    model: str
-    prompt: str
-    duration: int
-    aspect_ratio: str
-    resolution: str
-    price: int
-    start_image_url: str | None = None
-    status_message_id: int | None = None
-    #: What fitting did to the start image (see bot/launch/imagefit.py); None if nothing.
-    start_image_note: str | None = None
-    #: The member's roles, for the guild policy's role rule (not stored).
-    role_ids: tuple[int, ...] = ()
 
 
 def has_job(interaction_id: str) -> str:
@@ -117,10 +91,14 @@ class JobStore:
         return to_db_time(self._clock())
 
     async def create(
-        self, new: NewJob, *, max_per_guild: int, max_per_member: int,
+        self, new: VideoRequest, *, status_message_id: int | None = None,
+        max_per_guild: int, max_per_member: int,
         within: Callable[[Transaction], Awaitable[object]] | None = None,
     ) -> Job:
         """Reserve the price and write the job row in one transaction.
+
+        ``status_message_id`` is the acknowledgement's message that shows the job's progress
+        (None: the result is posted as a new message).
 
         ``within`` runs last in that transaction: the caller's bookkeeping that must hold
         exactly when the job exists (closing its acknowledgement, claiming a held request);
@@ -133,6 +111,7 @@ class JobStore:
         """
         job_id = uuid.uuid4().hex
         now = self._clock()
+        origin, options = new.origin, new.options
         async with self._db.transaction() as tx:
             policy = await self._policy.check(tx, new)
             max_per_guild = policy.max_in_flight_guild or max_per_guild
@@ -150,10 +129,11 @@ class JobStore:
                 " created_at, updated_at, start_image_note)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
                 (
-                    job_id, new.guild_id, new.channel_id, new.user_id, new.application_id,
-                    new.interaction_id, new.interaction_token, to_db_time(new.token_expires_at),
-                    new.status_message_id, new.attachment_size_limit, new.model, new.prompt,
-                    new.duration, new.aspect_ratio, new.resolution, new.start_image_url,
+                    job_id, origin.guild_id, origin.channel_id, origin.user_id,
+                    origin.application_id, origin.interaction_id, origin.interaction_token,
+                    to_db_time(origin.token_expires_at), status_message_id,
+                    origin.attachment_size_limit, new.model, options.prompt, options.duration,
+                    options.aspect_ratio, options.resolution, new.start_image_url,
                     new.price, f"sora-{job_id}", JobState.RESERVED, to_db_time(now),
                     to_db_time(now + self._timeout), to_db_time(now), to_db_time(now),
                     new.start_image_note,
@@ -167,7 +147,7 @@ class JobStore:
         return job
 
     async def _check_limits(
-        self, tx: Transaction, new: NewJob, max_per_guild: int, max_per_member: int
+        self, tx: Transaction, new: VideoRequest, max_per_guild: int, max_per_member: int
     ) -> None:
         marks = ",".join("?" * len(IN_FLIGHT))
         row = await tx.fetchone(

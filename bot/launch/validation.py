@@ -18,6 +18,7 @@ from PIL import Image
 
 from bot.config import ASPECT_RATIOS, DURATIONS, RESOLUTIONS
 from bot.errors import UserError, one_of
+from bot.request import SoraOptions
 
 #: Apiframe's prompt limit. It counts UTF-16 code units (a JavaScript string's length), so an
 #: emoji outside the Basic Multilingual Plane costs two.
@@ -45,14 +46,6 @@ _FORMATS: tuple[tuple[bytes, bytes | None, str, str, str], ...] = (
 
 class InvalidRequest(UserError):
     """A /sora option or attachment was refused; nothing has been charged."""
-
-
-@dataclass(frozen=True, slots=True)
-class SoraOptions:
-    prompt: str
-    duration: int
-    aspect_ratio: str
-    resolution: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,1 +1,2 @@
-"""Each guild's spending rules (pure), their store, and requests waiting for Confirm or Approve."""
+"""Each guild's spending rules (pure), their store, and requests held for Confirm or Approve
+(held: the values; approvals: their store; holds: what the cogs may do with them)."""

@@ -14,19 +14,12 @@ the two happens: the job, or the member is told nothing was charged.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import timedelta
 
 from bot.clock import Clock, to_db_time
-from bot.db.database import Database, Row, Transaction
-from bot.errors import UserError
-from bot.launch.validation import SoraOptions
-from bot.policy.rules import GuildPolicy
-
-#: ``sora:p:<action>:<request id>``: the custom_id of the preview and approval buttons.
-CUSTOM_ID_TEMPLATE = r"sora:p:(?P<action>confirm|cancel|approve|deny):(?P<id>[0-9a-f]{32})"
-
+from bot.db.database import Database, Transaction
+from bot.policy.held import ABANDONED, PendingKind, PendingRequest, PendingStatus, RequestGone
+from bot.request import VideoRequest
 
 #: A preview is a quick yes/no: after this its price and balance may be stale.
 PREVIEW_TTL = timedelta(minutes=10)
@@ -35,96 +28,6 @@ APPROVAL_TTL = timedelta(hours=24)
 #: From a decision to its job row is a second or two (acknowledge, one transaction); a request
 #: still unclaimed this long after was left by a run that died in between.
 STARTED_GRACE = timedelta(minutes=2)
-#: ``decided_by`` of a started request ended because its job was never written.
-ABANDONED = "abandoned"
-
-GONE = "This request was already decided or has expired; nothing was charged. Run /sora again."
-
-
-class RequestGone(UserError):
-    """The held request is no longer startable (decided, expired or abandoned)."""
-
-    def __init__(self) -> None:
-        super().__init__(GONE)
-
-
-def custom_id(action: str, request_id: str) -> str:
-    return f"sora:p:{action}:{request_id}"
-
-
-class PendingKind(StrEnum):
-    PREVIEW = "preview"
-    APPROVAL = "approval"
-
-
-class PendingStatus(StrEnum):
-    PENDING = "pending"
-    STARTED = "started"
-    CANCELLED = "cancelled"
-    DENIED = "denied"
-    EXPIRED = "expired"
-
-
-def gate_for(policy: GuildPolicy, price: int) -> PendingKind | None:
-    """Which gate, if any, a request of this price must pass (approval wins over preview)."""
-    if policy.approval_above is not None and price > policy.approval_above:
-        return PendingKind.APPROVAL
-    if policy.preview_above is not None and price > policy.preview_above:
-        return PendingKind.PREVIEW
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class NewPending:
-    kind: PendingKind
-    guild_id: int
-    channel_id: int
-    user_id: int
-    role_ids: tuple[int, ...]
-    options: SoraOptions
-    price: int
-    start_image_url: str | None = None
-    start_image_note: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PendingRequest:
-    id: str
-    kind: PendingKind
-    status: PendingStatus
-    guild_id: int
-    channel_id: int
-    user_id: int
-    role_ids: tuple[int, ...]
-    options: SoraOptions
-    start_image_url: str | None
-    start_image_note: str | None
-    price: int
-    created_at: datetime
-    expires_at: datetime
-    audit_message_id: int | None
-    decided_by: str | None
-
-    @property
-    def abandoned(self) -> bool:
-        """Started, but its job was never written (see :meth:`PendingStore.abandon_stale`)."""
-        return self.decided_by == ABANDONED
-
-    @classmethod
-    def from_row(cls, row: Row) -> PendingRequest:
-        roles = str(row["role_ids"])
-        return cls(
-            id=row["id"], kind=PendingKind(row["kind"]), status=PendingStatus(row["status"]),
-            guild_id=row["guild_id"], channel_id=row["channel_id"], user_id=row["user_id"],
-            role_ids=tuple(int(r) for r in roles.split(",") if r),
-            options=SoraOptions(prompt=row["prompt"], duration=row["duration"],
-                                aspect_ratio=row["aspect_ratio"], resolution=row["resolution"]),
-            start_image_url=row["start_image_url"],
-            start_image_note=row["start_image_note"], price=row["price"],
-            created_at=datetime.fromisoformat(row["created_at"]),
-            expires_at=datetime.fromisoformat(row["expires_at"]),
-            audit_message_id=row["audit_message_id"], decided_by=row["decided_by"],
-        )
 
 
 class PendingStore:
@@ -135,7 +38,8 @@ class PendingStore:
         self._db, self._clock = db, clock
         self._ttl = {PendingKind.PREVIEW: preview_ttl, PendingKind.APPROVAL: approval_ttl}
 
-    async def create(self, new: NewPending) -> PendingRequest:
+    async def create(self, kind: PendingKind, new: VideoRequest) -> PendingRequest:
+        """Hold ``new`` (nothing reserved) until its Confirm or Approve, or its expiry."""
         now = self._clock()
         options = new.options
         async with self._db.transaction() as tx:
@@ -144,11 +48,11 @@ class PendingStore:
                 " prompt, duration, aspect_ratio, resolution, start_image_url, start_image_note,"
                 " price, created_at, expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-                (uuid.uuid4().hex, new.kind.value, new.guild_id, new.channel_id, new.user_id,
+                (uuid.uuid4().hex, kind.value, new.guild_id, new.channel_id, new.user_id,
                  ",".join(str(r) for r in new.role_ids), options.prompt, options.duration,
                  options.aspect_ratio, options.resolution, new.start_image_url,
                  new.start_image_note, new.price,
-                 to_db_time(now), to_db_time(now + self._ttl[new.kind])),
+                 to_db_time(now), to_db_time(now + self._ttl[kind])),
             )
         assert row is not None
         return PendingRequest.from_row(row)

@@ -72,7 +72,7 @@ class MemberSpending:
 
 
 class PolicySubject(Protocol):
-    """What the rules need to know about a request (:class:`bot.jobs.store.NewJob` is one)."""
+    """What the rules need to know about a request (:class:`bot.request.VideoRequest` is one)."""
 
     @property
     def guild_id(self) -> int: ...
@@ -88,19 +88,6 @@ class PolicySubject(Protocol):
     def duration(self) -> int: ...
     @property
     def price(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyRequest:
-    """A :class:`PolicySubject` for the early check, before a :class:`NewJob` exists."""
-
-    guild_id: int
-    channel_id: int
-    user_id: int
-    role_ids: tuple[int, ...]
-    resolution: str
-    duration: int
-    price: int
 
 
 # -- time windows (UTC) --------------------------------------------------------------------

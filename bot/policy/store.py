@@ -24,7 +24,6 @@ from bot.policy.rules import (
     InvalidPolicy,
     MemberSpending,
     PolicyRefusal,
-    PolicyRequest,
     PolicySubject,
     day_start,
     evaluate,
@@ -34,7 +33,7 @@ from bot.policy.rules import (
 )
 
 __all__ = [
-    "GuildPolicy", "InvalidPolicy", "MemberSpending", "PolicyRefusal", "PolicyRequest",
+    "GuildPolicy", "InvalidPolicy", "MemberSpending", "PolicyRefusal",
     "PolicyStore", "PolicySubject",
 ]
 

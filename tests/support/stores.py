@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -11,10 +11,12 @@ from bot.budget import BudgetService
 from bot.clock import Clock
 from bot.config import Settings, parse_settings
 from bot.db.database import Database
-from bot.jobs.store import JobHistory, JobStore, NewJob
+from bot.jobs.store import JobHistory, JobStore
 from bot.ledger.store import Ledger
 from bot.policy.store import PolicyStore
+from bot.request import VideoRequest
 from tests.support.clock import T0
+from tests.video_requests import video_request
 
 
 def settings_with(**sections: dict[str, Any]) -> Settings:
@@ -48,13 +50,7 @@ def build_stores(db: Database, settings: Settings, clock: Clock) -> Stores:
     return Stores(ledger, audit, policy, jobs, budget)
 
 
-def make_job(*, guild_id: int, user_id: int, price: int = 12, **changes: Any) -> NewJob:
+def make_job(*, guild_id: int, user_id: int, price: int = 12, **changes: Any) -> VideoRequest:
     """A /sora request of a 4 s standard video; a module binds its guild and member."""
-    job = NewJob(
-        guild_id=guild_id, channel_id=2002, user_id=user_id, application_id=3003,
-        interaction_id=4004, interaction_token="secret-interaction-token",
-        token_expires_at=T0 + timedelta(minutes=15), attachment_size_limit=10 * 1024 * 1024,
-        model="sora-2-pro", prompt="a cat", duration=4, aspect_ratio="16:9",
-        resolution="standard", price=price,
-    )
-    return replace(job, **changes)
+    fields: dict[str, Any] = {"token_expires_at": T0 + timedelta(minutes=15), **changes}
+    return video_request(guild_id=guild_id, user_id=user_id, price=price, **fields)

@@ -1,0 +1,301 @@
+"""Start a video: the one use case behind /sora, the context menu, the result buttons,
+Confirm and Approve. Free of Discord objects; the visible steps go through a
+:class:`bot.launch.port.DiscordPort`.
+
+The order matters and lives only here. The cheap checks run before acknowledging, so a
+refusal is the first, private response. Above the guild's threshold the request is held
+instead (nothing reserved). Otherwise a public "thinking…" acknowledgement, whose message
+becomes the job's status message, then the slow work (re-hosting the start image), then the
+price reserved and the job row written in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from bot.apiframe.client import (
+    ApiframeClient,
+    ApiframeError,
+    ProviderOutOfCredits,
+    ValidationFailed,
+)
+from bot.audit.trail import AuditLog
+from bot.config import Settings
+from bot.db.database import Transaction
+from bot.errors import UserError
+from bot.jobs.acks import AckStore, OpenAck
+from bot.jobs.model import Job, JobLimitReached
+from bot.jobs.store import JobStore
+from bot.launch.imagefit import CROP, check_fit_mode
+from bot.launch.port import (
+    AUDIT_UNREACHABLE,
+    NO_AUDIT_CHANNEL,
+    DiscordPort,
+    ImageInput,
+    ImageUploadFailed,
+    PreviewFacts,
+)
+from bot.launch.startimages import StartImageService
+from bot.launch.validation import StartImage, check_attachment_meta
+from bot.ledger.store import Ledger
+from bot.ledger.types import InsufficientCredits
+from bot.policy.approvals import PendingStore
+from bot.policy.held import GONE, PendingKind, PendingRequest, PendingStatus, gate_for
+from bot.policy.rules import GuildPolicy
+from bot.policy.store import PolicyStore
+from bot.request import ModelOptions, Origin, VideoRequest
+
+log = logging.getLogger(__name__)
+
+#: Where a start image comes from: re-hosted now, or already on the provider (url, note).
+Rehost = Callable[[], Awaitable[tuple[str | None, str | None]]]
+
+
+class Launcher:
+    """Price, check, hold or acknowledge, re-host, reserve and enqueue one job."""
+
+    def __init__(
+        self, *, settings: Settings, ledger: Ledger, jobs: JobStore, policy: PolicyStore,
+        pending: PendingStore, acks: AckStore, audit: AuditLog, apiframe: ApiframeClient,
+        images: StartImageService, wake: Callable[[], None],
+    ) -> None:
+        self._settings, self._ledger, self._jobs, self._policy = settings, ledger, jobs, policy
+        self._pending, self._acks, self._audit = pending, acks, audit
+        self._apiframe, self._images = apiframe, images
+        # Tells the scheduler a job is due now rather than at its next planned look.
+        self._wake = wake
+
+    def price(self, options: ModelOptions) -> int:
+        return self._settings.price(options.resolution, options.duration)
+
+    def request(self, origin: Origin, options: ModelOptions) -> VideoRequest:
+        return VideoRequest(origin=origin, model=self._settings.apiframe.model,
+                            options=options, price=self.price(options))
+
+    async def job_for(self, guild_id: int | None, job_id: str) -> Job | None:
+        """The guild's job (a result button names it); None if unknown or another guild's."""
+        job = await self._jobs.get(job_id)
+        return job if job is not None and job.guild_id == guild_id else None
+
+    async def launch(
+        self, origin: Origin, options: ModelOptions, port: DiscordPort, *,
+        image: ImageInput | None = None, fit: str = CROP, image_url: str | None = None,
+        image_note: str | None = None, gate: bool = True, held_id: str | None = None,
+    ) -> Job | None:
+        """Check, acknowledge publicly, re-host the image, reserve and enqueue one job.
+
+        ``fit`` (crop / pad) says how a start image of another shape is fitted to the video's.
+        ``image_url`` reuses a start image already on the provider (a rerolled job's) as is.
+        Above the guild's preview or approval threshold (unless ``gate`` is False: the request
+        already passed it) the request is held instead and None is returned: nothing reserved.
+        ``held_id`` is the held request this starts (its Confirm): the job claims it.
+
+        Raises only while no job exists. Once the job row is written the request has
+        succeeded, and nothing after it (the status card) can report a failure, undo or
+        repeat it.
+        """
+        fit = check_fit_mode(fit)
+        if image is not None:
+            check_attachment_meta(image.size, image.content_type,
+                                  self._settings.jobs.max_start_image_bytes)
+        request = self.request(origin, options)
+        await self.precheck(request)
+
+        async def rehost() -> tuple[str | None, str | None]:
+            if image is None:
+                return image_url, image_note
+            return await self._rehost(image, options.aspect_ratio, fit)
+
+        if gate:
+            policy = await self._policy.get(origin.guild_id)
+            kind = gate_for(policy, request.price)
+            if kind is not None:
+                await self._hold(kind, request, policy, port, rehost)
+                return None
+
+        # Until the job row exists, a crash would leave the public placeholder thinking
+        # forever: note it first, so the next run can say that nothing was charged.
+        await self._acks.open(OpenAck(origin.interaction_id, origin.application_id,
+                                      origin.interaction_token, origin.token_expires_at))
+
+        async def with_the_job(tx: Transaction) -> None:
+            # In the job row's own transaction, so no later failure can leave a job whose
+            # placeholder the next run calls uncharged, or a held request startable again.
+            await self._acks.close_in(tx, origin.interaction_id)
+            if held_id is not None:
+                await self._pending.claim(tx, held_id)
+
+        try:
+            # Errors from here on reach the member privately: the error handler removes the
+            # public placeholder first.
+            status_message_id = await port.acknowledge()
+            url, note = await rehost()
+            job = await self._reserve(request.with_image(url, note),
+                                      status_message_id=status_message_id, within=with_the_job)
+        except Exception:
+            # No job: the member is told why right now, so the note for the next run can go.
+            # (A cancellation keeps it: then nobody told the member anything.)
+            await self._forget_ack(origin.interaction_id)
+            raise
+        log.info("job %s: created for guild %s by user %s (%d credits)",
+                 job.id, job.guild_id, job.user_id, job.price)
+        self._wake()
+        await self._show_status(port, job)
+        return job
+
+    async def confirm(self, held: PendingRequest, origin: Origin, port: DiscordPort, *,
+                      actor: str) -> Job | None:
+        """The member's Confirm of their preview: start it as they asked, once."""
+        if await self._pending.decide(held.id, PendingStatus.STARTED, actor=actor) is None:
+            await port.answer(GONE)
+            return None
+        try:
+            # The button's own public "thinking…" becomes the job's status message.
+            job = await self.launch(origin, held.options, port, image_url=held.start_image_url,
+                                    image_note=held.start_image_note, gate=False,
+                                    held_id=held.id)
+        except Exception:
+            await self._pending.reopen(held.id)  # a no-op once a job claimed the request
+            raise
+        log.info("held request %s confirmed: job %s", held.id,
+                 job.id if job is not None else "?")
+        return job
+
+    async def approve(self, held: PendingRequest, moderator: Origin, port: DiscordPort, *,
+                      actor: str) -> Job | None:
+        """A moderator's Approve: start the member's request with the moderator's click.
+
+        The requester's own token is long gone: the job posts its result as a new channel
+        message mentioning them (no status message). Only the click's token is the
+        moderator's; who, where and which roles stay the requester's.
+        """
+        if await self._pending.decide(held.id, PendingStatus.STARTED, actor=actor) is None:
+            await port.answer(GONE)
+            return None
+        origin = replace(moderator, guild_id=held.guild_id, channel_id=held.channel_id,
+                         user_id=held.user_id, role_ids=held.role_ids)
+        request = self.request(origin, held.options).with_image(held.start_image_url,
+                                                                 held.start_image_note)
+        try:
+            job = await self._reserve(request, status_message_id=None,
+                                      within=lambda tx: self._pending.claim(tx, held.id))
+        except Exception:
+            await self._pending.reopen(held.id)
+            raise
+        self._wake()
+        return job
+
+    async def precheck(self, request: VideoRequest) -> None:
+        """Refuse early, before any slow work, when the request cannot succeed right now.
+
+        Only advisory: :meth:`_reserve` checks again inside the reserving transaction.
+        """
+        policy = await self._policy.precheck(request)
+        per_guild, per_member = self._policy.in_flight_limits(policy)
+        running = await self._jobs.in_flight(request.guild_id)
+        mine = sum(1 for job in running if job.user_id == request.user_id)
+        if mine >= per_member:
+            raise JobLimitReached(scope="member", running=mine, limit=per_member)
+        if len(running) >= per_guild:
+            raise JobLimitReached(scope="guild", running=len(running), limit=per_guild)
+        balance = await self._ledger.balance(request.guild_id)
+        if balance < request.price:
+            raise InsufficientCredits(balance=balance, price=request.price)
+
+    async def _hold(self, kind: PendingKind, request: VideoRequest, policy: GuildPolicy,
+                    port: DiscordPort, rehost: Rehost) -> PendingRequest:
+        """Record the request and show its preview, or send it to the audit channel."""
+        audit_channel: int | None = None
+        if kind is PendingKind.APPROVAL:
+            audit_channel = (await self._audit.settings(request.guild_id)).channel_id
+            if audit_channel is None:
+                raise UserError(NO_AUDIT_CHANNEL)
+        # Private: only the member sees the preview or the "awaiting approval" note.
+        await port.acknowledge_privately()
+        url, note = await rehost()
+        held = await self._pending.create(kind, request.with_image(url, note))
+        if audit_channel is None:
+            balance = await self._ledger.balance(held.guild_id)
+            spending = await self._policy.spending(held.guild_id, held.user_id)
+            await port.show_preview(held, PreviewFacts(balance, spending, policy))
+            return held
+        posted = await port.post_approval(audit_channel, held)
+        if posted is None:
+            await self._pending.decide(held.id, PendingStatus.CANCELLED, actor="bot")
+            raise UserError(AUDIT_UNREACHABLE)
+        await self._pending.set_audit_message(held.id, posted)
+        await port.answer(
+            f"This video costs {held.price} credits, so a moderator must approve it first. "
+            "You'll be told here when they decide; nothing is charged until then.")
+        return held
+
+    async def _reserve(
+        self, request: VideoRequest, *, status_message_id: int | None,
+        within: Callable[[Transaction], Awaitable[object]],
+    ) -> Job:
+        """Reserve the price and record the job in one transaction; the scheduler does the rest.
+
+        ``within`` joins that transaction (see :meth:`bot.jobs.store.JobStore.create`).
+        """
+        jobs = self._settings.jobs
+        return await self._jobs.create(
+            request, status_message_id=status_message_id,
+            max_per_guild=jobs.max_in_flight_per_guild,
+            max_per_member=jobs.max_in_flight_per_member, within=within,
+        )
+
+    async def _rehost(self, image: ImageInput, aspect_ratio: str,
+                      fit: str) -> tuple[str, str | None]:
+        """The uploaded image's URL and what fitting did to it (None: it already fit)."""
+        data = await image.read()
+        # Decoded once, in a worker thread (so the gateway heartbeat never stalls), and only
+        # as many at a time as the service allows. The filename and declared type are not
+        # trusted.
+        fitted = await self._images.prepare(data, aspect_ratio, fit)
+        return await self._upload(fitted.image), fitted.note
+
+    async def _upload(self, image: StartImage) -> str:
+        """Re-host the image on Apiframe: Discord's CDN URLs are signed and expire."""
+        try:
+            upload = await self._apiframe.upload(
+                image.data, filename=f"start.{image.extension}", content_type=image.mime
+            )
+        except ValidationFailed as exc:
+            log.warning("start image refused by Apiframe: %s", exc)
+            raise ImageUploadFailed(
+                "The video service did not accept that image. Try a PNG or JPEG under 10 MB."
+            ) from None
+        except ProviderOutOfCredits:
+            raise ImageUploadFailed(
+                "The bot's video provider account is out of credits; please tell the bot's "
+                "operator. Nothing was charged."
+            ) from None
+        except ApiframeError as exc:
+            log.warning("start image upload failed: %s", exc)
+            raise ImageUploadFailed(
+                "The start image could not be uploaded to the video service right now. Please "
+                "try again in a minute; nothing was charged."
+            ) from None
+        return upload.url
+
+    async def _forget_ack(self, interaction_id: int) -> None:
+        try:
+            await self._acks.close(interaction_id)
+        except Exception:
+            # Must not hide the refusal being raised. Left behind, the row makes the next run
+            # say "nothing was charged", which is true: no job was written.
+            log.warning("interaction %s: acknowledgement note not cleared", interaction_id,
+                        exc_info=True)
+
+    @staticmethod
+    async def _show_status(port: DiscordPort, job: Job) -> None:
+        """Turn the placeholder into the status card: cosmetic, so it never raises."""
+        try:
+            await port.show_status(job)
+        except Exception as exc:
+            # A refusal, a reset connection or a timeout alike: the job is paid for and
+            # running, and the scheduler edits this same message with progress and the result.
+            log.info("job %s: first status edit failed (%s); the scheduler will retry", job.id,
+                     type(exc).__name__)

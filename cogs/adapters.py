@@ -1,0 +1,142 @@
+"""The Discord side of the launch use case, shared by every entry point (not a cog).
+
+:class:`InteractionPort` performs the visible steps :class:`bot.launch.usecase.Launcher` asks
+for, on one interaction; :func:`launch` is what /sora, the context menu, the result buttons and
+the edit modal call. The preview and approval buttons (:class:`PendingButton`) live here too:
+their clicks start a launch, and a launch can post them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.delivery import render
+from bot.jobs.model import Job
+from bot.launch.imagefit import CROP
+from bot.launch.port import AttachmentUnreadable, ImageInput, PreviewFacts
+from bot.policy.held import CUSTOM_ID_TEMPLATE, PendingKind, PendingRequest, custom_id
+from bot.request import ModelOptions
+from cogs.approval_views import approval_embed, on_click, preview_embed
+from cogs.errors import report_error
+from cogs.origin import origin_of
+
+if TYPE_CHECKING:
+    from bot.app import SoraBot
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+_BUTTONS: dict[str, tuple[str, discord.ButtonStyle]] = {
+    "confirm": ("Confirm", discord.ButtonStyle.success),
+    "cancel": ("Cancel", discord.ButtonStyle.secondary),
+    "approve": ("Approve", discord.ButtonStyle.success),
+    "deny": ("Deny", discord.ButtonStyle.danger),
+}
+
+
+def image_from_attachment(attachment: discord.Attachment) -> ImageInput:
+    async def read() -> bytes:
+        try:
+            return await attachment.read()
+        except discord.HTTPException as exc:
+            log.info("start image unreadable (%s)", exc)
+            raise AttachmentUnreadable(
+                "I couldn't download that image from Discord (the link may have expired). "
+                "Please attach it again."
+            ) from None
+
+    return ImageInput(read=read, filename=attachment.filename,
+                      content_type=attachment.content_type, size=attachment.size)
+
+
+class InteractionPort:
+    """A :class:`bot.launch.port.DiscordPort` over one interaction."""
+
+    def __init__(self, bot: SoraBot, interaction: discord.Interaction[Any]) -> None:
+        self._bot, self._interaction = bot, interaction
+
+    async def acknowledge(self) -> int | None:
+        # Public, so the finished video can replace this "thinking…" message.
+        callback = await self._interaction.response.defer(thinking=True)
+        return callback.message_id if callback else None
+
+    async def acknowledge_privately(self) -> None:
+        await self._interaction.response.defer(ephemeral=True, thinking=True)
+
+    async def show_status(self, job: Job) -> None:
+        await self._interaction.edit_original_response(
+            embed=render.status_embed(job, discord.utils.utcnow()), allowed_mentions=NO_MENTIONS,
+        )
+
+    async def show_preview(self, held: PendingRequest, facts: PreviewFacts) -> None:
+        await self._interaction.followup.send(embed=preview_embed(held, facts),
+                                              view=buttons(held), ephemeral=True,
+                                              allowed_mentions=NO_MENTIONS)
+
+    async def post_approval(self, channel_id: int, held: PendingRequest) -> int | None:
+        try:
+            posted = await self._bot.get_partial_messageable(channel_id).send(
+                embed=approval_embed(held), view=buttons(held), allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            return None
+        return posted.id
+
+    async def answer(self, text: str) -> None:
+        response = self._interaction.response
+        if response.is_done():
+            await self._interaction.followup.send(text, ephemeral=True,
+                                                  allowed_mentions=NO_MENTIONS)
+        else:
+            await response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+async def launch(
+    bot: SoraBot, interaction: discord.Interaction[SoraBot], options: ModelOptions,
+    image: ImageInput | None = None, *, fit: str = CROP, image_url: str | None = None,
+) -> Job | None:
+    """Start a video from this interaction (see :meth:`bot.launch.usecase.Launcher.launch`)."""
+    return await bot.launcher.launch(origin_of(interaction), options,
+                                     InteractionPort(bot, interaction), image=image, fit=fit,
+                                     image_url=image_url)
+
+
+class PendingButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+                    template=CUSTOM_ID_TEMPLATE):
+    """One of Confirm/Cancel (preview) or Approve/Deny (approval) of one held request.
+
+    A DynamicItem keyed by the request id, so it works after a restart.
+    """
+
+    def __init__(self, action: str, request_id: str) -> None:
+        label, style = _BUTTONS[action]
+        super().__init__(discord.ui.Button(label=label, style=style,
+                                           custom_id=custom_id(action, request_id)))
+        self.action, self.request_id = action, request_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+        match: re.Match[str], /,
+    ) -> PendingButton:
+        return cls(match["action"], match["id"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        bot: SoraBot = interaction.client
+        try:
+            await on_click(bot, interaction, InteractionPort(bot, interaction), self.action,
+                           self.request_id)
+        except Exception as exc:  # every failure is answered privately
+            await report_error(interaction, exc)
+
+
+def buttons(request: PendingRequest) -> discord.ui.View:
+    actions = ("confirm", "cancel") if request.kind is PendingKind.PREVIEW else ("approve", "deny")
+    view = discord.ui.View(timeout=None)
+    for action in actions:
+        view.add_item(PendingButton(action, request.id))
+    return view
