@@ -16,7 +16,7 @@ from bot.ledger.store import Ledger
 from bot.policy.store import PolicyStore
 from bot.request import VideoRequest
 from tests.support.clock import T0
-from tests.video_requests import video_request
+from tests.support.requests import video_request
 
 
 def settings_with(**sections: dict[str, Any]) -> Settings:

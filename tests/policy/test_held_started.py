@@ -7,8 +7,8 @@ from bot.jobs.model import JobState
 from bot.policy.approvals import STARTED_GRACE, PendingStatus
 from bot.policy.held import GONE
 from tests.fakes.discord import StoredMessage
-from tests.sora_harness import MEMBER, STARTING_CREDITS, SoraHarness, Starter
-from tests.test_approvals import (
+from tests.launch.test_launch_after_job import restarted
+from tests.policy.test_approvals import (
     MODERATOR,
     PRICE,
     audit_request,
@@ -19,7 +19,7 @@ from tests.test_approvals import (
     preview_of,
     with_audit_channel,
 )
-from tests.test_launch_after_job import restarted
+from tests.sora_harness import MEMBER, STARTING_CREDITS, SoraHarness, Starter
 
 NOT_STARTED = "could not be started"
 

@@ -18,7 +18,7 @@ from bot.launch.imagefit import (
     ratio_text,
 )
 from bot.launch.validation import DecodedImage, InvalidRequest, decode_start_image
-from tests.test_render import make_job
+from tests.delivery.test_render import make_job
 
 LIMIT = 10 * 1024 * 1024
 PIXELS = 4096 * 4096

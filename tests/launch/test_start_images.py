@@ -16,8 +16,8 @@ from bot.launch.imagefit import FittedImage
 from bot.launch.startimages import StartImageService, prepare_start_image
 from bot.launch.validation import InvalidRequest, StartImage
 from tests.conftest import APIFRAME_KEY, DISCORD_TOKEN
+from tests.launch.test_validation import png_header_only
 from tests.sora_harness import SoraHarness, png
-from tests.test_validation import png_header_only
 
 BOUND = 2
 

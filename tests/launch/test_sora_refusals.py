@@ -9,6 +9,7 @@ import pytest
 from bot.jobs.model import JobState
 from tests.fakes.apiframe import JobScript
 from tests.fakes.discord import StoredMessage
+from tests.launch.test_validation import png_header_only
 from tests.sora_harness import (
     CALLBACK,
     EPHEMERAL,
@@ -23,7 +24,6 @@ from tests.sora_harness import (
     string,
     uncompressed_png,
 )
-from tests.test_validation import png_header_only
 
 
 async def refused(h: SoraHarness, iid: int) -> StoredMessage:

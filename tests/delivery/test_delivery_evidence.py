@@ -17,6 +17,7 @@ from bot.jobs.model import FailureKind, Job, JobState
 from bot.worker.outcomes import MAX_LOOKUP_ATTEMPTS
 from tests.fakes.discord import StoredMessage
 from tests.kill9_support import has_files
+from tests.launch.test_sora_failures import refunded_once
 from tests.sora_harness import (
     CHANNEL_MESSAGES,
     MEMBER,
@@ -24,7 +25,6 @@ from tests.sora_harness import (
     SoraHarness,
     Starter,
 )
-from tests.test_sora_failures import refunded_once
 
 WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
 TOKEN_LAPSED = 16 * 60

@@ -18,7 +18,7 @@ from cogs.approvals import ApprovalsCog
 from tests.fakes.discord import StoredMessage
 from tests.fakes.discord_harness import connected_client
 from tests.sora_harness import MEMBER, STARTING_CREDITS, SoraHarness, Starter, integer
-from tests.video_requests import video_request
+from tests.support.requests import video_request
 
 MODERATOR = 2_000_000_000_000_000_102
 STRANGER = 2_000_000_000_000_000_103

@@ -12,7 +12,7 @@ from PIL import Image
 
 from bot.launch.imagefit import FittedImage, fit_start_image
 from bot.launch.validation import decode_start_image
-from tests.test_validation import png_chunk
+from tests.launch.test_validation import png_chunk
 
 LIMIT = 10 * 1024 * 1024
 PIXELS = 4096 * 4096

@@ -12,9 +12,9 @@ from yarl import URL
 
 from bot.jobs.model import FailureKind, Job, JobState
 from cogs.results import VIDEO_REFUSED, VIDEO_TOO_LARGE
+from tests.delivery.test_results import click, delivered
+from tests.launch.test_sora_failures import refunded_once
 from tests.sora_harness import MEMBER, SoraHarness, Starter
-from tests.test_results import click, delivered
-from tests.test_sora_failures import refunded_once
 
 CDN = "GET /cdn/videos/{name}"
 

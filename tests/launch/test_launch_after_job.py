@@ -16,8 +16,7 @@ from bot.jobs.acks import OpenAck
 from bot.jobs.model import JobState
 from bot.policy.held import GONE
 from tests.fakes.discord_harness import connected_client
-from tests.sora_harness import CALLBACK, MEMBER, ORIGINAL, STARTING_CREDITS, SoraHarness, Starter
-from tests.test_approvals import (
+from tests.policy.test_approvals import (
     MODERATOR,
     PRICE,
     audit_request,
@@ -28,6 +27,7 @@ from tests.test_approvals import (
     preview_of,
     with_audit_channel,
 )
+from tests.sora_harness import CALLBACK, MEMBER, ORIGINAL, STARTING_CREDITS, SoraHarness, Starter
 
 
 async def reserves(h: SoraHarness) -> int:

@@ -13,6 +13,7 @@ from bot.jobs.model import JobState
 from cogs.animate import MENU_NAME
 from cogs.animate_views import NO_IMAGE
 from tests.fakes.discord import StoredMessage
+from tests.launch.test_validation import png_header_only
 from tests.sora_harness import (
     EPHEMERAL,
     MEMBER,
@@ -23,7 +24,6 @@ from tests.sora_harness import (
     png,
     uncompressed_png,
 )
-from tests.test_validation import png_header_only
 
 POSTER = 2_000_000_000_000_000_077
 TEXT_INPUT, STRING_SELECT, LABEL, TEXT_DISPLAY = 4, 3, 18, 10
