@@ -25,7 +25,7 @@ from bot.config import Settings
 from bot.db.database import Database
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.acks import AckStore
-from bot.jobs.store import JobHistory, JobStore
+from bot.jobs.store import JobDeliveries, JobHistory, JobStore
 from bot.launch.startimages import StartImageService
 from bot.launch.usecase import Launcher
 from bot.ledger.store import Ledger
@@ -89,7 +89,7 @@ async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterato
         settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms
     )
     try:
-        ledger = Ledger.from_config(db, settings.ledger, clock=clock)
+        ledger = Ledger.from_config(db, settings.ledger, clock=clock, held_jobs=JobDeliveries())
         policy = PolicyStore(db, settings=settings, clock=clock, jobs=JobHistory())
         audit = AuditLog(db, clock)
         jobs = JobStore(
