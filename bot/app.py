@@ -25,11 +25,13 @@ from bot.config import Settings
 from bot.db.database import Database
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.acks import AckStore
-from bot.jobs.store import JobHistory, JobStore
+from bot.jobs.store import JobDeliveries, JobHistory, JobStore
+from bot.launch.lastframe import LastFrames
 from bot.launch.startimages import StartImageService
 from bot.launch.usecase import Launcher
 from bot.ledger.store import Ledger
 from bot.policy.approvals import PendingStore
+from bot.policy.guild_rules import GuildRules
 from bot.policy.holds import HoldService
 from bot.policy.store import PolicyStore
 from bot.worker.scheduler import JobScheduler
@@ -61,18 +63,25 @@ class Store:
 
 @dataclass(frozen=True)
 class Services:
-    """Everything the bot's cogs need, built once in :func:`open_services`."""
+    """Everything the bot's cogs need, built once in :func:`open_services`.
+
+    The cogs call the services (``budget``, ``rules``, ``holds``, ``images``, ``frames``) and
+    read ``settings`` and ``clock``. ``store`` and ``apiframe`` are for the wiring in this
+    module (and tests): tests/test_shape.py fails when a cog names anything not on its
+    allow-list of services.
+    """
 
     settings: Settings
-    store: Store
-    http: aiohttp.ClientSession
-    apiframe: ApiframeClient
     clock: Clock
-    policy: PolicyStore
     budget: BudgetService
-    audit: AuditLog
-    images: StartImageService
+    rules: GuildRules
     holds: HoldService
+    images: StartImageService
+    frames: LastFrames
+    #: The shared HTTP session; cogs.animate still reads Discord attachments with it.
+    http: aiohttp.ClientSession
+    store: Store
+    apiframe: ApiframeClient
 
 
 def make_start_image_service(settings: Settings) -> StartImageService:
@@ -89,7 +98,7 @@ async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterato
         settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms
     )
     try:
-        ledger = Ledger.from_config(db, settings.ledger, clock=clock)
+        ledger = Ledger.from_config(db, settings.ledger, clock=clock, held_jobs=JobDeliveries())
         policy = PolicyStore(db, settings=settings, clock=clock, jobs=JobHistory())
         audit = AuditLog(db, clock)
         jobs = JobStore(
@@ -133,9 +142,11 @@ async def open_services(
         budget = BudgetService(store.db, store.ledger, store.audit, store.jobs, settings, clock)
         images = make_start_image_service(settings)
         stack.callback(images.close)
-        yield Services(settings=settings, store=store, http=http, apiframe=apiframe,
-                       clock=clock, policy=store.policy, budget=budget, audit=store.audit,
-                       images=images, holds=HoldService(store.pending))
+        frames = LastFrames(apiframe, max_video_bytes=settings.apiframe.extend_max_video_bytes)
+        yield Services(settings=settings, clock=clock, budget=budget,
+                       rules=GuildRules(store.policy), holds=HoldService(store.pending),
+                       images=images, frames=frames, http=http, store=store,
+                       apiframe=apiframe)
 
 
 def default_intents() -> discord.Intents:
@@ -183,7 +194,7 @@ class SoraBot(commands.Bot):
             workdir=settings.database.path.parent / "downloads",
             clock=services.clock,
         )
-        self.audit_poster = AuditPoster(services.audit, self, self.scheduler.duties)
+        self.audit_poster = AuditPoster(services.store.audit, self, self.scheduler.duties)
         store = services.store
         # Every entry point starts its jobs here (see cogs/adapters.py). Built with the bot,
         # not in open_services, because it wakes this bot's scheduler.

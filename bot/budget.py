@@ -3,7 +3,8 @@
 Every method writes its ledger change and its audit event in ONE transaction: either both are
 committed or neither. The money rules stay the ledger's (integers, never negative, balance
 plus credits held by unfinished jobs bounded by ``max_balance`` as bot/ledger/limit.py explains,
-one refund per job); this layer adds who may create credits and the audit.
+one refund per job); this layer adds who may create credits and the audit. It is also where
+the cogs read and set where the budget is watched (the audit channel, the low-balance alert).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.audit.trail import AuditLog
+from bot.audit.trail import AuditLog, AuditSettings
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.database import Database
@@ -119,6 +120,23 @@ class BudgetService:
 
     async def export(self, guild_id: int) -> LedgerExport:
         return await self._ledger.export(guild_id)
+
+    # -- where the budget is watched: the audit channel and the low-balance alert -------------
+
+    async def audit_settings(self, guild_id: int) -> AuditSettings:
+        return await self._audit.settings(guild_id)
+
+    async def set_audit_channel(
+        self, guild_id: int, channel_id: int | None, *, actor: str
+    ) -> AuditSettings:
+        """Post this guild's credit changes and job outcomes there; None stops posting."""
+        return await self._audit.set_channel(guild_id, channel_id, actor=actor)
+
+    async def set_low_balance_alert(
+        self, guild_id: int, threshold: int | None, *, actor: str
+    ) -> AuditSettings:
+        """Alert once when the balance drops below ``threshold``; None turns the alert off."""
+        return await self._audit.set_low_balance(guild_id, threshold, actor=actor)
 
     async def grant(
         self, guild_id: int, amount: int, *, actor_id: int | None, can_mint: bool, reason: str

@@ -76,7 +76,7 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
     async def _retire_audit_message(self, request: PendingRequest, text: str) -> None:
         if request.audit_message_id is None:
             return
-        audit = await self.bot.services.audit.settings(request.guild_id)
+        audit = await self.bot.services.budget.audit_settings(request.guild_id)
         if audit.channel_id is None:
             return
         message = self.bot.get_partial_messageable(audit.channel_id).get_partial_message(

@@ -1,4 +1,4 @@
-"""``/budget``: the moderators' adapter in front of the budget, policy and audit services.
+"""``/budget``: the moderators' adapter in front of the budget and guild-rules services.
 
 ``default_permissions`` only hides the group from members without Manage Server, and server
 admins can change that in their settings; every subcommand therefore checks the permission
@@ -199,7 +199,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
     @app_commands.command(name="freeze", description="Stop all spending (running jobs finish)")
     @moderators_only
     async def freeze(self, interaction: discord.Interaction[SoraBot]) -> None:
-        await self.bot.services.policy.set_frozen(self._guild(interaction), True,
+        await self.bot.services.rules.set_frozen(self._guild(interaction), True,
                                                   actor=actor(interaction))
         await reply(interaction, "Spending is **frozen**: nobody can start a video until "
                                  "`/budget unfreeze`. Running jobs finish normally.")
@@ -207,7 +207,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
     @app_commands.command(name="unfreeze", description="Allow spending again")
     @moderators_only
     async def unfreeze(self, interaction: discord.Interaction[SoraBot]) -> None:
-        await self.bot.services.policy.set_frozen(self._guild(interaction), False,
+        await self.bot.services.rules.set_frozen(self._guild(interaction), False,
                                                   actor=actor(interaction))
         await reply(interaction, "Spending is open again.")
 
@@ -223,14 +223,14 @@ class BudgetCog(commands.GroupCog, group_name="budget",
                     low_balance: Range[int, 0, MAX_AMOUNT] | None = None,
                     off: bool = False) -> None:
         guild_id, who = self._guild(interaction), actor(interaction)
-        audit = self.bot.services.audit
+        budget = self.bot.services.budget
         if off:
-            await audit.set_channel(guild_id, None, actor=who)
+            await budget.set_audit_channel(guild_id, None, actor=who)
         elif channel is not None:
-            await audit.set_channel(guild_id, channel.id, actor=who)
+            await budget.set_audit_channel(guild_id, channel.id, actor=who)
         if low_balance is not None:
-            await audit.set_low_balance(guild_id, low_balance or None, actor=who)
-        current = await audit.settings(guild_id)
+            await budget.set_low_balance_alert(guild_id, low_balance or None, actor=who)
+        current = await budget.audit_settings(guild_id)
         where = f"<#{current.channel_id}>" if current.channel_id else "off"
         alert = (f"below {current.low_balance_threshold} credits"
                  if current.low_balance_threshold is not None else "off")
@@ -239,7 +239,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
     async def _show_limits(self, interaction: discord.Interaction[SoraBot],
                            prefix: str | None = None) -> None:
         jobs = self.bot.services.settings.jobs
-        policy = await self.bot.services.policy.get(self._guild(interaction))
+        policy = await self.bot.services.rules.get(self._guild(interaction))
         embed = policy_embed(policy, default_guild_jobs=jobs.max_in_flight_per_guild,
                              default_member_jobs=jobs.max_in_flight_per_member)
         await reply(interaction, prefix, embed=embed)
@@ -292,10 +292,10 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         if max_resolution is not None:
             changes["max_resolution"] = None if max_resolution == "any" else max_resolution
         if changes:
-            await self.bot.services.policy.update(self._guild(interaction),
+            await self.bot.services.rules.update(self._guild(interaction),
                                                   actor=actor(interaction), **changes)
         if buttons_open is not None:
-            await self.bot.services.policy.set_buttons_open(
+            await self.bot.services.rules.set_buttons_open(
                 self._guild(interaction), buttons_open, actor=actor(interaction))
         saved = bool(changes) or buttons_open is not None
         await self._show_limits(interaction, "Saved." if saved else None)
@@ -307,7 +307,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
     async def limits_role(self, interaction: discord.Interaction[SoraBot],
                           role: discord.Role | None = None, allowed: bool = True) -> None:
         guild_id = self._guild(interaction)
-        policy = self.bot.services.policy
+        policy = self.bot.services.rules
         current = (await policy.get(guild_id)).allowed_role_ids
         wanted = (frozenset() if role is None
                   else current | {role.id} if allowed else current - {role.id})
@@ -322,7 +322,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
                              channel: discord.TextChannel | None = None,
                              allowed: bool = True) -> None:
         guild_id = self._guild(interaction)
-        policy = self.bot.services.policy
+        policy = self.bot.services.rules
         current = (await policy.get(guild_id)).allowed_channel_ids
         wanted = (frozenset() if channel is None
                   else current | {channel.id} if allowed else current - {channel.id})

@@ -75,10 +75,10 @@ class CreditsCog(commands.Cog):
         services = self.bot.services
         guild_id, user_id = interaction.guild_id, interaction.user.id
         assert guild_id is not None  # guild_only
-        policy = await services.policy.get(guild_id)
+        policy = await services.rules.get(guild_id)
         embed = credits_embed(
             balance=await services.budget.balance(guild_id),
-            spending=await services.policy.spending(guild_id, user_id),
+            spending=await services.rules.spending(guild_id, user_id),
             policy=policy,
             jobs=await services.budget.running_jobs(guild_id, user_id),
             settings=services.settings,

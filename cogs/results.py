@@ -8,21 +8,16 @@ job through :func:`cogs.adapters.launch`, so they are checked and charged exactl
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import tempfile
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
 
-from bot.apiframe.errors import ApiframeError, DownloadRefused, ResponseTooLarge
 from bot.delivery import render
 from bot.delivery.buttons import CUSTOM_ID_PATTERN, custom_id
-from bot.delivery.frames import NoFrame, read_last_frame
 from bot.errors import UserError
 from bot.jobs.model import Job, JobState
 from bot.launch.port import ImageInput
@@ -39,11 +34,6 @@ log = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
 UNKNOWN_JOB = "I have no record of that video any more, so this button can't do anything."
 NO_RESULT = "That video has no result I can read, so it can't be extended."
-VIDEO_GONE = "I couldn't download that video again (its link may have expired)."
-VIDEO_REFUSED = ("That video's link isn't one the bot may download from (or what it serves "
-                 "isn't an MP4 video), so it can't be extended.")
-VIDEO_TOO_LARGE = "That video is too large to extend."
-NO_FRAME = "I couldn't read the last frame of that video."
 DELETE_REFUSED = ("Only the member who asked for this video or a moderator (Manage Messages) "
                   "can delete it.")
 DELETED = "Deleted. Credits are not refunded for a delivered video."
@@ -71,7 +61,7 @@ async def _may_spend(bot: SoraBot, interaction: Interaction, job: Job, what: str
     """Only the requester may spend credits from their video, unless the guild opened it."""
     if interaction.user.id == job.user_id:
         return
-    if (await bot.services.policy.get(job.guild_id)).buttons_open:
+    if (await bot.services.rules.get(job.guild_id)).buttons_open:
         return
     raise UserError(f"Only <@{job.user_id}>, who asked for this video, can {what} it.")
 
@@ -102,7 +92,7 @@ async def extend(bot: SoraBot, interaction: Interaction, job: Job) -> None:
         raise UserError(NO_RESULT)
 
     async def fetch_frame() -> bytes:
-        return await _last_frame(bot, result_url)
+        return await bot.services.frames.of(result_url)
 
     # launch() reads the image after its public acknowledgement, so the download and the
     # decode do not race Discord's three-second deadline. The true size is unknown until
@@ -110,32 +100,6 @@ async def extend(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     image = ImageInput(read=fetch_frame, filename=f"sora-{job.id}-last-frame.png",
                        content_type="image/png", size=1)
     await launch(bot, interaction, options_of(job), image)
-
-
-async def _last_frame(bot: SoraBot, result_url: str) -> bytes:
-    settings = bot.services.settings
-    with tempfile.TemporaryDirectory(prefix="sora-extend-") as folder:
-        path = Path(folder) / "video.mp4"
-        try:
-            # Same client method and rules as delivery, with Extend's own, smaller cap.
-            await bot.services.apiframe.download_to(
-                result_url, path, max_bytes=settings.apiframe.extend_max_video_bytes)
-        except DownloadRefused as exc:
-            log.warning("extend: %s", exc)
-            raise UserError(VIDEO_REFUSED) from None
-        except ResponseTooLarge as exc:
-            log.info("extend: %s", exc)
-            raise UserError(VIDEO_TOO_LARGE) from None
-        except ApiframeError as exc:
-            log.info("extend: result download failed (%s)", type(exc).__name__)
-            raise UserError(VIDEO_GONE) from None
-        try:
-            frame = await asyncio.to_thread(read_last_frame, path)
-        except NoFrame as exc:
-            log.info("extend: %s", exc)
-            raise UserError(NO_FRAME) from None
-        log.debug("extend: last frame found after decoding %d frame(s)", frame.decoded)
-        return frame.png
 
 
 async def details(bot: SoraBot, interaction: Interaction, job: Job) -> None:

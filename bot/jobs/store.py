@@ -1,9 +1,9 @@
 """The job journal and its state machine: the owner of the ``jobs`` table.
 
 Other modules ask it: :meth:`JobStore.get` (also inside the caller's transaction),
-:class:`JobHistory` for the guild policy, and :func:`has_job` for the acknowledgements'
-queries. (The ledger's balance rule in bot/ledger/limit.py still reads whether a job was
-delivered: the ledger cannot ask this module, which depends on it.)
+:class:`JobHistory` for the guild policy, :func:`has_job` for the acknowledgements' queries,
+and :class:`JobDeliveries` for the ledger's balance rule (bot/ledger/limit.py declares what
+it asks, since the ledger cannot import this module, which depends on it; bot/app.py wires it).
 
 Every transition is one conditional write (``UPDATE … WHERE state = ?``), so two workers, a
 poll and a webhook, or a restarted process racing an old one can never apply the same step
@@ -35,6 +35,20 @@ def has_job(interaction_id: str) -> str:
     """SQL that is true when a job was written for the interaction whose id is the SQL
     expression ``interaction_id`` (a column of the caller's query, never a value)."""
     return f"EXISTS (SELECT 1 FROM jobs AS j WHERE j.interaction_id = {interaction_id})"  # noqa: S608
+
+
+class JobDeliveries:
+    """The ledger's :class:`bot.ledger.limit.HeldJobs`: a job's reserve is held until its
+    video reached the channel (a job that ended "undeliverable" still holds it, since nobody
+    saw its video). Stateless, so it exists before the :class:`Ledger` that needs it."""
+
+    def still_held(self, job_id: str) -> str:
+        """SQL that is true unless the job whose id is the SQL expression ``job_id`` (never a
+        value) was delivered; a job without a row is still held."""
+        return (
+            "NOT EXISTS (SELECT 1 FROM jobs AS j WHERE j.id = "  # noqa: S608
+            f"{job_id} AND j.state IS 'delivered' AND j.delivery_mode IS NOT 'undeliverable')"
+        )
 
 
 class JobHistory:

@@ -16,53 +16,74 @@ it) is left alone until it is spent. ``max_balance`` is at most ``MAX_AMOUNT`` (
 config and the ledger refuse more), and the database refuses a larger balance too, so every
 balance stays an exact integer for JSON consumers.
 
-This is the one place the ledger reads a table it does not own: whether a job was delivered
-(``jobs.state``, ``jobs.delivery_mode``), inside the write transaction. The jobs package
-depends on the ledger, so the ledger cannot ask it; a delivery entry in the journal would end
-this, but changes what the journal holds.
+The ledger reads no table it does not own. Whether a job's video was delivered is the jobs
+table's answer: the ledger declares the question (:class:`HeldJobs`), the jobs package, which
+depends on the ledger, implements it (:class:`bot.jobs.store.JobDeliveries`), and bot/app.py
+wires it in. The answer is an SQL condition, so it is evaluated inside the ledger's own
+statement in the write transaction and cannot go stale.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from bot.db.database import Transaction
 from bot.ledger.types import BalanceLimitExceeded
 
-# A reserve whose job row does not exist (yet) counts: the ledger cannot tell its fate.
-_HELD = (
-    "SELECT COALESCE(SUM(-r.delta), 0) AS held FROM ledger_journal AS r"
-    " LEFT JOIN jobs AS j ON j.id = r.job_id"
-    " WHERE r.guild_id = ? AND r.kind = 'reserve'"
-    " AND NOT EXISTS (SELECT 1 FROM ledger_journal AS f"
-    "   WHERE f.kind = 'refund' AND f.job_id = r.job_id)"
-    " AND NOT (j.state IS 'delivered' AND j.delivery_mode IS NOT 'undeliverable')"
-)
+
+class HeldJobs(Protocol):
+    """The owner of the jobs table's answer to "is this job's reserve still held?"."""
+
+    def still_held(self, job_id: str) -> str:
+        """SQL that is true unless the job whose id is the SQL expression ``job_id`` (a column
+        of the ledger's query, never a value) reached its channel. A job the owner has no row
+        for (yet) is still held: nobody can tell its fate."""
+        ...
 
 
-async def held(tx: Transaction, guild_id: int) -> int:
+class NoJobs:
+    """For a ledger used without jobs (its own tests, tools): no job was ever delivered, so
+    every reserve not refunded is held, which is the rule for a job without a row."""
+
+    def still_held(self, job_id: str) -> str:
+        return "1"
+
+
+def _held_sql(jobs: HeldJobs) -> str:
+    return (
+        "SELECT COALESCE(SUM(-r.delta), 0) AS held FROM ledger_journal AS r"  # noqa: S608
+        " WHERE r.guild_id = ? AND r.kind = 'reserve'"
+        " AND NOT EXISTS (SELECT 1 FROM ledger_journal AS f"
+        "   WHERE f.kind = 'refund' AND f.job_id = r.job_id)"
+        f" AND {jobs.still_held('r.job_id')}"
+    )
+
+
+async def held(tx: Transaction, guild_id: int, jobs: HeldJobs) -> int:
     """Credits of ``guild_id`` reserved by jobs whose credits may still come back."""
-    row = await tx.fetchone(_HELD, (guild_id,))
+    row = await tx.fetchone(_held_sql(jobs), (guild_id,))
     assert row is not None
     return int(row["held"])
 
 
-async def is_held(tx: Transaction, job_id: str) -> bool:
+async def is_held(tx: Transaction, job_id: str, jobs: HeldJobs) -> bool:
     """Whether the job's reserve is still counted as held (its video was not delivered)."""
     row = await tx.fetchone(
-        "SELECT 1 FROM jobs WHERE id = ? AND state = 'delivered'"
-        " AND delivery_mode IS NOT 'undeliverable'",
-        (job_id,),
+        f"SELECT {jobs.still_held('x.id')} AS held FROM (SELECT ? AS id) AS x", (job_id,)  # noqa: S608
     )
-    return row is None
+    assert row is not None
+    return bool(row["held"])
 
 
 async def check_limit(
-    tx: Transaction, guild_id: int, balance: int, added: int, max_balance: int
+    tx: Transaction, guild_id: int, balance: int, added: int, max_balance: int,
+    jobs: HeldJobs,
 ) -> None:
     """Refuse (:class:`BalanceLimitExceeded`) to bring ``balance + added + held`` past the limit.
 
     Run inside the write transaction (``BEGIN IMMEDIATE``), so nothing read here goes stale.
     """
-    in_jobs = await held(tx, guild_id)
+    in_jobs = await held(tx, guild_id, jobs)
     if balance + added + in_jobs > max_balance:
         raise BalanceLimitExceeded(
             balance=balance, requested=balance + added, max_balance=max_balance, held=in_jobs

@@ -13,7 +13,8 @@ Refunding a job that was already refunded returns ``None`` and changes nothing; 
 error because retries and restarts legitimately ask twice.
 
 ``max_balance`` bounds the balance including credits held by unfinished jobs; the rule and
-its reasons are in :mod:`bot.ledger.limit`.
+its reasons are in :mod:`bot.ledger.limit`. The ledger reads no table but its own: whether a
+job was delivered it asks the jobs table's owner, injected as ``held_jobs``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bot.config import LedgerConfig
 from bot.db.database import Database, Transaction, UniqueViolation
 from bot.ledger.history import SELECT_ENTRIES, history_query
 from bot.ledger.journal import spent
-from bot.ledger.limit import check_limit, is_held
+from bot.ledger.limit import HeldJobs, NoJobs, check_limit, is_held
 from bot.ledger.types import (
     MAX_AMOUNT,
     AlreadyReserved,
@@ -54,6 +55,7 @@ class Ledger:
         max_balance: int,
         starting_credits: int,
         clock: Clock = utc_now,
+        held_jobs: HeldJobs | None = None,
     ) -> None:
         if isinstance(max_balance, bool) or not isinstance(max_balance, int) or not (
             0 < max_balance <= MAX_AMOUNT
@@ -67,14 +69,21 @@ class Ledger:
         self._max = max_balance
         self._start = starting_credits
         self._clock = clock
+        # Which reserves are still held is the jobs table's answer (see bot/ledger/limit.py);
+        # the bot wires it in, a ledger alone has no delivered jobs.
+        self._held_jobs: HeldJobs = NoJobs() if held_jobs is None else held_jobs
 
     @classmethod
-    def from_config(cls, db: Database, config: LedgerConfig, *, clock: Clock = utc_now) -> Ledger:
+    def from_config(
+        cls, db: Database, config: LedgerConfig, *, clock: Clock = utc_now,
+        held_jobs: HeldJobs | None = None,
+    ) -> Ledger:
         return cls(
             db,
             max_balance=config.max_balance,
             starting_credits=config.starting_credits,
             clock=clock,
+            held_jobs=held_jobs,
         )
 
     @property
@@ -196,7 +205,8 @@ class Ledger:
         async with self._scope(tx) as tx:
             await self._ensure_guild(tx, guild)
             # BEGIN IMMEDIATE holds the write lock, so neither read below can go stale.
-            await check_limit(tx, guild, await self._current(tx, guild), value, self._max)
+            await check_limit(tx, guild, await self._current(tx, guild), value, self._max,
+                              self._held_jobs)
             row = await tx.fetchone(
                 "UPDATE guild_balances SET balance = balance + ?, updated_at = ?"
                 " WHERE guild_id = ? RETURNING balance",
@@ -248,7 +258,8 @@ class Ledger:
                     balance=previous, requested=value, max_balance=self._max
                 )
             if value > previous:
-                await check_limit(tx, guild, previous, value - previous, self._max)
+                await check_limit(tx, guild, previous, value - previous, self._max,
+                                  self._held_jobs)
             await tx.execute(
                 "UPDATE guild_balances SET balance = ?, updated_at = ? WHERE guild_id = ?",
                 (value, self._now(), guild),
@@ -333,9 +344,9 @@ class Ledger:
                 if reserve is None:
                     raise NotReserved(job)
                 guild, amount = int(reserve["guild_id"]), -int(reserve["delta"])
-                if not await is_held(scope, job):
+                if not await is_held(scope, job, self._held_jobs):
                     balance = await self._current(scope, guild)
-                    await check_limit(scope, guild, balance, amount, self._max)
+                    await check_limit(scope, guild, balance, amount, self._max, self._held_jobs)
                 row = await scope.fetchone(
                     "UPDATE guild_balances SET balance = balance + ?, updated_at = ?"
                     " WHERE guild_id = ? RETURNING balance",

@@ -98,7 +98,7 @@ async def test_the_audit_channel_gets_one_message_per_ledger_change_and_job_outc
     start: Starter,
 ) -> None:
     h = await start()
-    guild, audit, budget = h.guild.id, h.services.audit, h.services.budget
+    guild, audit, budget = h.guild.id, h.services.store.audit, h.services.budget
 
     # Before there is an audit channel, events are settled as skipped, never posted later.
     early = await budget.grant(guild, 1, actor_id=MOD, can_mint=True, reason="before")
@@ -161,7 +161,7 @@ async def test_the_poster_retries_a_discord_outage_and_gives_up_on_a_closed_chan
     start: Starter,
 ) -> None:
     h = await start()
-    guild, audit, budget = h.guild.id, h.services.audit, h.services.budget
+    guild, audit, budget = h.guild.id, h.services.store.audit, h.services.budget
     channel = h.guild.add_channel("budget-audit")
     await audit.set_channel(guild, channel.id, actor=f"user:{MOD}")
 

@@ -73,7 +73,7 @@ async def test_member_without_manage_server_is_refused_and_nothing_changes(
         assert "Manage Server" in answer.content
         assert answer.allowed_mentions == {"parse": []}
     assert await h.journal() == before
-    policy = await h.services.policy.get(h.guild.id)
+    policy = await h.services.rules.get(h.guild.id)
     assert policy.daily_cap is None and not policy.frozen
 
 
@@ -220,19 +220,19 @@ async def test_limits_set_and_show(start: Starter) -> None:
         "set", integer("daily_cap", 100), integer("cooldown_seconds", 30),
         string("max_resolution", "standard"))))
     assert "Daily cap per member: 100 credits" in text(answer)
-    policy = await h.services.policy.get(h.guild.id)
+    policy = await h.services.rules.get(h.guild.id)
     assert (policy.daily_cap, policy.cooldown_seconds, policy.max_resolution) == (
         100, 30, "standard")
     await budget(h, MODERATOR, group("limits", sub("set", integer("daily_cap", 0))))
-    assert (await h.services.policy.get(h.guild.id)).daily_cap is None
+    assert (await h.services.rules.get(h.guild.id)).daily_cap is None
 
 
 async def test_freeze_and_unfreeze(start: Starter) -> None:
     h = await moderated(start)
     await budget(h, MODERATOR, sub("freeze"))
-    assert (await h.services.policy.get(h.guild.id)).frozen
+    assert (await h.services.rules.get(h.guild.id)).frozen
     await budget(h, MODERATOR, sub("unfreeze"))
-    assert not (await h.services.policy.get(h.guild.id)).frozen
+    assert not (await h.services.rules.get(h.guild.id)).frozen
 
 
 async def test_balance_and_audit_settings(start: Starter) -> None:
@@ -241,7 +241,7 @@ async def test_balance_and_audit_settings(start: Starter) -> None:
     assert f"Balance: {STARTING_CREDITS}" in text(answer)
     answer = await budget(h, MODERATOR, sub("audit", integer("low_balance", 50)))
     assert "below 50 credits" in answer.content
-    settings = await h.services.audit.settings(h.guild.id)
+    settings = await h.services.store.audit.settings(h.guild.id)
     assert settings.low_balance_threshold == 50
 
 
@@ -278,11 +278,11 @@ async def test_limits_roles_and_channels_take_resolved_options(start: Starter) -
         resolved={"channels": {str(channel.id): resolved_channel(channel)}},
     )
     await h.reply(iid)
-    policy = await h.services.policy.get(h.guild.id)
+    policy = await h.services.rules.get(h.guild.id)
     assert policy.allowed_role_ids == {role.id}
     assert policy.allowed_channel_ids == {channel.id}
     await budget(h, MODERATOR, group("limits", sub("role")))  # no role: everyone again
-    assert (await h.services.policy.get(h.guild.id)).allowed_role_ids == frozenset()
+    assert (await h.services.rules.get(h.guild.id)).allowed_role_ids == frozenset()
 
 
 async def test_audit_channel_is_set_from_a_channel_option(start: Starter) -> None:
@@ -294,9 +294,9 @@ async def test_audit_channel_is_set_from_a_channel_option(start: Starter) -> Non
         resolved={"channels": {str(channel.id): resolved_channel(channel)}},
     )
     assert f"Audit channel: <#{channel.id}>" in (await h.reply(iid)).content
-    assert (await h.services.audit.settings(h.guild.id)).channel_id == channel.id
+    assert (await h.services.store.audit.settings(h.guild.id)).channel_id == channel.id
     await budget(h, MODERATOR, sub("audit", {"name": "off", "type": BOOLEAN, "value": True}))
-    assert (await h.services.audit.settings(h.guild.id)).channel_id is None
+    assert (await h.services.store.audit.settings(h.guild.id)).channel_id is None
 
 
 async def test_history_filters_by_member(start: Starter) -> None:

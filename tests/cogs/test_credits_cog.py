@@ -21,7 +21,7 @@ def fields(message: StoredMessage) -> dict[str, str]:
 
 async def test_credits_shows_balance_spending_jobs_and_prices(start: Starter) -> None:
     h = await start()
-    await h.services.policy.update(h.guild.id, actor="test", daily_cap=100, weekly_cap=300)
+    await h.services.rules.update(h.guild.id, actor="test", daily_cap=100, weekly_cap=300)
     job = await h.created_job(await h.send_sora(duration=8))  # standard-8s: 24 credits
 
     answer = await credits(h)
@@ -43,9 +43,9 @@ async def test_credits_shows_balance_spending_jobs_and_prices(start: Starter) ->
 
 async def test_credits_marks_what_the_rules_forbid_and_a_freeze(start: Starter) -> None:
     h = await start()
-    await h.services.policy.update(h.guild.id, actor="test", max_resolution="standard",
+    await h.services.rules.update(h.guild.id, actor="test", max_resolution="standard",
                                    max_duration=8)
-    await h.services.policy.set_frozen(h.guild.id, True, actor="test")
+    await h.services.rules.set_frozen(h.guild.id, True, actor="test")
     answer = await credits(h)
     grid = fields(answer)["Prices (sora-2-pro, credits)"]
     assert " 8s       24        -" in grid and "10s        -        -" in grid

@@ -168,7 +168,7 @@ async def test_a_post_the_bot_cannot_check_is_held_for_a_moderator_not_refunded(
     assert len([r for r in lookups if r.status == 403]) == MAX_LOOKUP_ATTEMPTS
     await charged_once(h, job)
     assert showing_video(h, job) == [posted] and failure_notices(h) == []
-    [held] = [e for e in await h.services.audit.events(h.guild.id) if "⚠️" in e.text]
+    [held] = [e for e in await h.services.store.audit.events(h.guild.id) if "⚠️" in e.text]
     assert job.id in held.text and "/budget grant" in held.text
 
 
@@ -193,7 +193,7 @@ async def test_a_video_that_can_be_shown_nowhere_is_refunded_and_audited(
                                  ("reserve", -job.price, job.id),
                                  ("refund", job.price, job.id)]
     assert await h.balance() == STARTING_CREDITS
-    refunds = [e for e in await h.services.audit.events(h.guild.id) if "↩️" in e.text]
+    refunds = [e for e in await h.services.store.audit.events(h.guild.id) if "↩️" in e.text]
     assert len(refunds) == 1 and job.id in refunds[0].text
     assert "undeliverable" in refunds[0].text
     assert showing_video(h, job) == [] and h.discord.dm_messages(MEMBER) == []
@@ -230,7 +230,7 @@ async def test_a_timeout_refund_names_the_provider_job_for_the_operator(
 ) -> None:
     h = await start(jobs={"timeout_minutes": 20})
     audit_channel = h.guild.add_channel("audit")
-    await h.services.audit.set_channel(h.guild.id, audit_channel.id, actor="user:1")
+    await h.services.store.audit.set_channel(h.guild.id, audit_channel.id, actor="user:1")
     h.apiframe.script_next_job(queued_s=1, processing_s=3600)
     job = await h.created_job(await h.send_sora())
     job = await h.run_until(job.id, JobState.SUBMITTED, step=0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from yarl import URL
 
 from bot.jobs.model import FailureKind, Job, JobState
-from cogs.results import VIDEO_REFUSED, VIDEO_TOO_LARGE
+from bot.launch.lastframe import VIDEO_REFUSED, VIDEO_TOO_LARGE
 from tests.delivery.test_results import click, delivered
 from tests.launch.test_sora_failures import refunded_once
 from tests.sora_harness import MEMBER, SoraHarness, Starter

@@ -166,7 +166,7 @@ async def test_paid_buttons_are_the_requesters_unless_the_guild_opens_them(
     assert await h.job_of(refused) is None
     assert await h.balance() == balance
 
-    await h.services.policy.set_buttons_open(h.guild.id, True, actor="user:1")
+    await h.services.rules.set_buttons_open(h.guild.id, True, actor="user:1")
     allowed = await click(h, message, "reroll", job.id, user_id=STRANGER)
     rerolled = await h.created_job(allowed)
     assert rerolled.user_id == STRANGER
@@ -276,7 +276,7 @@ async def test_budget_limits_set_buttons_open_is_stored_and_shown(start: Starter
     assert answer.content == "Saved."
     shown = {f["name"]: f["value"] for f in answer.embeds[0]["fields"]}
     assert shown["Result buttons"] == "anyone"
-    assert (await h.services.policy.get(h.guild.id)).buttons_open is True
+    assert (await h.services.rules.get(h.guild.id)).buttons_open is True
 
 
 def test_a_file_without_frames_is_refused_as_no_frame(tmp_path: Path) -> None:

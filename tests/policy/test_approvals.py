@@ -37,13 +37,13 @@ def request_id_of(message: StoredMessage) -> str:
 async def gated(start: Starter, **policy: Any) -> SoraHarness:
     h = await start()
     h.guild.add_member(MODERATOR, permissions="MANAGE_GUILD")
-    await h.services.policy.update(h.guild.id, actor="user:1", **policy)
+    await h.services.rules.update(h.guild.id, actor="user:1", **policy)
     return h
 
 
 async def with_audit_channel(h: SoraHarness) -> int:
     channel = h.guild.add_channel("audit")
-    await h.services.audit.set_channel(h.guild.id, channel.id, actor="user:1")
+    await h.services.store.audit.set_channel(h.guild.id, channel.id, actor="user:1")
     return channel.id
 
 
@@ -278,11 +278,11 @@ async def test_budget_limits_set_changes_both_thresholds(start: Starter) -> None
     fields = {f["name"]: f["value"] for f in answer.embeds[0]["fields"]}
     assert fields["Preview above"] == "20 credits"
     assert fields["Approval above"] == "40 credits"
-    policy = await h.services.policy.get(h.guild.id)
+    policy = await h.services.rules.get(h.guild.id)
     assert (policy.preview_above, policy.approval_above) == (20, 40)
 
-    await h.services.policy.update(h.guild.id, actor="user:1", preview_above=None)
-    assert (await h.services.policy.get(h.guild.id)).preview_above is None
+    await h.services.rules.update(h.guild.id, actor="user:1", preview_above=None)
+    assert (await h.services.rules.get(h.guild.id)).preview_above is None
 
 
 async def test_two_decisions_at_once_start_at_most_one(start: Starter) -> None:

@@ -67,10 +67,10 @@ async def test_twenty_parallel_requests_at_90_percent_of_the_daily_cap_hold_it_e
     start: Starter,
 ) -> None:
     h = await start(jobs=ROOMY)
-    await h.services.policy.update(h.guild.id, actor=MOD, daily_cap=120)
+    await h.services.rules.update(h.guild.id, actor=MOD, daily_cap=120)
     for _ in range(9):  # standard-4s costs 12: 108 of 120 spent
         await h.created_job(await h.send_sora())
-    assert (await h.services.policy.spending(h.guild.id, MEMBER)).today == 108
+    assert (await h.services.rules.spending(h.guild.id, MEMBER)).today == 108
 
     iids = await asyncio.gather(*(h.send_sora() for _ in range(20)))
 
@@ -102,7 +102,7 @@ async def test_twenty_parallel_requests_at_90_percent_of_the_daily_cap_hold_it_e
 
 async def test_cooldown_refuses_with_when_to_retry(start: Starter) -> None:
     h = await start(jobs=ROOMY)
-    await h.services.policy.update(h.guild.id, actor=MOD, cooldown_seconds=600)
+    await h.services.rules.update(h.guild.id, actor=MOD, cooldown_seconds=600)
     first = await h.created_job(await h.send_sora())
     before = await charges(h)
     iid = await h.send_sora()
@@ -127,7 +127,7 @@ async def test_role_rule_refuses_members_without_an_allowed_role(start: Starter)
         return guild is not None and guild.get_role(role.id) is not None
 
     await h.until(known, what="the bot to know the new role")
-    await h.services.policy.set_roles(h.guild.id, [role.id], actor=MOD)
+    await h.services.rules.set_roles(h.guild.id, [role.id], actor=MOD)
     before = await charges(h)
     answer = await refused(h, await h.send_sora(), before)
     assert answer.content == (
@@ -143,7 +143,7 @@ async def test_channel_rule_names_the_channels_where_sora_works(start: Starter) 
     h = await start()
     videos = h.guild.add_channel("videos")
     await h.discord.dispatch("CHANNEL_CREATE", channel_object(videos))
-    await h.services.policy.set_channels(h.guild.id, [videos.id], actor=MOD)
+    await h.services.rules.set_channels(h.guild.id, [videos.id], actor=MOD)
     before = await charges(h)
     answer = await refused(h, await h.send_sora(), before)
     assert answer.content == (
@@ -155,7 +155,7 @@ async def test_channel_rule_names_the_channels_where_sora_works(start: Starter) 
 
 async def test_maximum_variant_refuses_dearer_resolution_or_duration(start: Starter) -> None:
     h = await start()
-    await h.services.policy.update(h.guild.id, actor=MOD, max_resolution="standard",
+    await h.services.rules.update(h.guild.id, actor=MOD, max_resolution="standard",
                                    max_duration=8)
     before = await charges(h)
     answer = await refused(h, await h.send_sora(resolution="high"), before)
@@ -171,7 +171,7 @@ async def test_maximum_variant_refuses_dearer_resolution_or_duration(start: Star
 
 async def test_freeze_stops_spending_until_unfrozen(start: Starter) -> None:
     h = await start()
-    await h.services.policy.set_frozen(h.guild.id, True, actor=MOD)
+    await h.services.rules.set_frozen(h.guild.id, True, actor=MOD)
     before = await charges(h)
     iid = await h.send_sora()
     answer = await refused(h, iid, before)
@@ -179,6 +179,6 @@ async def test_freeze_stops_spending_until_unfrozen(start: Starter) -> None:
         "The moderators have paused video generation on this server. You can try again once "
         "they resume it. Nothing was charged."
     )
-    await h.services.policy.set_frozen(h.guild.id, False, actor=MOD)
+    await h.services.rules.set_frozen(h.guild.id, False, actor=MOD)
     job = await h.created_job(await h.send_sora())
     assert await h.balance() == STARTING_CREDITS - job.price

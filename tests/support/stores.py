@@ -11,7 +11,7 @@ from bot.budget import BudgetService
 from bot.clock import Clock
 from bot.config import Settings, parse_settings
 from bot.db.database import Database
-from bot.jobs.store import JobHistory, JobStore
+from bot.jobs.store import JobDeliveries, JobHistory, JobStore
 from bot.ledger.store import Ledger
 from bot.policy.store import PolicyStore
 from bot.request import VideoRequest
@@ -39,7 +39,7 @@ class Stores:
 
 
 def build_stores(db: Database, settings: Settings, clock: Clock) -> Stores:
-    ledger = Ledger.from_config(db, settings.ledger, clock=clock)
+    ledger = Ledger.from_config(db, settings.ledger, clock=clock, held_jobs=JobDeliveries())
     audit = AuditLog(db, clock)
     policy = PolicyStore(db, settings=settings, clock=clock, jobs=JobHistory())
     jobs = JobStore(
