@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.db.database import Database
+from bot.jobs.store import JobDeliveries
 from bot.ledger.store import Ledger
 from bot.ledger.types import InsufficientCredits
+
+#: The jobs table's answer to which reserves are still held (the bot wires the same).
+HELD = JobDeliveries()
 
 GUILD = 111_111_111_111_111_111
 OTHER_GUILD = 222_222_222_222_222_222
@@ -58,7 +62,7 @@ async def _reserve_many(path: Path, prefix: str, count: int, amount: int, barrie
         # Blocking on purpose: nothing else runs in this process, and every worker should
         # start hammering the file at the same moment.
         barrier.wait(timeout=60)
-        ledger = Ledger(db, max_balance=1_000_000, starting_credits=0)
+        ledger = Ledger(db, held_jobs=HELD, max_balance=1_000_000, starting_credits=0)
         results = await asyncio.gather(
             *(try_reserve(ledger, GUILD, amount, f"{prefix}-{i}") for i in range(count))
         )

@@ -11,10 +11,14 @@ from pathlib import Path
 
 from bot.config import load_settings
 from bot.db.database import Database
+from bot.jobs.store import JobDeliveries
 from bot.ledger.store import Ledger
 from tests.conftest import APIFRAME_KEY, DISCORD_TOKEN, run_cli, start_bot
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord
+
+#: The jobs table's answer to which reserves are still held (the bot wires the same).
+HELD = JobDeliveries()
 
 GUILD = 424242424242424242  # a guild id for the ledger export
 
@@ -149,7 +153,7 @@ async def test_ledger_export_round_trips_the_journal(write_config: Callable[...,
     settings = load_settings(config, env={})
     db = await Database.open(settings.database.path)
     try:
-        ledger = Ledger(db, max_balance=1_000_000, starting_credits=0)
+        ledger = Ledger(db, held_jobs=HELD, max_balance=1_000_000, starting_credits=0)
         await ledger.grant(GUILD, 100, actor="user:1", reason="launch, with a comma")
         await ledger.reserve(GUILD, 12, job_id="job-1", actor="user:2")
         await ledger.refund("job-1", actor="system", reason="job failed")
@@ -191,7 +195,7 @@ async def test_operator_grant_and_set_are_journaled_as_the_operator(
     settings = load_settings(config, env={})
     db = await Database.open(settings.database.path)
     try:
-        ledger = Ledger(db, max_balance=1000, starting_credits=0)
+        ledger = Ledger(db, held_jobs=HELD, max_balance=1000, starting_credits=0)
         entries = (await ledger.export(GUILD)).entries
         audited = await db.fetchall(
             "SELECT text FROM audit_events WHERE guild_id = ? ORDER BY id", (GUILD,)

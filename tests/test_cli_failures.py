@@ -19,10 +19,14 @@ import pytest
 from aiohttp import web
 
 from bot.db.database import Database, load_migrations
+from bot.jobs.store import JobDeliveries
 from bot.ledger.store import Ledger
 from tests.conftest import APIFRAME_KEY, DISCORD_TOKEN, run_cli, start_bot
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord
+
+#: The jobs table's answer to which reserves are still held (the bot wires the same).
+HELD = JobDeliveries()
 
 GUILD = 424242424242424242
 NEWEST = len(load_migrations())
@@ -49,7 +53,7 @@ def db_path(tmp_path: Path) -> Path:
 async def make_database(path: Path) -> None:
     db = await Database.open(path)
     try:
-        await Ledger(db, max_balance=1000, starting_credits=5).balance(GUILD)
+        await Ledger(db, held_jobs=HELD, max_balance=1000, starting_credits=5).balance(GUILD)
     finally:
         await db.close()
 

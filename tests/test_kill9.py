@@ -30,6 +30,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.db.database import Database
+from bot.jobs.store import JobDeliveries
 from bot.ledger.store import Ledger
 from tests.conftest import APIFRAME_KEY, DISCORD_TOKEN, start_bot
 from tests.fakes.apiframe import FakeApiframe, Fault, JobScript
@@ -93,7 +94,7 @@ async def prepare(
     settings = load_settings(config)
     db = await Database.open(settings.database.path)
     try:
-        await Ledger.from_config(db, settings.ledger).grant(
+        await Ledger.from_config(db, settings.ledger, held_jobs=JobDeliveries()).grant(
             guild.id, GRANT, actor="operator:kill9", reason="test budget"
         )
     finally:

@@ -41,14 +41,6 @@ class HeldJobs(Protocol):
         ...
 
 
-class NoJobs:
-    """For a ledger used without jobs (its own tests, tools): no job was ever delivered, so
-    every reserve not refunded is held, which is the rule for a job without a row."""
-
-    def still_held(self, job_id: str) -> str:
-        return "1"
-
-
 def _held_sql(jobs: HeldJobs) -> str:
     return (
         "SELECT COALESCE(SUM(-r.delta), 0) AS held FROM ledger_journal AS r"  # noqa: S608

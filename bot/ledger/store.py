@@ -28,7 +28,7 @@ from bot.config import LedgerConfig
 from bot.db.database import Database, Transaction, UniqueViolation
 from bot.ledger.history import SELECT_ENTRIES, history_query
 from bot.ledger.journal import spent
-from bot.ledger.limit import HeldJobs, NoJobs, check_limit, is_held
+from bot.ledger.limit import HeldJobs, check_limit, is_held
 from bot.ledger.types import (
     MAX_AMOUNT,
     AlreadyReserved,
@@ -54,8 +54,8 @@ class Ledger:
         *,
         max_balance: int,
         starting_credits: int,
+        held_jobs: HeldJobs,
         clock: Clock = utc_now,
-        held_jobs: HeldJobs | None = None,
     ) -> None:
         if isinstance(max_balance, bool) or not isinstance(max_balance, int) or not (
             0 < max_balance <= MAX_AMOUNT
@@ -69,14 +69,13 @@ class Ledger:
         self._max = max_balance
         self._start = starting_credits
         self._clock = clock
-        # Which reserves are still held is the jobs table's answer (see bot/ledger/limit.py);
-        # the bot wires it in, a ledger alone has no delivered jobs.
-        self._held_jobs: HeldJobs = NoJobs() if held_jobs is None else held_jobs
+        # Which reserves are still held is the jobs table's answer (see bot/ledger/limit.py).
+        self._held_jobs = held_jobs
 
     @classmethod
     def from_config(
-        cls, db: Database, config: LedgerConfig, *, clock: Clock = utc_now,
-        held_jobs: HeldJobs | None = None,
+        cls, db: Database, config: LedgerConfig, *, held_jobs: HeldJobs,
+        clock: Clock = utc_now,
     ) -> Ledger:
         return cls(
             db,

@@ -16,6 +16,7 @@ import pytest
 
 from bot.config import LedgerConfig
 from bot.db.database import ConstraintViolation, Database
+from bot.jobs.store import JobDeliveries
 from bot.ledger.export import render_csv, render_json
 from bot.ledger.store import Ledger
 from bot.ledger.types import (
@@ -39,10 +40,13 @@ from tests.conftest_ledger import (
 )
 from tests.support.clock import FakeClock
 
+#: The jobs table's answer to which reserves are still held (the bot wires the same).
+HELD = JobDeliveries()
+
 
 @pytest.fixture
 def ledger(db: Database, clock: FakeClock) -> Ledger:
-    return Ledger(db, max_balance=1000, starting_credits=100, clock=clock)
+    return Ledger(db, held_jobs=HELD, max_balance=1000, starting_credits=100, clock=clock)
 
 
 async def assert_consistent(db: Database, ledger: Ledger, guild_id: int) -> int:
@@ -72,7 +76,7 @@ async def test_new_guild_starts_with_a_journaled_initial_grant(
 
 
 async def test_zero_starting_credits_still_journals_the_first_sighting(db: Database) -> None:
-    ledger = Ledger.from_config(db, LedgerConfig(starting_credits=0, max_balance=50))
+    ledger = Ledger.from_config(db, LedgerConfig(starting_credits=0, max_balance=50), held_jobs=HELD)
     assert await ledger.balance(GUILD) == 0
     assert [e.kind for e in await ledger.history(GUILD)] == [EntryKind.INITIAL]
 
@@ -195,7 +199,8 @@ async def test_concurrent_refunds_of_one_job_refund_once(
     await ledger.reserve(GUILD, 12, job_id="job-2", actor="user:1")
     others = [await Database.open(db.path) for _ in range(3)]
     try:
-        ledgers = [Ledger(o, max_balance=1000, starting_credits=100) for o in others]
+        ledgers = [Ledger(o, held_jobs=HELD, max_balance=1000, starting_credits=100)
+                   for o in others]
         results = await asyncio.gather(
             *(lg.refund("job-2", actor="system", reason=None) for lg in ledgers for _ in range(5))
         )
@@ -265,7 +270,7 @@ async def _reserve_storm(ledgers: list[Ledger], tries: int) -> int:
 
 
 async def test_thousand_concurrent_reserves_on_one_connection(db: Database) -> None:
-    ledger = Ledger(db, max_balance=1000, starting_credits=100)
+    ledger = Ledger(db, held_jobs=HELD, max_balance=1000, starting_credits=100)
     assert await _reserve_storm([ledger], 1000) == 8
     assert await assert_consistent(db, ledger, GUILD) == 4
     assert await journal_count(db, kind="reserve") == 8
@@ -275,7 +280,7 @@ async def test_thousand_concurrent_reserves_across_connections(tmp_path: Path) -
     path = tmp_path / "shared.sqlite3"
     dbs = [await Database.open(path, busy_timeout_ms=30_000) for _ in range(4)]
     try:
-        ledgers = [Ledger(d, max_balance=1000, starting_credits=100) for d in dbs]
+        ledgers = [Ledger(d, held_jobs=HELD, max_balance=1000, starting_credits=100) for d in dbs]
         assert await _reserve_storm(ledgers, 1000) == 8
         assert await assert_consistent(dbs[0], ledgers[0], GUILD) == 4
     finally:
@@ -288,7 +293,7 @@ def test_thousand_concurrent_reserves_across_processes(tmp_path: Path) -> None:
 
     async def prepare() -> None:
         async with await Database.open(path) as db:
-            await Ledger(db, max_balance=1000, starting_credits=0).grant(
+            await Ledger(db, held_jobs=HELD, max_balance=1000, starting_credits=0).grant(
                 GUILD, 100, actor="operator", reason=None
             )
 
@@ -352,10 +357,11 @@ async def test_export_renders_csv_and_json(ledger: Ledger, clock: FakeClock) -> 
 
 async def test_timestamps_come_from_the_injected_clock(db: Database) -> None:
     fixed = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
-    ledger = Ledger(db, max_balance=10, starting_credits=1, clock=lambda: fixed)
+    ledger = Ledger(db, held_jobs=HELD, max_balance=10, starting_credits=1, clock=lambda: fixed)
     entry = await ledger.grant(GUILD, 1, actor="operator", reason=None)
     assert entry.created_at == fixed
-    naive = Ledger(db, max_balance=10, starting_credits=1, clock=lambda: datetime(2030, 1, 1))
+    naive = Ledger(db, held_jobs=HELD, max_balance=10, starting_credits=1,
+                   clock=lambda: datetime(2030, 1, 1))
     with pytest.raises(ValueError, match="timezone-aware"):
         await naive.grant(GUILD, 1, actor="operator", reason=None)
 

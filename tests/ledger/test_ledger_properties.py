@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 )
 
 from bot.db.database import Database
+from bot.jobs.store import JobDeliveries
 from bot.ledger.store import Ledger
 from bot.ledger.types import (
     AlreadyReserved,
@@ -38,6 +39,9 @@ from bot.ledger.types import (
 )
 from tests.conftest_ledger import GUILD, OTHER_GUILD, journal_count, journal_sum
 from tests.support.clock import FakeClock
+
+#: The jobs table's answer to which reserves are still held (the bot wires the same).
+HELD = JobDeliveries()
 
 T = TypeVar("T")
 
@@ -64,7 +68,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.db = self.run(Database.open(self.folder / "ledger.sqlite3"))
         self.ledger = Ledger(
-            self.db, max_balance=MAX_BALANCE, starting_credits=START,
+            self.db, held_jobs=HELD, max_balance=MAX_BALANCE, starting_credits=START,
             clock=FakeClock(tick=timedelta(milliseconds=1)),
         )
         self.model = {GUILD: START, OTHER_GUILD: START}
@@ -225,7 +229,8 @@ async def _run_concurrently(folder: Path, operations: list[tuple[str, int]]) -> 
     path = folder / "ledger.sqlite3"
     dbs = [await Database.open(path, busy_timeout_ms=30_000) for _ in range(2)]
     try:
-        ledgers = [Ledger(d, max_balance=MAX_BALANCE, starting_credits=START) for d in dbs]
+        ledgers = [Ledger(d, held_jobs=HELD, max_balance=MAX_BALANCE, starting_credits=START)
+                   for d in dbs]
 
         async def apply(index: int, op: str, amount: int) -> None:
             ledger = ledgers[index % 2]
