@@ -67,3 +67,18 @@ def test_the_ledger_reads_only_its_own_tables(path: Path) -> None:
     # Whether a job was delivered is asked of the jobs table's owner (bot/ledger/limit.py).
     text = path.read_text(encoding="utf-8")
     assert re.findall(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+jobs\b", text, re.IGNORECASE) == []
+
+
+def test_no_module_of_the_bot_is_on_an_import_cycle() -> None:
+    """The contracts forbid cycles between the domain folders; this also forbids them between
+    any two modules, inside a folder too, type-checking imports included."""
+    import grimp  # import-linter's own graph builder (a test dependency through it)
+
+    graph = grimp.build_graph("bot", "cogs")
+    on_a_cycle = sorted(
+        f"{importer} -> {imported}"
+        for importer in graph.modules
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if graph.chain_exists(importer=imported, imported=importer)
+    )
+    assert on_a_cycle == []
