@@ -76,7 +76,8 @@ async def test_new_guild_starts_with_a_journaled_initial_grant(
 
 
 async def test_zero_starting_credits_still_journals_the_first_sighting(db: Database) -> None:
-    ledger = Ledger.from_config(db, LedgerConfig(starting_credits=0, max_balance=50), held_jobs=HELD)
+    config = LedgerConfig(starting_credits=0, max_balance=50)
+    ledger = Ledger.from_config(db, config, held_jobs=HELD)
     assert await ledger.balance(GUILD) == 0
     assert [e.kind for e in await ledger.history(GUILD)] == [EntryKind.INITIAL]
 
