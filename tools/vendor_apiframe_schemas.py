@@ -5,8 +5,8 @@ Usage: python tools/vendor_apiframe_schemas.py SOURCE_OPENAPI_JSON [OUTPUT_JSON]
 SOURCE is a copy of https://github.com/apiframe-ai/apiframe-nodejs-sdk/blob/main/openapi.json
 (MIT-licensed SDK repository; the document's own ``info.license`` says "Proprietary"). The
 output keeps the chosen paths and every component they reach, byte-for-byte as published,
-except that ``GenerateVideoRequest.oneOf`` is narrowed to the Sora branches: the fake serves
-only those models, and 39 unused branches would bury the ones that matter in review.
+with every video model's branch of ``GenerateVideoRequest.oneOf`` (the model catalog is
+generated from them, and the fake validates every model's request body against them).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 SOURCE_URL = "https://github.com/apiframe-ai/apiframe-nodejs-sdk/blob/main/openapi.json"
-PATHS = ("/v2/videos/generate", "/v2/jobs", "/v2/jobs/{id}", "/v2/me", "/v2/uploads")
+PATHS = (
+    "/v2/videos/generate", "/v2/jobs", "/v2/jobs/{id}", "/v2/me", "/v2/uploads", "/v2/models",
+)
 EXTRA_SCHEMAS = ("ErrorResponse",)
-SORA_MODELS = ("sora-2", "sora-2-pro")
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "tests" / "contracts" / "apiframe-openapi.subset.json"
 
@@ -47,11 +48,6 @@ def _resolve(doc: dict[str, Any], ref: str) -> Any:
     return node
 
 
-def _is_sora(branch: dict[str, Any]) -> bool:
-    enum = branch.get("properties", {}).get("model", {}).get("enum", [])
-    return any(model in SORA_MODELS for model in enum)
-
-
 def subset(doc: dict[str, Any]) -> dict[str, Any]:
     paths = {path: doc["paths"][path] for path in PATHS}
     components: dict[str, dict[str, Any]] = {}
@@ -64,10 +60,6 @@ def subset(doc: dict[str, Any]) -> dict[str, Any]:
         seen.add(ref)
         _, section, name = ref[2:].split("/")
         node = json.loads(json.dumps(_resolve(doc, ref)))
-        if section == "schemas" and name == "GenerateVideoRequest":
-            node["oneOf"] = [branch for branch in node["oneOf"] if _is_sora(branch)]
-            if len(node["oneOf"]) != len(SORA_MODELS):
-                raise SystemExit("expected exactly one oneOf branch per Sora model")
         components.setdefault(section, {})[name] = node
         pending |= _refs(node)
     ordered = {
@@ -82,7 +74,6 @@ def subset(doc: dict[str, Any]) -> dict[str, Any]:
                 "source": SOURCE_URL,
                 "licence": "MIT (SDK repository); the document's info.license reads 'Proprietary'",
                 "tool": "tools/vendor_apiframe_schemas.py",
-                "narrowed": "GenerateVideoRequest.oneOf keeps only " + ", ".join(SORA_MODELS),
             },
         },
         "servers": doc.get("servers", []),

@@ -45,7 +45,8 @@ from tests.fakes.apiframe_testkit import (
         ({**VALID, "webhookUrl": "https://"}, "webhookUrl"),
         ({**VALID, "webhookEvents": []}, "webhookEvents"),
         ({**VALID, "webhookEvents": ["done"]}, "webhookEvents.0"),
-        ({**VALID, "model": "kling-2.1"}, "model"),
+        ({**VALID, "model": "kling-2.1"}, "soraParams"),  # a real model, not its block
+        ({**VALID, "model": "no-such-model"}, "model"),
         ({"prompt": "x"}, "model"),
         (["not", "an", "object"], "body"),
     ],
