@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
@@ -23,13 +22,12 @@ from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
 
-from tests.fakes import apiframe_files, apiframe_jobs
-from tests.fakes.apiframe_http import error, malformed_json, reset_connection
+from tests.fakes import apiframe_catalog, apiframe_files, apiframe_jobs
+from tests.fakes.apiframe_http import error, malformed_json, record, reset_connection
 from tests.fakes.apiframe_model import (
-    DEFAULT_COSTS,
     ROUTES,
+    TERMINAL,
     ArmedFault,
     FakeClock,
     FakeJob,
@@ -74,7 +72,7 @@ class FakeApiframe:
     ) -> None:
         self.api_key = api_key
         self.credits = credits
-        self.costs = _normalise_costs(costs)
+        self.costs = apiframe_catalog.normalise_costs(costs)
         self.clock = clock or FakeClock()
         self.clock.subscribe(self.settle)
         self.users: dict[str, FakeUser] = {}
@@ -97,6 +95,10 @@ class FakeApiframe:
         #: Seconds after completion when ``expired`` turns true and the CDN answers 404.
         self.retention_s: float | None = 24 * 3600
         self.default_script = JobScript()
+        #: Models taken out of service by ``retire`` (gone from /v2/models, refused by generate).
+        self.retired: set[str] = set()
+        #: Extra (or overriding) fields merged into a model's ``GET /v2/models`` entry.
+        self.catalog_extras: dict[str, dict[str, Any]] = {}
         self.webhook_deliveries: list[WebhookDelivery] = []
         self.webhook_timeout_s = webhook_timeout_s
         self.idempotency: dict[tuple[str, str], IdempotencyEntry] = {}
@@ -121,6 +123,7 @@ class FakeApiframe:
         app = web.Application(middlewares=[self._middleware], client_max_size=8 * 1024 * 1024)
         apiframe_jobs.add_routes(app, self)
         apiframe_files.add_routes(app, self)
+        apiframe_catalog.add_routes(app, self)
         # handler_cancellation: a client that gives up (timeout, reset) ends the handler too.
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await runner.setup()
@@ -197,6 +200,23 @@ class FakeApiframe:
         if job.state_at(self.clock.now()).status in {"COMPLETED", "FAILED", "CANCELLED"}:
             raise ValueError("job already finished")
         job.cancelled_at = self.clock.now()
+        self.settle()
+
+    def retire(self, model: str) -> None:
+        """Take ``model`` out of service now, as providers retire models (e.g. Sora, Veo 3.1).
+
+        From now on ``GET /v2/models`` no longer lists it and a generate naming it is refused
+        as an unknown model is (400 on ``model``; the contract's schema would no longer have
+        its branch). Its running jobs turn FAILED now with ``RETIRED_FAILURE`` and are refunded
+        (every failed job is); finished jobs keep their outcome.
+        """
+        if model not in apiframe_catalog.live_models(self):
+            raise ValueError(f"{model!r} is not a live model of the vendored contract")
+        self.retired.add(model)
+        now = self.clock.now()
+        for job in self.jobs.values():
+            if job.model == model and job.state_at(now).status not in TERMINAL:
+                job.retired_at = now
         self.settle()
 
     def inject(self, route: str, fault: Fault, times: int | None = 1) -> None:
@@ -327,39 +347,13 @@ class FakeApiframe:
                 armed.pop(0)
         return head.fault
 
-    async def _record(self, request: web.Request, route: str | None) -> None:
-        body, parsed = b"", None
-        if not request.content_type.startswith("multipart/"):
-            # Uploads stream up to 50 MB; everything else is small enough to keep.
-            try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                body = b""
-            if body and request.content_type == "application/json":
-                try:
-                    parsed = json.loads(body)
-                except ValueError:
-                    parsed = None
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                headers=CIMultiDict(request.headers),
-                json=parsed,
-                body=body,
-                route=route,
-                at=self.clock.now(),
-            )
-        )
-
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         resource = request.match_info.route.resource
         canonical = resource.canonical if resource is not None else None
         method = "GET" if request.method == "HEAD" else request.method
         route = f"{method} {canonical}" if canonical else None
-        await self._record(request, route)
+        self.requests.append(await record(request, route, self.clock.now()))
         self.settle()
         fault = self._take_fault(route)
         try:
@@ -394,15 +388,3 @@ class FakeApiframe:
         if route.startswith("GET /cdn/videos"):
             return await apiframe_files.truncated_video(self, request)
         return malformed_json(route)
-
-
-def _normalise_costs(costs: Mapping[str, Any] | None) -> dict[str, dict[str, int]]:
-    """``{model: {variant: credits}}``; a flat ``{variant: credits}`` applies to both models."""
-    merged = {model: dict(grid) for model, grid in DEFAULT_COSTS.items()}
-    if costs is None:
-        return merged
-    if all(isinstance(value, int) for value in costs.values()):
-        return {model: {**grid, **costs} for model, grid in merged.items()}
-    for model, grid in costs.items():
-        merged.setdefault(model, {}).update(grid)
-    return merged

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
+
+from tests.fakes.apiframe_model import RecordedRequest
 
 _SUCCESS = {"POST /v2/videos/generate": 202, "POST /v2/uploads": 201}
 
@@ -40,4 +45,30 @@ def malformed_json(route: str) -> web.Response:
         status=_SUCCESS.get(route, 200),
         body=f'{{"{field}": "3f2a'.encode(),
         content_type="application/json",
+    )
+
+
+async def record(request: web.Request, route: str | None, at: datetime) -> RecordedRequest:
+    """The request as the fake received it, body and parsed JSON included."""
+    body, parsed = b"", None
+    if not request.content_type.startswith("multipart/"):
+        # Uploads stream up to 50 MB; everything else is small enough to keep.
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            body = b""
+        if body and request.content_type == "application/json":
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+    return RecordedRequest(
+        method=request.method,
+        path=request.path,
+        query=dict(request.query),
+        headers=CIMultiDict(request.headers),
+        json=parsed,
+        body=body,
+        route=route,
+        at=at,
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from tests.fakes.apiframe_catalog import price, variant
 from tests.fakes.apiframe_http import error
 from tests.fakes.apiframe_model import (
     IDEMPOTENCY_WINDOW,
@@ -79,7 +80,7 @@ async def generate(fake: FakeApiframe, request: web.Request) -> web.Response:
     body, problem = await _json_body(request)
     if problem is not None:
         return problem
-    details = validate_generate(body)
+    details = validate_generate(body, fake.retired)
     if details:
         return _invalid(details)
     now = fake.clock.now()
@@ -91,11 +92,9 @@ async def generate(fake: FakeApiframe, request: web.Request) -> web.Response:
             original = fake.jobs[entry.job_id]
             status = original.state_at(now).status
             return web.json_response({"jobId": original.id, "status": status}, status=202)
-    params = body.get("soraParams", {})
-    variant = f"{params.get('resolution', 'standard')}-{int(params.get('duration', 4))}s"
-    cost = fake.costs.get(body["model"], {}).get(variant)
+    cost = price(fake.costs, body)
     if cost is None:
-        return _invalid({"model": [f"No price for {body['model']} {variant} in this fake"]})
+        return _invalid({"model": [f"No price for {body['model']} {variant(body)} in this fake"]})
     if fake.credits < cost:
         return error(
             402, "Insufficient credits", creditsRequired=cost, creditsAvailable=max(fake.credits, 0)

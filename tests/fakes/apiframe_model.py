@@ -16,6 +16,10 @@ TERMINAL: frozenset[str] = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 WEBHOOK_EVENTS: frozenset[str] = frozenset({"progress", "completed", "failed"})
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 DEFAULT_FAILURE = "Provider returned an error: content policy violation"
+# What a running job of a retired model reports. No source documents it: this follows the docs'
+# only failure text ("Provider returned an error: <reason>") with the reason a resold Sora API
+# gave after OpenAI's shutdown ("model not found", reference/video-models.md).
+RETIRED_FAILURE = "Provider returned an error: model not found"
 
 #: Route keys accepted by ``FakeApiframe.inject``.
 ROUTES: frozenset[str] = frozenset(
@@ -24,6 +28,7 @@ ROUTES: frozenset[str] = frozenset(
         "GET /v2/jobs/{id}",
         "GET /v2/jobs",
         "GET /v2/me",
+        "GET /v2/models",
         "POST /v2/uploads",
         "GET /cdn/videos/{name}",
         "GET /cdn/uploads/{id}",
@@ -194,6 +199,8 @@ class FakeJob:
     webhook_events: frozenset[str] = WEBHOOK_EVENTS
     idempotency_key: str | None = None
     cancelled_at: datetime | None = None
+    #: When the model was retired under this running job (it fails then, refunded).
+    retired_at: datetime | None = None
     refunded: bool = False
     #: None without a webhookUrl; "pending" until the first delivery attempt.
     webhook_status: str | None = None
@@ -203,6 +210,8 @@ class FakeJob:
     def state_at(self, now: datetime) -> JobState:
         if self.cancelled_at is not None and now >= self.cancelled_at:
             return JobState("CANCELLED", None, self.cancelled_at)
+        if self.retired_at is not None and now >= self.retired_at:
+            return JobState("FAILED", None, self.retired_at)
         elapsed = (now - self.created_at).total_seconds()
         script = self.script
         if elapsed < script.queued_s:
@@ -217,6 +226,8 @@ class FakeJob:
 
     @property
     def error_text(self) -> str:
+        if self.retired_at is not None:
+            return RETIRED_FAILURE
         return self.script.error or DEFAULT_FAILURE
 
 

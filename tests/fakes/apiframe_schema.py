@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -23,6 +23,7 @@ from referencing.jsonschema import DRAFT202012
 SUBSET_PATH = Path(__file__).resolve().parent.parent / "contracts" / "apiframe-openapi.subset.json"
 _BASE_URI = "urn:apiframe:openapi-subset"
 SORA_MODELS: tuple[str, ...] = ("sora-2", "sora-2-pro")
+SCHEMAS = "/components/schemas"
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _DATE_TIME = re.compile(
@@ -122,12 +123,31 @@ def component(name: str) -> Validator:
     return validator(f"/components/schemas/{name}")
 
 
-def sora_branch(model: str) -> Validator | None:
-    """The ``GenerateVideoRequest`` branch for ``model``, as a Zod discriminated union picks it."""
-    branches = document()["components"]["schemas"]["GenerateVideoRequest"]["oneOf"]
-    for index, branch in enumerate(branches):
+def _branches() -> list[dict[str, Any]]:
+    branches: list[dict[str, Any]] = document()["components"]["schemas"]["GenerateVideoRequest"][
+        "oneOf"
+    ]
+    return branches
+
+
+def video_models() -> tuple[str, ...]:
+    """Every model id of ``GenerateVideoRequest``'s branches, in the contract's order."""
+    return tuple(name for branch in _branches() for name in branch["properties"]["model"]["enum"])
+
+
+def params_block(model: str) -> str | None:
+    """The name of ``model``'s parameter block (``soraParams``, ``veoParams``, ...)."""
+    for branch in _branches():
         if model in branch["properties"]["model"]["enum"]:
-            return validator(f"/components/schemas/GenerateVideoRequest/oneOf/{index}")
+            return next((key for key in branch["properties"] if key.endswith("Params")), None)
+    return None
+
+
+def model_branch(model: str) -> Validator | None:
+    """The ``GenerateVideoRequest`` branch for ``model``, as a Zod discriminated union picks it."""
+    for index, branch in enumerate(_branches()):
+        if model in branch["properties"]["model"]["enum"]:
+            return validator(f"{SCHEMAS}/GenerateVideoRequest/oneOf/{index}")
     return None
 
 
@@ -192,16 +212,21 @@ def details(errors: Iterable[ValidationError]) -> dict[str, list[str]]:
     return out
 
 
-def validate_generate(body: Any) -> dict[str, list[str]]:
-    """Problems with a ``POST /v2/videos/generate`` body; empty when it is valid."""
+def validate_generate(body: Any, retired: Collection[str] = ()) -> dict[str, list[str]]:
+    """Problems with a ``POST /v2/videos/generate`` body; empty when it is valid.
+
+    A ``retired`` model is one the server's schema no longer has: it fails the discriminator
+    exactly like a model that never existed, and the message lists only the live ones.
+    """
     if not isinstance(body, dict):
         return {"body": [f"Expected object, received {_type_name(body)}"]}
     model = body.get("model")
     if model is None:
         return {"model": ["Required"]}
-    branch = sora_branch(model) if isinstance(model, str) else None
+    live = isinstance(model, str) and model not in retired
+    branch = model_branch(model) if live else None
     if branch is None:
-        expected = " | ".join(f"'{name}'" for name in SORA_MODELS)
+        expected = " | ".join(f"'{name}'" for name in video_models() if name not in retired)
         return {"model": [f"Invalid discriminator value. Expected {expected}"]}
     return details(branch.iter_errors(body))
 
