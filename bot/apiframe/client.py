@@ -43,6 +43,7 @@ from bot.apiframe.errors import AuthError as AuthError
 from bot.apiframe.errors import Conflict as Conflict
 from bot.apiframe.errors import DownloadRefused as DownloadRefused
 from bot.apiframe.errors import MalformedResponse as MalformedResponse
+from bot.apiframe.errors import ModelUnavailable as ModelUnavailable
 from bot.apiframe.errors import NotFound as NotFound
 from bot.apiframe.errors import ProviderOutOfCredits as ProviderOutOfCredits
 from bot.apiframe.errors import RateLimited as RateLimited
@@ -50,11 +51,14 @@ from bot.apiframe.errors import ResponseTooLarge as ResponseTooLarge
 from bot.apiframe.errors import ServerError as ServerError
 from bot.apiframe.errors import TransportError as TransportError
 from bot.apiframe.errors import ValidationFailed as ValidationFailed
-from bot.apiframe.errors import check_size, error_for_response, redact
+from bot.apiframe.errors import check_size, error_for_response, redact, refused_model
+from bot.apiframe.models import CatalogEntry as CatalogEntry
 from bot.apiframe.models import JobAccepted as JobAccepted
 from bot.apiframe.models import JobPage as JobPage
 from bot.apiframe.models import JobStatus as JobStatus
 from bot.apiframe.models import Me as Me
+from bot.apiframe.models import Modality as Modality
+from bot.apiframe.models import ModelCatalog as ModelCatalog
 from bot.apiframe.models import ProviderJob as ProviderJob
 from bot.apiframe.models import SoraParams as SoraParams
 from bot.apiframe.models import Upload as Upload
@@ -136,7 +140,7 @@ class ApiframeClient:
 
         Reuse the same ``idempotency_key`` for every attempt at one user command: a replay
         returns the original job instead of charging twice, which is also what makes this
-        POST safe to retry on 5xx and timeouts.
+        POST safe to retry on 5xx and timeouts. :class:`ModelUnavailable` if ``model`` is refused.
         """
         if not idempotency_key or len(idempotency_key) > _MAX_IDEMPOTENCY_KEY:
             raise ValueError(f"idempotency_key must be 1-{_MAX_IDEMPOTENCY_KEY} characters")
@@ -148,9 +152,11 @@ class ApiframeClient:
             body["webhookUrl"] = webhook_url
         if webhook_events is not None:
             body["webhookEvents"] = list(webhook_events)
-        payload = await self._call(
-            "POST", ("v2", "videos", "generate"), json_body=body, idempotency_key=idempotency_key
-        )
+        try:
+            payload = await self._call("POST", ("v2", "videos", "generate"), json_body=body,
+                                       idempotency_key=idempotency_key)
+        except ValidationFailed as exc:
+            raise refused_model(exc, model) from None
         return parse_model(JobAccepted, payload, "POST /v2/videos/generate")
 
     async def get_job(self, job_id: str) -> ProviderJob:
@@ -185,6 +191,18 @@ class ApiframeClient:
         """``GET /v2/me``: the team balance is ``me.credits`` (``None`` without a team)."""
         payload = await self._call("GET", ("v2", "me"))
         return parse_model(Me, payload, "GET /v2/me")
+
+    async def list_models(self, modality: Modality | None = "video") -> ModelCatalog:
+        """Apiframe's live catalog, ``GET /v2/models?modality=...`` (all modalities for None).
+
+        Public (the contract's ``security: []``): no key is sent, so a revoked one cannot hide
+        the catalog from ``sora-bot models``. Retried like every GET. Entries of another
+        modality than asked are dropped, in case a server ignores the filter.
+        """
+        query = {"modality": modality} if modality is not None else {}
+        payload = await self._call("GET", ("v2", "models"), query=query, authenticated=False)
+        catalog = parse_model(ModelCatalog, payload, "GET /v2/models")
+        return catalog if modality is None else catalog.of_modality(modality)
 
     async def upload(self, data: bytes, *, filename: str, content_type: str) -> Upload:
         """``POST /v2/uploads`` (multipart ``file``, 201); the URL lives about 1-2 hours.
@@ -244,17 +262,16 @@ class ApiframeClient:
         json_body: dict[str, Any] | None = None,
         form: Callable[[], aiohttp.FormData] | None = None,
         idempotency_key: str | None = None,
+        authenticated: bool = True,
     ) -> Any:
         # Quote each segment ourselves: yarl keeps "/" inside a segment, so an id like "a/b"
         # would otherwise address a different route.
         quoted = [quote(s, safe="") for s in segments]
         url = self._base.joinpath(*quoted, encoded=True)
         where = f"{method} /{'/'.join(quoted)}"
-        headers = {
-            "X-API-Key": self._api_key.get_secret_value(),
-            "Accept": "application/json",
-            "User-Agent": self._user_agent,
-        }
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
+        if authenticated:
+            headers["X-API-Key"] = self._api_key.get_secret_value()
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
 

@@ -265,3 +265,47 @@ def retry_delay(
     if isinstance(exc, TransportError):
         return backoff
     return None
+
+
+class ModelUnavailable(ValidationFailed):
+    """A generate refused because of its ``model``: retired by the provider, or never offered.
+
+    Apiframe documents no separate answer for a retired model: its schema is a union keyed by
+    ``model``, so a model it no longer has fails validation like a typo would, a 400 whose
+    ``details`` name the ``model`` path. (Other 400s name the prompt or a parameter block.)
+
+    A :class:`ValidationFailed`, so code that knows only that type still refunds the job; the
+    scheduler catches this first to refund with a plain message, mark ``model`` unavailable for
+    new requests and alert the operator. ``GET /v2/models`` (``ApiframeClient.list_models``)
+    confirms whether the model is gone from the live catalog.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        details: dict[str, list[str]] | None = None,
+        status: int | None = 400,
+        body: str = "",
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, details=details, status=status, body=body, request_id=request_id
+        )
+        #: The model id the request named.
+        self.model = model
+
+
+def refused_model(exc: ValidationFailed, model: str) -> ValidationFailed:
+    """``exc`` as a :class:`ModelUnavailable` when the server refused ``model`` itself."""
+    if "model" not in exc.details:
+        return exc
+    return ModelUnavailable(
+        f"{exc.message} (model {model!r} is retired or unknown)",
+        model=model,
+        details=exc.details,
+        status=exc.status,
+        body=exc.body,
+        request_id=exc.request_id,
+    )

@@ -14,6 +14,7 @@ the same thing as ``null``, and being lenient there costs nothing. Non-nullable 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
@@ -216,6 +217,100 @@ class Upload(_Response):
     content_type: str
     byte_size: int = Field(ge=0)
     expires_at: datetime
+
+
+PricingMode = Literal["flat", "per-second", "per-output"]
+Modality = Literal["image", "video", "music"]
+_PRICING_MODES: frozenset[str] = frozenset({"flat", "per-second", "per-output"})
+
+
+def _finite_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+class CatalogEntry(_Response):
+    """One model of ``GET /v2/models`` (the contract's deliberately loose ``ModelCatalogEntry``).
+
+    Only ``id`` is acted on (a generate names it, config is checked against it), so it is
+    strict: a non-empty string without whitespace, or the whole listing is malformed. The rest
+    is for display (``sora-bot models``): an odd value is dropped, unknown fields are ignored.
+    Costs are in Apiframe's credits, not the bot's.
+    """
+
+    model_config = ConfigDict(title="ModelCatalogEntry")
+
+    id: str = Field(min_length=1, pattern=r"^\S+$")
+    label: str | None = None
+    modality: str | None = None
+    description: str | None = None
+    pricing_mode: PricingMode | None = None
+    cost_min: float | None = None
+    cost_max: float | None = None
+
+    @field_validator("label", "modality", "description", mode="before")
+    @classmethod
+    def _informational_text(cls, value: Any) -> str | None:
+        return value if isinstance(value, str) else None
+
+    @field_validator("pricing_mode", mode="before")
+    @classmethod
+    def _known_mode(cls, value: Any) -> str | None:
+        return value if isinstance(value, str) and value in _PRICING_MODES else None
+
+    @field_validator("cost_min", "cost_max", mode="before")
+    @classmethod
+    def _informational_cost(cls, value: Any) -> float | None:
+        return _finite_number(value)
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.id
+
+
+class ModelCatalog(_Response):
+    """Apiframe's live catalog (``GET /v2/models``), in the server's order.
+
+    What it is for: ``sora-bot models`` prints it beside the configured models, ``sora-bot
+    check`` warns about enabled models it lacks (:meth:`missing`), and the scheduler, after a
+    :class:`~bot.apiframe.errors.ModelUnavailable`, can confirm a model is gone before marking
+    it unavailable. Ids are unique (a duplicate makes the answer malformed: which entry would
+    a lookup mean?).
+    """
+
+    model_config = ConfigDict(title="ModelCatalog")
+
+    models: tuple[CatalogEntry, ...]
+
+    @field_validator("models")
+    @classmethod
+    def _unique_ids(cls, models: tuple[CatalogEntry, ...]) -> tuple[CatalogEntry, ...]:
+        seen: set[str] = set()
+        for entry in models:
+            if entry.id in seen:
+                raise ValueError(f"duplicate model id {entry.id!r}")
+            seen.add(entry.id)
+        return models
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(entry.id for entry in self.models)
+
+    def get(self, model_id: str) -> CatalogEntry | None:
+        return next((entry for entry in self.models if entry.id == model_id), None)
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self.ids
+
+    def missing(self, model_ids: Iterable[str]) -> tuple[str, ...]:
+        """The given ids (e.g. the enabled models) the catalog does not list, in their order."""
+        return tuple(dict.fromkeys(m for m in model_ids if m not in self.ids))
+
+    def of_modality(self, modality: str) -> ModelCatalog:
+        """Only entries of ``modality`` (entries that do not say are kept)."""
+        kept = tuple(e for e in self.models if e.modality in (None, modality))
+        return ModelCatalog(models=kept)
 
 
 M = TypeVar("M", bound=BaseModel)
