@@ -94,7 +94,8 @@ async def generate(fake: FakeApiframe, request: web.Request) -> web.Response:
             return web.json_response({"jobId": original.id, "status": status}, status=202)
     cost = price(fake.costs, body)
     if cost is None:
-        return _invalid({"model": [f"No price for {body['model']} {variant(body)} in this fake"]})
+        # Under "body", not "model": the model exists, only this fake's cost table lacks it.
+        return _invalid({"body": [f"No price for {body['model']} {variant(body)} in this fake"]})
     if fake.credits < cost:
         return error(
             402, "Insufficient credits", creditsRequired=cost, creditsAvailable=max(fake.credits, 0)
