@@ -22,7 +22,6 @@ from referencing.jsonschema import DRAFT202012
 
 SUBSET_PATH = Path(__file__).resolve().parent.parent / "contracts" / "apiframe-openapi.subset.json"
 _BASE_URI = "urn:apiframe:openapi-subset"
-SORA_MODELS: tuple[str, ...] = ("sora-2", "sora-2-pro")
 SCHEMAS = "/components/schemas"
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
