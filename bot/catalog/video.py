@@ -111,13 +111,14 @@ class VideoModel(_Frozen):
         :attr:`params_required`). Raises :class:`OptionRefused` for a value, a missing
         required option, or a start image this model cannot take.
         """
-        block = self.check(options)
+        block = dict(options)
         if start_image_url is not None:
             if self.start_image is None:
                 raise OptionRefused(f"{self.id} does not take a start image.")
             if self.start_image in block:
                 raise OptionRefused(f"{self.id} was given two start images.")
             block[self.start_image] = start_image_url
+        block = self.check(block)  # the image's link too
         problem = fields_problem(self.options, self.required, block)
         if problem is not None:
             if self.start_image is not None and problem == f"needs “{self.start_image}”":
