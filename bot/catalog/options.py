@@ -214,7 +214,7 @@ class ListOption(_Option):
     """A list whose items all have one kind (reference images, Luma's camera concepts)."""
 
     kind: Literal["list"]
-    items: AnyOption
+    items: ModelOption
     min_items: int | None = None
     max_items: int | None = None
 
@@ -236,7 +236,7 @@ class ObjectOption(_Option):
     """A group of named fields (Kling 3.0 Omni's shots: a prompt and a duration each)."""
 
     kind: Literal["object"]
-    options: tuple[AnyOption, ...]
+    options: tuple[ModelOption, ...]
     required: tuple[str, ...] = ()
 
     def problem(self, value: object) -> str | None:
@@ -246,7 +246,7 @@ class ObjectOption(_Option):
 
 
 def fields_problem(
-    options: tuple[AnyOption, ...], required: tuple[str, ...], value: Mapping[str, object]
+    options: tuple[ModelOption, ...], required: tuple[str, ...], value: Mapping[str, object]
 ) -> str | None:
     """What is wrong with a group of fields (unknown, missing or refused), or None."""
     by_name = {option.name: option for option in options}
@@ -263,7 +263,9 @@ def fields_problem(
     return None
 
 
-AnyOption = Annotated[
+#: Any option of a model's block; its ``kind`` says which class (``finite_values()`` lists
+#: what a menu may offer, ``problem(value)`` says what is wrong with a value).
+ModelOption = Annotated[
     ChoiceOption | RangeOption | BooleanOption | TextOption | UrlOption | ListOption
     | ObjectOption,
     Field(discriminator="kind"),

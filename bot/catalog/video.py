@@ -16,7 +16,7 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from bot.catalog.options import AnyOption, OptionRefused, echo, fields_problem, label, utf16_len
+from bot.catalog.options import ModelOption, OptionRefused, echo, fields_problem, label, utf16_len
 from bot.errors import UserError
 
 CATALOG_FILE = "models.json"
@@ -48,7 +48,7 @@ class VideoModel(_Frozen):
     #: The boolean option that switches on generated sound (``generate_audio`` …), if any.
     audio: str | None
     #: Every option of the block, sorted by name.
-    options: tuple[AnyOption, ...]
+    options: tuple[ModelOption, ...]
     #: Options the block must carry (Midjourney's ``start_image``, …).
     required: tuple[str, ...]
 
@@ -77,7 +77,7 @@ class VideoModel(_Frozen):
         """Whether a prompt and a start image (with any optional options) make a video."""
         return self.start_image is not None and set(self.required) <= {self.start_image}
 
-    def option(self, name: str) -> AnyOption | None:
+    def option(self, name: str) -> ModelOption | None:
         return next((option for option in self.options if option.name == name), None)
 
     def _refuse(self, name: str, problem: str, value: object) -> OptionRefused:

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from bot.catalog.options import (
-    AnyOption,
     BooleanOption,
     ChoiceOption,
     ListOption,
+    ModelOption,
     ObjectOption,
     RangeOption,
     TextOption,
@@ -19,7 +19,7 @@ IMAGE_URL = "https://cdn.example.com/start.png"
 _PATTERNED = ("16:9", "a")
 
 
-def valid(option: AnyOption) -> object:
+def valid(option: ModelOption) -> object:
     """The contract's default when it gives one, else the first value the option allows."""
     if option.default is not None:
         return option.default
@@ -43,7 +43,7 @@ def valid(option: AnyOption) -> object:
     return {field.name: valid(field) for field in option.options}
 
 
-def invalid(option: AnyOption) -> object | None:
+def invalid(option: ModelOption) -> object | None:
     """A value of the right JSON type just outside what the option allows, or None when every
     value of that type is allowed (a boolean, an unbounded number, free text)."""
     if isinstance(option, ChoiceOption):

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.catalog.options import AnyOption, OptionRefused
+from bot.catalog.options import ModelOption, OptionRefused
 from bot.catalog.video import Catalog, VideoModel
 from tests.catalog import contract
 from tests.catalog.samples import IMAGE_URL, valid
@@ -25,7 +25,7 @@ _scalars = st.one_of(
 )
 
 
-def values_for(option: AnyOption) -> st.SearchStrategy[Any]:
+def values_for(option: ModelOption) -> st.SearchStrategy[Any]:
     """Mostly near what the option allows, sometimes anything."""
     near: list[Any] = [valid(option)]
     listed = option.finite_values()
