@@ -1,4 +1,4 @@
-"""Command line: ``sora-bot [--config PATH] run | check | sync | ledger export|grant|set``."""
+"""Command line: ``sora-bot [--config PATH] run | check | sync | models | ledger ...``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import TextIO
 
 import discord
 
-from bot import cli_ops
+from bot import cli_models, cli_ops
 from bot.app import SoraBot, open_services
 from bot.config import ConfigError, Settings, load_settings
 from bot.db.database import DatabaseError
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="start the bot (default)")
     sub.add_parser("check", parents=[common],
                    help="validate the config and verify the Discord token and Apiframe key")
+    sub.add_parser("models", parents=[common],
+                   help="list Apiframe's live video models beside the configured ones")
     sync = sub.add_parser("sync", parents=[common], help="publish the slash commands and exit")
     scope = sync.add_mutually_exclusive_group()
     scope.add_argument("--guild", type=int, help="publish to this guild only (instant)")
@@ -112,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if command == "check":
             return asyncio.run(cli_ops.check(settings, config_path, sys.stdout))
+        if command == "models":
+            return asyncio.run(cli_models.models(settings, sys.stdout, sys.stderr))
         if command == "sync":
             guild = args.guild
             if args.dev:
@@ -127,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ))
     except discord.LoginFailure:
         return _fail("Discord rejected the token (check discord.token)", sys.stderr)
-    except cli_ops.OperatorError as exc:
+    except (cli_ops.OperatorError, cli_models.CatalogUnavailable) as exc:
         return _fail(str(exc), sys.stderr)
     except DatabaseError as exc:
         # Database.open names the file; a failure later on may not, so make sure it does.

@@ -1,4 +1,4 @@
-"""The operator subcommands behind the CLI: check, sync and ledger export."""
+"""The operator subcommands behind the CLI: check, sync and ledger export (models: cli_models)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from discord.http import HTTPClient
 from bot.apiframe.client import ApiframeError
 from bot.app import SoraBot, make_apiframe_client, open_services, open_store
 from bot.budget import BudgetService
+from bot.cli_models import CatalogUnavailable, check_line
 from bot.clock import utc_now
 from bot.config import Settings
 from bot.db.check import inspect_database
@@ -85,7 +86,12 @@ async def _check_apiframe(settings: Settings) -> str:
 
 
 async def check(settings: Settings, config_path: Path, out: TextIO) -> int:
-    """Validate the config (already done by the caller), then both credentials."""
+    """Validate the config (already done by the caller), both credentials, then the model.
+
+    A configured model that Apiframe no longer lists exits 1 after the whole report: the bot
+    would start, but every /sora would be charged, sent and refused, so a deploy script
+    gating on ``check`` must stop there.
+    """
     print(f"config: ok ({config_path}); database {settings.database.path}", file=out)
     # Offline first: a damaged or read-only file is reported before any network call.
     print(await asyncio.to_thread(inspect_database, settings.database.path), file=out)
@@ -95,7 +101,12 @@ async def check(settings: Settings, config_path: Path, out: TextIO) -> int:
     finally:
         restore()
     print(await _check_apiframe(settings), file=out)
-    return 0
+    try:
+        line, live = await check_line(settings)
+    except CatalogUnavailable as exc:
+        raise OperatorError(str(exc)) from None
+    print(line, file=out)
+    return 0 if live else 1
 
 
 async def sync(settings: Settings, guild_id: int | None, out: TextIO) -> int:
