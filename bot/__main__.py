@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser = argparse.ArgumentParser(
         prog="sora-bot", parents=[common],
-        description="Discord bot for Apiframe sora-2-pro video generation.",
+        description="Discord bot for paid AI video through Apiframe.",
     )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", parents=[common], help="start the bot (default)")
