@@ -1,7 +1,7 @@
 """The last frame of a video as a PNG: the start image of an "Extend" job.
 
 PyAV (FFmpeg bindings, installed from wheels) decodes; Pillow encodes. CPU-bound and
-blocking: call :func:`last_frame_png` from a worker thread.
+blocking: call :func:`read_last_frame` from a worker thread.
 """
 
 from __future__ import annotations
@@ -26,11 +26,6 @@ class LastFrame:
     png: bytes
     #: Frames decoded to find it: the cost of the read, logged by the caller.
     decoded: int
-
-
-def last_frame_png(path: Path) -> bytes:
-    """The last frame of the first video stream, as PNG."""
-    return read_last_frame(path).png
 
 
 def read_last_frame(path: Path) -> LastFrame:

@@ -15,7 +15,7 @@ from PIL import Image
 from bot.app import SoraBot, open_services
 from bot.delivery import render
 from bot.delivery.buttons import ACTION_NAMES, custom_id, parse_custom_id
-from bot.delivery.frames import NoFrame, last_frame_png
+from bot.delivery.frames import NoFrame, read_last_frame
 from bot.jobs.model import Job, JobState
 from cogs.results import DELETE_REFUSED, DELETED, NOT_ITS_MESSAGE, UNKNOWN_JOB
 from tests.fakes.discord import StoredMessage
@@ -284,4 +284,4 @@ def test_a_file_without_frames_is_refused_as_no_frame(tmp_path: Path) -> None:
     broken.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(64))
 
     with pytest.raises(NoFrame):
-        last_frame_png(broken)
+        read_last_frame(broken)
