@@ -20,11 +20,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
+
+from bot.catalog.lineup import Lineup, build_lineup
+from bot.catalog.video import Catalog
 
 #: The largest credit amount or balance anywhere: JSON consumers (and JavaScript) lose precision
 #: above it. Config bounds ``max_balance`` by it; the ledger (and its database triggers) too.
@@ -42,7 +46,6 @@ ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
 # `check` (or start-up) which key to fill in, not at the first network call.
 _PLACEHOLDERS = frozenset({"put-your-discord-bot-token-here", "afk_put-your-apiframe-key-here"})
 
-_VARIANT = re.compile(r"^(standard|high)-(4|8|10|12|15)s$")
 #: A DNS name or an IPv4 address (an IPv6 address is checked by ipaddress instead).
 _HOST = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}"
                    r"[a-z0-9_])?)*$")
@@ -222,45 +225,82 @@ class LoggingConfig(_Strict):
         return upper
 
 
-PriceGrid = dict[str, Annotated[int, Field(gt=0, strict=True)]]
+PriceGrid = dict[str, Annotated[int, Field(gt=0, le=MAX_AMOUNT, strict=True)]]
+OptionValue = str | int | float | bool
+
+
+class ModelSettings(_Strict):
+    """``[video.models."<id>"]``: how one enabled model is offered (see bot/catalog/lineup.py)."""
+
+    #: The name members see (default: the model id).
+    label: Annotated[str, Field(min_length=1, max_length=60)] | None = None
+    #: The options whose values change the price: the axes of ``[pricing."<id>"]``.
+    price_by: Annotated[tuple[str, ...], Field(strict=False)] | None = None
+    #: Values sent unless the member chooses another (any option of the model).
+    defaults: dict[str, OptionValue] = Field(default_factory=dict)
+    #: The values members may choose for a choice (default: every value the model takes).
+    offer: dict[str, Annotated[tuple[OptionValue, ...], Field(strict=False)]] = Field(
+        default_factory=dict)
+
+
+class VideoConfig(_Strict):
+    """``[video]``: which models members may use, beyond the /sora one."""
+
+    #: Default: only ``apiframe.model`` (what /sora runs).
+    enabled: Annotated[tuple[str, ...], Field(strict=False)] | None = None
+    #: The model /video uses when a member picks none (default: the first enabled).
+    default: str | None = None
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
 
 
 class Settings(_Strict):
     discord: DiscordConfig
     apiframe: ApiframeConfig
+    # Merged over the defaults: a file that prices another model keeps the seed's Sora grid.
     pricing: dict[str, PriceGrid] = Field(default_factory=lambda: dict(DEFAULT_PRICING))
+    video: VideoConfig = Field(default_factory=VideoConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    _lineup: Lineup | None = PrivateAttr(default=None)
+    _catalog: Catalog | None = PrivateAttr(default=None)
 
     @field_validator("pricing")
     @classmethod
-    def _complete_grids(cls, value: dict[str, PriceGrid]) -> dict[str, PriceGrid]:
-        for model, grid in value.items():
-            for key in grid:
-                if not _VARIANT.match(key):
-                    raise ValueError(
-                        f"{model}: unknown variant {key!r} (expected e.g. 'standard-4s')"
-                    )
-            missing = [
-                variant_key(r, d) for r in RESOLUTIONS for d in DURATIONS
-                if variant_key(r, d) not in grid
-            ]
-            if missing:
-                raise ValueError(f"{model}: missing prices for {', '.join(missing)}")
-        return value
+    def _over_defaults(cls, value: dict[str, PriceGrid]) -> dict[str, PriceGrid]:
+        return {**DEFAULT_PRICING, **value}
 
     @model_validator(mode="after")
-    def _model_is_priced(self) -> Settings:
-        model = self.apiframe.model
-        if model not in self.pricing:
-            raise ValueError(f"apiframe.model {model!r} has no [pricing.{model}] grid")
+    def _lineup_is_sound(self) -> Settings:
+        # Checked against the packaged catalog, so a bad model, option or grid stops
+        # start-up (and `check`) in one line naming its key.
+        video = self.video
+        self._catalog = catalog = Catalog.load()
+        self._lineup = build_lineup(
+            catalog, sora_model=self.apiframe.model, enabled=video.enabled,
+            default=video.default,
+            models={model_id: cfg.model_dump(exclude_none=True)
+                    for model_id, cfg in video.models.items()},
+            pricing=self.pricing,
+        )
         return self
 
+    @property
+    def lineup(self) -> Lineup:
+        """The enabled models as members are offered them (built at validation)."""
+        assert self._lineup is not None
+        return self._lineup
+
+    @property
+    def catalog(self) -> Catalog:
+        """Every video model of the vendored contract (enabled or not)."""
+        assert self._catalog is not None
+        return self._catalog
+
     def price(self, resolution: str, duration: int, model: str | None = None) -> int:
-        """Credits for one variant of ``model`` (default: the configured model)."""
+        """Credits for one Sora variant of ``model`` (default: the /sora model)."""
         return self.pricing[model or self.apiframe.model][variant_key(resolution, duration)]
 
 
@@ -306,6 +346,8 @@ def _describe(error: ValidationError) -> str:
     if kind in _TYPE_HINTS:
         return f"{loc}: {_TYPE_HINTS[kind]}"
     message = str(first["msg"]).removeprefix("Value error, ")
+    if not first["loc"]:  # a whole-file check (the video lineup) names its own key
+        return message
     return f"{loc}: {message}"
 
 

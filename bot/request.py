@@ -1,42 +1,83 @@
 """One request for a video, from whichever entry point, as every layer below the cogs sees it.
 
 :class:`Origin` is where it came from (the guild, channel and member, and the interaction whose
-token later delivers the result); :class:`VideoRequest` adds what to make and what it costs. A
-job row, a held request and the guild policy's checks are all made from this one value.
+token later delivers the result); :class:`VideoRequest` adds which model, what to make and what
+it costs. A job row, a held request and the guild policy's checks are all made from this one
+value.
 
-The options are a per-model value behind the :class:`ModelOptions` Protocol: the policy, the
-ledger and the job journal read only what every model has. :class:`SoraOptions` is the first
-kind; another model brings its own class with the same properties.
+:class:`VideoOptions` is every model's options alike: the prompt and the option values sent in
+the model's parameter block, as :meth:`bot.catalog.lineup.Offer.resolve` checked them. The
+policy, the ledger and the job journal read only what most models have (duration, aspect
+ratio, quality); the request body is built from :attr:`VideoOptions.params`.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
 
-
-class ModelOptions(Protocol):
-    """What every video model's options say: the rules and the job row need no more."""
-
-    @property
-    def prompt(self) -> str: ...
-    @property
-    def duration(self) -> int: ...
-    @property
-    def aspect_ratio(self) -> str: ...
-    @property
-    def resolution(self) -> str: ...
+Scalar = str | int | float | bool
 
 
 @dataclass(frozen=True, slots=True)
-class SoraOptions:
-    """Sora 2 Pro's options, as :func:`bot.launch.validation.parse_options` checked them."""
+class VideoOptions:
+    """A prompt and the option values of one model's block (without the start image)."""
 
     prompt: str
-    duration: int
-    aspect_ratio: str
-    resolution: str
+    #: (option, value) pairs sorted by option: hashable, and equal for equal options.
+    values: tuple[tuple[str, Scalar], ...]
+
+    @classmethod
+    def of(cls, prompt: str, params: Mapping[str, Scalar]) -> VideoOptions:
+        return cls(prompt, tuple(sorted(params.items())))
+
+    @classmethod
+    def sora(cls, prompt: str, duration: int, aspect_ratio: str,
+             resolution: str) -> VideoOptions:
+        """A Sora model's options (the /sora command's four)."""
+        return cls.of(prompt, {"duration": duration, "aspect_ratio": aspect_ratio,
+                               "resolution": resolution})
+
+    @classmethod
+    def from_json(cls, prompt: str, text: str) -> VideoOptions:
+        """As :meth:`to_json` stored them (a job or held request row)."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("stored video options are not an object")
+        return cls.of(prompt, data)
+
+    def to_json(self) -> str:
+        return json.dumps(dict(self.values), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def params(self) -> dict[str, Scalar]:
+        return dict(self.values)
+
+    def _get(self, name: str) -> Scalar | None:
+        return next((value for key, value in self.values if key == name), None)
+
+    @property
+    def duration(self) -> int:
+        """Seconds, or 0 when the model chooses (it has no duration option)."""
+        value = self._get("duration")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    @property
+    def aspect_ratio(self) -> str:
+        """``16:9`` …, or "" when the model follows its image (it has no aspect ratio)."""
+        value = self._get("aspect_ratio")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def resolution(self) -> str:
+        """The quality chosen: the model's ``resolution``, else its ``mode``; else ""."""
+        for name in ("resolution", "mode"):
+            value = self._get(name)
+            if isinstance(value, str):
+                return value
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +108,7 @@ class VideoRequest:
 
     origin: Origin
     model: str
-    options: ModelOptions
+    options: VideoOptions
     price: int
     #: The start image, already on the provider (Discord's URLs expire), and what fitting did
     #: to it (see bot/launch/imagefit.py; None if nothing).
@@ -100,3 +141,9 @@ class VideoRequest:
     @property
     def duration(self) -> int:
         return self.options.duration
+
+    @property
+    def variant(self) -> str:
+        """``high-8s``: the quality and length, for journal reasons and audit lines."""
+        return "-".join(part for part in (
+            self.options.resolution, f"{self.duration}s" if self.duration else "") if part)

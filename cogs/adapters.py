@@ -19,7 +19,7 @@ from bot.jobs.model import Job
 from bot.launch.imagefit import CROP
 from bot.launch.port import AttachmentUnreadable, ImageInput, PreviewFacts
 from bot.policy.held import CUSTOM_ID_TEMPLATE, PendingKind, PendingRequest, custom_id
-from bot.request import ModelOptions
+from bot.request import VideoOptions
 from cogs.approval_views import approval_embed, on_click, preview_embed
 from cogs.errors import report_error
 from cogs.origin import origin_of
@@ -96,13 +96,14 @@ class InteractionPort:
 
 
 async def launch(
-    bot: SoraBot, interaction: discord.Interaction[SoraBot], options: ModelOptions,
-    image: ImageInput | None = None, *, fit: str = CROP, image_url: str | None = None,
+    bot: SoraBot, interaction: discord.Interaction[SoraBot], options: VideoOptions,
+    image: ImageInput | None = None, *, model: str, fit: str = CROP,
+    image_url: str | None = None,
 ) -> Job | None:
     """Start a video from this interaction (see :meth:`bot.launch.usecase.Launcher.launch`)."""
     return await bot.launcher.launch(origin_of(interaction), options,
-                                     InteractionPort(bot, interaction), image=image, fit=fit,
-                                     image_url=image_url)
+                                     InteractionPort(bot, interaction), model=model,
+                                     image=image, fit=fit, image_url=image_url)
 
 
 class PendingButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],

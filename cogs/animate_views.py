@@ -199,7 +199,9 @@ class AnimateModal(discord.ui.Modal):
             one(self.aspect_ratio),
             one(self.resolution),
         )
-        await launch(self.bot, interaction, options, self._chosen())
+        model = self.bot.launcher.sora_model()
+        options = self.bot.launcher.options(model, options.prompt, options.params)
+        await launch(self.bot, interaction, options, self._chosen(), model=model)
 
     async def on_error(  # type: ignore[override]
         self, interaction: discord.Interaction[SoraBot], error: Exception

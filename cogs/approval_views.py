@@ -17,7 +17,7 @@ import discord
 
 from bot.launch.port import DiscordPort, PreviewFacts
 from bot.policy.held import GONE, PendingKind, PendingRequest, PendingStatus
-from bot.request import ModelOptions
+from bot.request import VideoOptions
 from cogs.origin import origin_of
 
 if TYPE_CHECKING:
@@ -31,11 +31,11 @@ MODERATORS_ONLY = "Only members with the Manage Server permission can approve or
 _PROMPT_SHOWN = 1000
 
 
-def variant(options: ModelOptions) -> str:
+def variant(options: VideoOptions) -> str:
     return f"{options.resolution}, {options.duration} s, {options.aspect_ratio}"
 
 
-def _prompt(options: ModelOptions) -> str:
+def _prompt(options: VideoOptions) -> str:
     text = options.prompt
     if len(text) > _PROMPT_SHOWN:
         text = text[: _PROMPT_SHOWN - 1] + "…"

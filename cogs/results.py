@@ -21,8 +21,7 @@ from bot.delivery.buttons import CUSTOM_ID_PATTERN, custom_id
 from bot.errors import UserError
 from bot.jobs.model import Job, JobState
 from bot.launch.port import ImageInput
-from bot.launch.validation import parse_options
-from bot.request import SoraOptions
+from bot.request import VideoOptions
 from cogs.adapters import launch
 from cogs.errors import report_error
 
@@ -43,10 +42,13 @@ NOT_ITS_MESSAGE = "This button can only delete its own video's message; nothing 
 Interaction = discord.Interaction["SoraBot"]
 
 
-def options_of(job: Job, prompt: str | None = None) -> SoraOptions:
-    """The job's settings (with another prompt), validated like a fresh /sora."""
-    return parse_options(job.prompt if prompt is None else prompt, job.duration,
-                         job.aspect_ratio, job.resolution)
+def options_of(bot: SoraBot, job: Job, prompt: str | None = None) -> VideoOptions:
+    """The job's settings (with another prompt), validated like a fresh request for its
+    model (refused, naming the alternatives, when the model is no longer offered)."""
+    options = job.options
+    return bot.launcher.options(job.model, options.prompt if prompt is None else prompt,
+                                {k: v for k, v in options.values
+                                 if k in bot.launcher.offer(job.model).choices})
 
 
 async def _job(bot: SoraBot, interaction: Interaction, job_id: str) -> Job:
@@ -77,7 +79,8 @@ def _may_delete(interaction: Interaction, job: Job) -> bool:
 
 async def reroll(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     await _may_spend(bot, interaction, job, "reroll")
-    await launch(bot, interaction, options_of(job), image_url=job.start_image_url)
+    await launch(bot, interaction, options_of(bot, job), model=job.model,
+                 image_url=job.start_image_url)
 
 
 async def edit(bot: SoraBot, interaction: Interaction, job: Job) -> None:
@@ -99,7 +102,7 @@ async def extend(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     # then: 1 passes the cheap declared-size check, and the PNG's bytes are judged after.
     image = ImageInput(read=fetch_frame, filename=f"sora-{job.id}-last-frame.png",
                        content_type="image/png", size=1)
-    await launch(bot, interaction, options_of(job), image)
+    await launch(bot, interaction, options_of(bot, job), image, model=job.model)
 
 
 async def details(bot: SoraBot, interaction: Interaction, job: Job) -> None:
@@ -175,8 +178,9 @@ class EditPromptModal(discord.ui.Modal, title="Edit prompt"):
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: Interaction) -> None:  # type: ignore[override]
-        options = options_of(self.job, self.prompt.value)
-        await launch(self.bot, interaction, options, image_url=self.job.start_image_url)
+        options = options_of(self.bot, self.job, self.prompt.value)
+        await launch(self.bot, interaction, options, model=self.job.model,
+                     image_url=self.job.start_image_url)
 
     async def on_error(  # type: ignore[override]
         self, interaction: Interaction, error: Exception

@@ -60,8 +60,10 @@ class SoraCog(commands.Cog):
     ) -> None:
         # Re-validated here: a raw interaction can carry any value, whatever the choices say.
         options = parse_options(prompt, duration, aspect_ratio, resolution)
+        model = self.bot.launcher.sora_model()
+        options = self.bot.launcher.options(model, options.prompt, options.params)
         image = image_from_attachment(start_image) if start_image is not None else None
-        await launch(self.bot, interaction, options, image, fit=fit)
+        await launch(self.bot, interaction, options, image, model=model, fit=fit)
 
 
 async def setup(bot: SoraBot) -> None:

@@ -52,7 +52,7 @@ async def test_models_lists_every_live_model_and_marks_the_configured_one(
     assert APIFRAME_KEY not in out + err and DISCORD_TOKEN not in out + err
 
 
-async def test_models_flags_a_priced_model_neither_live_nor_in_the_catalog(
+async def test_a_grid_for_a_model_not_in_the_catalog_is_refused_in_one_line(
     write_config: Callable[..., Path],
 ) -> None:
     grid = dict(DEFAULT_PRICING["sora-2-pro"])
@@ -61,9 +61,9 @@ async def test_models_flags_a_priced_model_neither_live_nor_in_the_catalog(
         "pricing.sora-9": grid,
     })
     code, out, err = await run_cli(config, "models")
-    assert code == 0, err  # /sora's model is live; a stray grid is only flagged
-    row = table(out)["sora-9"]
-    assert "priced" in row and "NOT LIVE (retired?)" in row and "not in the bot's catalog" in row
+    assert code == 1 and out == ""
+    [line] = err.splitlines()
+    assert line.endswith("""pricing."sora-9": unknown video model 'sora-9'""")
 
 
 async def test_a_retired_configured_model_fails_models_in_one_line(

@@ -117,7 +117,7 @@ MISTAKES = [
     (_set("pricing", **{"sora-2-pro": _grid(**{"high-15s": None})}), "missing prices for high-15s"),
     (_set("pricing", **{"sora-2-pro": _grid(**{"high-4s": 0})}), "pricing.sora-2-pro.high-4s"),
     (_set("pricing", **{"sora-2-pro": _grid(**{"high-4s": 2.5})}), "pricing.sora-2-pro.high-4s"),
-    (_set("apiframe", model="sora-3"), "has no [pricing.sora-3] grid"),
+    (_set("apiframe", model="sora-3"), "apiframe.model: 'sora-3' is not a Sora model"),
     (_set("logging", level="LOUD"), "logging.level: must be one of"),
     (
         _set("discord", token="put-your-discord-bot-token-here"),

@@ -131,13 +131,17 @@ class ApiframeClient:
         *,
         prompt: str,
         model: str,
-        sora_params: SoraParams,
+        params_field: str,
+        params: Mapping[str, object],
+        params_required: bool = False,
         idempotency_key: str,
         webhook_url: str | None = None,
         webhook_events: Sequence[WebhookEvent] | None = None,
     ) -> JobAccepted:
         """Submit a video job (``POST /v2/videos/generate``, 202).
 
+        ``params`` is the model's block (checked by :meth:`bot.catalog.video.VideoModel.to_params`),
+        sent as ``params_field`` (``soraParams``, ``veoParams`` …), even empty when required.
         Reuse the same ``idempotency_key`` for every attempt at one user command: a replay
         returns the original job instead of charging twice, which is also what makes this
         POST safe to retry on 5xx and timeouts. :class:`ModelUnavailable` if ``model`` is refused.
@@ -145,9 +149,8 @@ class ApiframeClient:
         if not idempotency_key or len(idempotency_key) > _MAX_IDEMPOTENCY_KEY:
             raise ValueError(f"idempotency_key must be 1-{_MAX_IDEMPOTENCY_KEY} characters")
         body: dict[str, Any] = {"prompt": prompt, "model": model}
-        params = sora_params.to_wire()
-        if params:
-            body["soraParams"] = params
+        if params or params_required:
+            body[params_field] = dict(params)
         if webhook_url is not None:
             body["webhookUrl"] = webhook_url
         if webhook_events is not None:

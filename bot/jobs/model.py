@@ -14,6 +14,7 @@ from typing import Any
 from bot.clock import from_db_time
 from bot.db.database import Row
 from bot.policy.rules import PolicyRefusal
+from bot.request import VideoOptions
 
 
 class JobState(StrEnum):
@@ -43,6 +44,8 @@ class FailureKind(StrEnum):
     UNDELIVERABLE = "undeliverable"
     #: The result's URL, a redirect, its address or its bytes broke the download rules.
     RESULT_REFUSED = "result_refused"
+    #: The provider said the model is retired or unknown (it is then refused for new jobs).
+    MODEL_RETIRED = "model_retired"
 
 
 class JobLimitReached(PolicyRefusal):
@@ -99,6 +102,8 @@ class Job:
     start_image_note: str | None = None
     token_post_at: datetime | None = None
     result_post_at: datetime | None = None
+    #: The option values sent in the model's block, as JSON (see :attr:`options`).
+    params: str | None = None
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of logs
         return f"<Job {self.id} {self.state} guild={self.guild_id} af={self.apiframe_job_id}>"
@@ -115,6 +120,14 @@ class Job:
         data["failure_kind"] = FailureKind(data["failure_kind"]) if data["failure_kind"] else None
         data.pop("updated_at", None)
         return cls(**data)
+
+    @property
+    def options(self) -> VideoOptions:
+        """The prompt and option values this job was asked with (to run it again)."""
+        if self.params is None:
+            return VideoOptions.sora(self.prompt, self.duration, self.aspect_ratio,
+                                     self.resolution)
+        return VideoOptions.from_json(self.prompt, self.params)
 
     def token_usable(self, now: datetime, margin: timedelta) -> bool:
         """Whether the interaction token will still be valid ``margin`` from now."""

@@ -133,15 +133,15 @@ class JobStore:
             await self._check_limits(tx, new, max_per_guild, max_per_member)
             reserve = await self._ledger.reserve(
                 new.guild_id, new.price, job_id=job_id, actor=f"user:{new.user_id}",
-                reason=f"/sora {new.resolution}-{new.duration}s", tx=tx,
+                reason=f"{new.model} {new.variant}", tx=tx,
             )
             row = await tx.fetchone(
                 "INSERT INTO jobs (id, guild_id, channel_id, user_id, application_id,"
                 " interaction_id, interaction_token, token_expires_at, status_message_id,"
                 " attachment_size_limit, model, prompt, duration, aspect_ratio, resolution,"
                 " start_image_url, price, idempotency_key, state, next_action_at, deadline_at,"
-                " created_at, updated_at, start_image_note)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
+                " created_at, updated_at, start_image_note, params)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
                 (
                     job_id, origin.guild_id, origin.channel_id, origin.user_id,
                     origin.application_id, origin.interaction_id, origin.interaction_token,
@@ -150,7 +150,7 @@ class JobStore:
                     options.aspect_ratio, options.resolution, new.start_image_url,
                     new.price, f"sora-{job_id}", JobState.RESERVED, to_db_time(now),
                     to_db_time(now + self._timeout), to_db_time(now), to_db_time(now),
-                    new.start_image_note,
+                    new.start_image_note, options.to_json(),
                 ),
             )
             assert row is not None

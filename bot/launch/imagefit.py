@@ -115,9 +115,10 @@ def fit_start_image(decoded: DecodedImage, aspect_ratio: str, mode: str, *,
     RGB(A) still image is returned as is, bytes untouched. Raises :class:`InvalidRequest`
     when the result would be too small, too large, or over ``max_bytes``. Consumes
     ``decoded``: its pixels are closed on return, and each intermediate image as soon as
-    the next exists, so at most two copies are ever held.
+    the next exists, so at most two copies are ever held. An empty ``aspect_ratio`` (a model
+    that follows its image's shape) keeps the shape.
     """
-    target = parse_ratio(aspect_ratio)
+    wanted = parse_ratio(aspect_ratio) if aspect_ratio else None
     mode = check_fit_mode(mode)
     source = decoded.source
     pil_format = _PIL_FORMATS[source.mime]
@@ -128,6 +129,7 @@ def fit_start_image(decoded: DecodedImage, aspect_ratio: str, mode: str, *,
         converted = _to_rgb(holder)
         ImageOps.exif_transpose(holder.image, in_place=True)
         width, height = holder.image.size
+        target = wanted or (width, height)
         notes = ["First frame of the animated image"] if decoded.animated else []
         if matches(width, height, target):
             if not (converted or decoded.animated or decoded.deep):

@@ -12,7 +12,7 @@ price reserved and the job row written in one transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
 from bot.apiframe.client import (
@@ -22,6 +22,8 @@ from bot.apiframe.client import (
     ValidationFailed,
 )
 from bot.audit.trail import AuditLog
+from bot.catalog.lineup import Offer
+from bot.catalog.options import OptionRefused
 from bot.config import Settings
 from bot.db.database import Transaction
 from bot.errors import UserError
@@ -38,14 +40,14 @@ from bot.launch.port import (
     PreviewFacts,
 )
 from bot.launch.startimages import StartImageService
-from bot.launch.validation import StartImage, check_attachment_meta
+from bot.launch.validation import StartImage, check_attachment_meta, check_prompt
 from bot.ledger.store import Ledger
 from bot.ledger.types import InsufficientCredits
 from bot.policy.approvals import PendingStore
 from bot.policy.held import GONE, PendingKind, PendingRequest, PendingStatus, gate_for
 from bot.policy.rules import GuildPolicy
 from bot.policy.store import PolicyStore
-from bot.request import ModelOptions, Origin, VideoRequest
+from bot.request import Origin, VideoOptions, VideoRequest
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +69,37 @@ class Launcher:
         # Tells the scheduler a job is due now rather than at its next planned look.
         self._wake = wake
 
-    def price(self, options: ModelOptions) -> int:
-        return self._settings.price(options.resolution, options.duration)
+    def offer(self, model: str) -> Offer:
+        """The enabled model, or :class:`OptionRefused` naming the ones offered instead."""
+        return self._settings.lineup.offer(model)
 
-    def request(self, origin: Origin, options: ModelOptions) -> VideoRequest:
-        return VideoRequest(origin=origin, model=self._settings.apiframe.model,
-                            options=options, price=self.price(options))
+    def options(self, model: str, prompt: object,
+                chosen: Mapping[str, object]) -> VideoOptions:
+        """The member's prompt and choices for ``model``, checked against what the operator
+        offers and what the model accepts (a raw interaction can carry anything)."""
+        offer = self.offer(model)
+        text = check_prompt(prompt, offer.model.prompt_max)
+        return VideoOptions.of(offer.model.check_prompt(text), offer.resolve(chosen))
+
+    def price(self, model: str, options: VideoOptions) -> int:
+        """Credits for exactly these options of ``model`` (its operator's grid)."""
+        return self.offer(model).price(options.params)
+
+    def request(self, origin: Origin, model: str, options: VideoOptions) -> VideoRequest:
+        return VideoRequest(origin=origin, model=model, options=options,
+                            price=self.price(model, options))
+
+    def sora_model(self) -> str:
+        """The model /sora runs, or a refusal naming /video when the operator turned it off."""
+        model = self._settings.lineup.sora
+        if model is None:
+            raise UserError("Sora is not offered on this bot any more. Use /video to choose "
+                            "one of the models it offers.")
+        return model
+
+    def held_model(self, held: PendingRequest) -> str:
+        """The model of a held request (one held before models were named: /sora's)."""
+        return held.model or self._settings.apiframe.model
 
     async def job_for(self, guild_id: int | None, job_id: str) -> Job | None:
         """The guild's job (a result button names it); None if unknown or another guild's."""
@@ -80,7 +107,7 @@ class Launcher:
         return job if job is not None and job.guild_id == guild_id else None
 
     async def launch(
-        self, origin: Origin, options: ModelOptions, port: DiscordPort, *,
+        self, origin: Origin, options: VideoOptions, port: DiscordPort, *, model: str,
         image: ImageInput | None = None, fit: str = CROP, image_url: str | None = None,
         image_note: str | None = None, gate: bool = True, held_id: str | None = None,
     ) -> Job | None:
@@ -97,10 +124,12 @@ class Launcher:
         repeat it.
         """
         fit = check_fit_mode(fit)
+        request = self.request(origin, model, options)
+        if (image is not None or image_url is not None) and not self.offer(model).takes_image:
+            raise OptionRefused(f"{self.offer(model).label} does not take a start image.")
         if image is not None:
             check_attachment_meta(image.size, image.content_type,
                                   self._settings.jobs.max_start_image_bytes)
-        request = self.request(origin, options)
         await self.precheck(request)
 
         async def rehost() -> tuple[str | None, str | None]:
@@ -153,7 +182,8 @@ class Launcher:
             return None
         try:
             # The button's own public "thinking…" becomes the job's status message.
-            job = await self.launch(origin, held.options, port, image_url=held.start_image_url,
+            job = await self.launch(origin, held.options, port, model=self.held_model(held),
+                                    image_url=held.start_image_url,
                                     image_note=held.start_image_note, gate=False,
                                     held_id=held.id)
         except Exception:
@@ -176,8 +206,8 @@ class Launcher:
             return None
         origin = replace(moderator, guild_id=held.guild_id, channel_id=held.channel_id,
                          user_id=held.user_id, role_ids=held.role_ids)
-        request = self.request(origin, held.options).with_image(held.start_image_url,
-                                                                 held.start_image_note)
+        request = self.request(origin, self.held_model(held), held.options)
+        request = request.with_image(held.start_image_url, held.start_image_note)
         try:
             job = await self._reserve(request, status_message_id=None,
                                       within=lambda tx: self._pending.claim(tx, held.id))

@@ -18,7 +18,7 @@ from PIL import Image
 
 from bot.config import ASPECT_RATIOS, DURATIONS, RESOLUTIONS
 from bot.errors import UserError, one_of
-from bot.request import SoraOptions
+from bot.request import VideoOptions
 
 #: Apiframe's prompt limit. It counts UTF-16 code units (a JavaScript string's length), so an
 #: emoji outside the Basic Multilingual Plane costs two.
@@ -79,34 +79,36 @@ def _utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def check_prompt(prompt: object) -> str:
-    """The trimmed prompt. Mentions like ``@everyone`` are allowed: they are only text here,
-    and every message that echoes a prompt is sent with mentions disabled."""
+def check_prompt(prompt: object, limit: int = PROMPT_MAX) -> str:
+    """The trimmed prompt, at most ``limit`` characters (the model's; Sora's by default).
+
+    Mentions like ``@everyone`` are allowed: they are only text here, and every message that
+    echoes a prompt is sent with mentions disabled."""
     if not isinstance(prompt, str):
         raise InvalidRequest("The prompt must be text.")
     text = prompt.strip()
     if not text:
         raise InvalidRequest("The prompt is empty. Describe the video you want.")
-    if len(text) > PROMPT_MAX:
+    if len(text) > limit:
         raise InvalidRequest(
-            f"The prompt is too long ({len(text):,} characters); the limit is {PROMPT_MAX:,}."
+            f"The prompt is too long ({len(text):,} characters); the limit is {limit:,}."
         )
     try:
         units = _utf16_length(text)
     except UnicodeEncodeError:
         # A lone surrogate can arrive in JSON ("\ud800") but cannot be encoded for Apiframe.
         raise InvalidRequest("The prompt contains characters that cannot be sent.") from None
-    if units > PROMPT_MAX:
+    if units > limit:
         raise InvalidRequest(
             f"The prompt is too long ({units:,} characters, counting each emoji or rare symbol "
-            f"as two); the limit is {PROMPT_MAX:,}."
+            f"as two); the limit is {limit:,}."
         )
     return text
 
 
 def parse_options(
     prompt: object, duration: object, aspect_ratio: object, resolution: object
-) -> SoraOptions:
+) -> VideoOptions:
     """Validate the /sora options as they arrived; raise :class:`InvalidRequest` if any is off."""
     text = check_prompt(prompt)
     # ``type(...) is`` on purpose: True == 1 and 4.0 == 4 would otherwise slip through.
@@ -116,7 +118,7 @@ def parse_options(
         raise InvalidRequest(f"Aspect ratio must be {one_of(ASPECT_RATIOS)}.")
     if type(resolution) is not str or resolution not in RESOLUTIONS:
         raise InvalidRequest(f"Resolution must be {one_of(RESOLUTIONS)}.")
-    return SoraOptions(text, duration, aspect_ratio, resolution)
+    return VideoOptions.sora(text, duration, aspect_ratio, resolution)
 
 
 def _megabytes(size: int, *, round_up: bool) -> str:

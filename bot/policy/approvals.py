@@ -46,13 +46,14 @@ class PendingStore:
             row = await tx.fetchone(
                 "INSERT INTO pending_requests (id, kind, guild_id, channel_id, user_id, role_ids,"
                 " prompt, duration, aspect_ratio, resolution, start_image_url, start_image_note,"
-                " price, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                " price, created_at, expires_at, model, params)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (uuid.uuid4().hex, kind.value, new.guild_id, new.channel_id, new.user_id,
                  ",".join(str(r) for r in new.role_ids), options.prompt, options.duration,
                  options.aspect_ratio, options.resolution, new.start_image_url,
                  new.start_image_note, new.price,
-                 to_db_time(now), to_db_time(now + self._ttl[kind])),
+                 to_db_time(now), to_db_time(now + self._ttl[kind]), new.model,
+                 options.to_json()),
             )
         assert row is not None
         return PendingRequest.from_row(row)

@@ -13,7 +13,7 @@ from enum import StrEnum
 from bot.db.database import Row
 from bot.errors import UserError
 from bot.policy.rules import GuildPolicy
-from bot.request import ModelOptions, SoraOptions
+from bot.request import VideoOptions
 
 #: ``sora:p:<action>:<request id>``: the custom_id of the preview and approval buttons.
 CUSTOM_ID_TEMPLATE = r"sora:p:(?P<action>confirm|cancel|approve|deny):(?P<id>[0-9a-f]{32})"
@@ -67,7 +67,9 @@ class PendingRequest:
     channel_id: int
     user_id: int
     role_ids: tuple[int, ...]
-    options: ModelOptions
+    #: None for requests held before models were named: the /sora model.
+    model: str | None
+    options: VideoOptions
     start_image_url: str | None
     start_image_note: str | None
     price: int
@@ -89,8 +91,10 @@ class PendingRequest:
             id=row["id"], kind=PendingKind(row["kind"]), status=PendingStatus(row["status"]),
             guild_id=row["guild_id"], channel_id=row["channel_id"], user_id=row["user_id"],
             role_ids=tuple(int(r) for r in roles.split(",") if r),
-            options=SoraOptions(prompt=row["prompt"], duration=row["duration"],
-                                aspect_ratio=row["aspect_ratio"], resolution=row["resolution"]),
+            model=row["model"],
+            options=(VideoOptions.from_json(row["prompt"], row["params"]) if row["params"]
+                     else VideoOptions.sora(row["prompt"], row["duration"],
+                                            row["aspect_ratio"], row["resolution"])),
             start_image_url=row["start_image_url"],
             start_image_note=row["start_image_note"], price=row["price"],
             created_at=datetime.fromisoformat(row["created_at"]),

@@ -24,12 +24,13 @@ from bot.apiframe.client import (
     ApiframeClient,
     ApiframeError,
     AuthError,
+    ModelUnavailable,
     NotFound,
     ProviderOutOfCredits,
     RateLimited,
-    SoraParams,
     ValidationFailed,
 )
+from bot.catalog.options import OptionRefused
 from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import render
@@ -176,15 +177,23 @@ class JobScheduler:
         if self._clock() >= job.deadline_at:
             await self._fail(job, FailureKind.PROVIDER_UNAVAILABLE, "gave up submitting")
             return
-        params = SoraParams.model_validate({
-            "duration": job.duration, "aspect_ratio": job.aspect_ratio,
-            "resolution": job.resolution, "start_image": job.start_image_url,
-        })
+        model = self._settings.catalog.find(job.model)
+        try:
+            if model is None:
+                raise OptionRefused(f"{job.model!r} is not a video model this bot knows")
+            # Checked again against the contract: a row written by an older version, or
+            # options an operator changed since, must not reach Apiframe unchecked.
+            block = model.to_params(job.options.params, job.start_image_url)
+        except (OptionRefused, ValueError) as exc:
+            await self._fail(job, FailureKind.REJECTED, f"not sent: {exc}")
+            return
         try:
             accepted = await self._apiframe.generate(
-                prompt=job.prompt, model=job.model, sora_params=params,
-                idempotency_key=job.idempotency_key,
+                prompt=job.prompt, model=job.model, params_field=model.params, params=block,
+                params_required=model.params_required, idempotency_key=job.idempotency_key,
             )
+        except ModelUnavailable as exc:
+            await self._fail(job, FailureKind.MODEL_RETIRED, str(exc))
         except ValidationFailed as exc:
             await self._fail(job, FailureKind.REJECTED, f"{exc} {exc.details}")
         except ProviderOutOfCredits as exc:

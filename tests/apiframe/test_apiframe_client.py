@@ -103,7 +103,7 @@ async def submit(client: ApiframeClient, key: str | None = None) -> str:
     accepted = await client.generate(
         prompt="a lighthouse at dusk",
         model="sora-2-pro",
-        sora_params=PARAMS,
+        params_field="soraParams", params=PARAMS.to_wire(),
         idempotency_key=key or str(uuid.uuid4()),
     )
     return accepted.job_id
@@ -118,7 +118,7 @@ async def test_generate_returns_202_body_and_sends_headers(
     accepted = await client.generate(
         prompt="a lighthouse at dusk",
         model="sora-2-pro",
-        sora_params=PARAMS,
+        params_field="soraParams", params=PARAMS.to_wire(),
         idempotency_key="cmd-1",
     )
     assert accepted.status is JobStatus.QUEUED
@@ -139,7 +139,7 @@ async def test_generate_omits_unset_fields_and_sends_webhook_fields(
     await client.generate(
         prompt="p",
         model="sora-2-pro",
-        sora_params=SoraParams(duration=8),
+        params_field="soraParams", params=SoraParams(duration=8).to_wire(),
         idempotency_key="cmd-2",
         webhook_url="https://example.com/hook",
         webhook_events=["completed", "failed"],
@@ -169,7 +169,7 @@ async def test_rejects_bad_idempotency_key_before_sending(
 ) -> None:
     with pytest.raises(ValueError, match="idempotency_key"):
         await client.generate(
-            prompt="p", model="sora-2-pro", sora_params=PARAMS, idempotency_key=bad
+            prompt="p", model="sora-2-pro", params_field="soraParams", params=PARAMS.to_wire(), idempotency_key=bad
         )
     assert hits(fake_apiframe, "POST", "/v2/videos/generate") == []
 
@@ -177,7 +177,7 @@ async def test_rejects_bad_idempotency_key_before_sending(
 async def test_validation_error_carries_details(client: ApiframeClient) -> None:
     with pytest.raises(ValidationFailed) as info:
         await client.generate(
-            prompt="x" * 4001, model="sora-2-pro", sora_params=PARAMS, idempotency_key="v-1"
+            prompt="x" * 4001, model="sora-2-pro", params_field="soraParams", params=PARAMS.to_wire(), idempotency_key="v-1"
         )
     assert info.value.status == 400
     assert info.value.details, "the fake reports per-field details"

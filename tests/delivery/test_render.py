@@ -218,6 +218,7 @@ EXPECTED_WORDS = {
     FailureKind.TIMEOUT: "took longer than 20 min",
     FailureKind.UNDELIVERABLE: "could not post it here or send it to you",
     FailureKind.RESULT_REFUSED: "could not be retrieved safely",
+    FailureKind.MODEL_RETIRED: "has been retired",
 }
 
 

@@ -23,12 +23,12 @@ from bot.launch.port import NO_AUDIT_CHANNEL, PreviewFacts
 from bot.launch.usecase import Launcher
 from bot.ledger.types import InsufficientCredits
 from bot.policy.held import PendingKind, PendingRequest
-from bot.request import Origin, SoraOptions
+from bot.request import Origin, VideoOptions
 
 GUILD, CHANNEL, MEMBER = 1001, 2002, 3003
 STATUS_MESSAGE = 9009
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-OPTIONS = SoraOptions("a cat on a skateboard", 4, "16:9", "standard")
+OPTIONS = VideoOptions.sora("a cat on a skateboard", 4, "16:9", "standard")
 
 
 @dataclass
@@ -105,7 +105,7 @@ async def grant(rig: Rig, amount: int) -> None:
 async def test_a_refusal_comes_before_any_acknowledgement(rig: Rig) -> None:
     port = RecordingPort()
     with pytest.raises(InsufficientCredits):
-        await rig.launcher.launch(origin(), OPTIONS, port)
+        await rig.launcher.launch(origin(), OPTIONS, port, model="sora-2-pro")
     assert port.calls == []
     assert await rig.store.db.fetchall("SELECT * FROM open_acks") == []
     assert await rig.store.db.fetchall("SELECT id FROM jobs") == []
@@ -114,12 +114,12 @@ async def test_a_refusal_comes_before_any_acknowledgement(rig: Rig) -> None:
 async def test_above_the_preview_threshold_the_request_is_held_and_nothing_reserved(
     rig: Rig,
 ) -> None:
-    price = rig.launcher.price(OPTIONS)
+    price = rig.launcher.price("sora-2-pro", OPTIONS)
     await grant(rig, price * 3)
     await rig.store.policy.update(GUILD, actor="user:1", preview_above=price - 1)
     port = RecordingPort()
 
-    assert await rig.launcher.launch(origin(), OPTIONS, port) is None
+    assert await rig.launcher.launch(origin(), OPTIONS, port, model="sora-2-pro") is None
 
     assert port.calls == ["acknowledge_privately", "show_preview"]
     [(held, facts)] = port.previews
@@ -134,22 +134,22 @@ async def test_above_the_preview_threshold_the_request_is_held_and_nothing_reser
 async def test_approval_without_an_audit_channel_is_refused_before_acknowledging(
     rig: Rig,
 ) -> None:
-    price = rig.launcher.price(OPTIONS)
+    price = rig.launcher.price("sora-2-pro", OPTIONS)
     await grant(rig, price)
     await rig.store.policy.update(GUILD, actor="user:1", approval_above=price - 1)
     port = RecordingPort()
     with pytest.raises(UserError) as refusal:
-        await rig.launcher.launch(origin(), OPTIONS, port)
+        await rig.launcher.launch(origin(), OPTIONS, port, model="sora-2-pro")
     assert str(refusal.value) == NO_AUDIT_CHANNEL
     assert port.calls == []
 
 
 async def test_below_the_thresholds_the_job_is_reserved_and_enqueued(rig: Rig) -> None:
-    price = rig.launcher.price(OPTIONS)
+    price = rig.launcher.price("sora-2-pro", OPTIONS)
     await grant(rig, price + 5)
     port = RecordingPort()
 
-    job = await rig.launcher.launch(origin(), OPTIONS, port)
+    job = await rig.launcher.launch(origin(), OPTIONS, port, model="sora-2-pro")
 
     assert job is not None
     assert port.calls == ["acknowledge", "show_status"]

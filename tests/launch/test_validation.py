@@ -20,8 +20,8 @@ from bot.launch.validation import (
     PROMPT_MAX,
     TOO_MANY_PIXELS,
     InvalidRequest,
-    SoraOptions,
     StartImage,
+    VideoOptions,
     check_attachment_meta,
     check_prompt,
     check_start_image,
@@ -42,7 +42,7 @@ def refusal(call: Any, *args: Any, **kwargs: Any) -> str:
     return str(info.value)
 
 
-def options(**changes: object) -> SoraOptions:
+def options(**changes: object) -> VideoOptions:
     values: dict[str, object] = {
         "prompt": "a cat on a skateboard",
         "duration": 4,
@@ -83,7 +83,7 @@ def start_image(data: bytes, filename: str = "frame.png", content_type: str | No
 
 def test_valid_options_are_returned_with_the_prompt_trimmed() -> None:
     parsed = options(prompt="  a slow pan over hills \n", duration=15, resolution="high")
-    assert parsed == SoraOptions("a slow pan over hills", 15, "16:9", "high")
+    assert parsed == VideoOptions.sora("a slow pan over hills", 15, "16:9", "high")
 
 
 @pytest.mark.parametrize("duration", DURATIONS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.request import Origin, SoraOptions, VideoRequest
+from bot.request import Origin, VideoOptions, VideoRequest
 
 
 def video_request(
@@ -24,6 +24,6 @@ def video_request(
         attachment_size_limit=attachment_size_limit,
     )
     return VideoRequest(origin=origin, model=model,
-                        options=SoraOptions(prompt, duration, aspect_ratio, resolution),
+                        options=VideoOptions.sora(prompt, duration, aspect_ratio, resolution),
                         price=price, start_image_url=start_image_url,
                         start_image_note=start_image_note)
