@@ -169,7 +169,8 @@ async def test_rejects_bad_idempotency_key_before_sending(
 ) -> None:
     with pytest.raises(ValueError, match="idempotency_key"):
         await client.generate(
-            prompt="p", model="sora-2-pro", params_field="soraParams", params=PARAMS.to_wire(), idempotency_key=bad
+            prompt="p", model="sora-2-pro", params_field="soraParams", params=PARAMS.to_wire(),
+        idempotency_key=bad
         )
     assert hits(fake_apiframe, "POST", "/v2/videos/generate") == []
 
@@ -177,7 +178,8 @@ async def test_rejects_bad_idempotency_key_before_sending(
 async def test_validation_error_carries_details(client: ApiframeClient) -> None:
     with pytest.raises(ValidationFailed) as info:
         await client.generate(
-            prompt="x" * 4001, model="sora-2-pro", params_field="soraParams", params=PARAMS.to_wire(), idempotency_key="v-1"
+            prompt="x" * 4001, model="sora-2-pro", params_field="soraParams", params=PARAMS.to_wire(),
+        idempotency_key="v-1"
         )
     assert info.value.status == 400
     assert info.value.details, "the fake reports per-field details"
