@@ -45,7 +45,8 @@ async def client(fake_apiframe: FakeApiframe) -> AsyncIterator[ApiframeClient]:
 
 async def generate(client: ApiframeClient, model: str, key: str = "cmd-1") -> str:
     accepted = await client.generate(
-        prompt="a lighthouse at dusk", model=model, params_field="soraParams", params=PARAMS.to_wire(),
+        prompt="a lighthouse at dusk", model=model, params_field="soraParams",
+        params=PARAMS.to_wire(),
         idempotency_key=key
     )
     return accepted.job_id

@@ -178,7 +178,8 @@ async def test_rejects_bad_idempotency_key_before_sending(
 async def test_validation_error_carries_details(client: ApiframeClient) -> None:
     with pytest.raises(ValidationFailed) as info:
         await client.generate(
-            prompt="x" * 4001, model="sora-2-pro", params_field="soraParams", params=PARAMS.to_wire(),
+            prompt="x" * 4001, model="sora-2-pro", params_field="soraParams",
+            params=PARAMS.to_wire(),
         idempotency_key="v-1"
         )
     assert info.value.status == 400
