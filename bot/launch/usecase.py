@@ -97,6 +97,50 @@ class Launcher:
                             "one of the models it offers.")
         return model
 
+    async def offers_for(self, guild_id: int) -> tuple[Offer, ...]:
+        """The enabled models this guild's members may use now, in config order: the ones its
+        moderators allow, minus any the provider has retired."""
+        allowed = await self._allowed_models(guild_id)
+        retired = await self._retired_models()
+        return tuple(offer for offer in self._settings.lineup.offers.values()
+                     if (allowed is None or offer.id in allowed) and offer.id not in retired)
+
+    async def default_for(self, guild_id: int) -> Offer | None:
+        """The model /video uses when a member picks none: the guild's default, else the
+        bot's, else the first usable one (None: this guild may use no model now)."""
+        offers = await self.offers_for(guild_id)
+        wanted = (await self._guild_default(guild_id), self._settings.lineup.default)
+        for model in wanted:
+            found = next((offer for offer in offers if offer.id == model), None)
+            if found is not None:
+                return found
+        return offers[0] if offers else None
+
+    async def _allowed_models(self, guild_id: int) -> frozenset[str] | None:
+        """The models the guild's policy allows (None: every enabled one)."""
+        return None
+
+    async def _guild_default(self, guild_id: int) -> str | None:
+        """The guild policy's default model, if its moderators chose one."""
+        return None
+
+    async def _retired_models(self) -> frozenset[str]:
+        """Models the provider said are retired or unknown."""
+        return frozenset()
+
+    async def _check_usable(self, request: VideoRequest) -> None:
+        """Refuse a model this guild may not use now, naming the ones it may."""
+        offers = await self.offers_for(request.guild_id)
+        if any(offer.id == request.model for offer in offers):
+            return
+        label = self.offer(request.model).label
+        why = ("has been retired by the video service" if request.model in
+               await self._retired_models() else "is not available on this server")
+        others = ", ".join(offer.label for offer in offers)
+        raise OptionRefused(f"{label} {why}. " + (
+            f"You can use {others} instead (/video)." if others
+            else "No other video model is available here right now."))
+
     def held_model(self, held: PendingRequest) -> str:
         """The model of a held request (one held before models were named: /sora's)."""
         return held.model or self._settings.apiframe.model
@@ -222,6 +266,7 @@ class Launcher:
 
         Only advisory: :meth:`_reserve` checks again inside the reserving transaction.
         """
+        await self._check_usable(request)
         policy = await self._policy.precheck(request)
         per_guild, per_member = self._policy.in_flight_limits(policy)
         running = await self._jobs.in_flight(request.guild_id)
