@@ -373,3 +373,44 @@ async def test_check_and_run_work_behind_a_proxy_that_adds_a_charset(
         assert "Traceback" not in bot.stderr
     assert APIFRAME_KEY not in out + err
 
+
+
+# --- the video lineup --------------------------------------------------------------------
+
+VEO_WITH_A_HOLE = '''
+[video]
+enabled = ["sora-2-pro", "veo-3.1-fast"]
+
+[video.models."veo-3.1-fast"]
+price_by = ["resolution", "duration"]
+offer = { aspect_ratio = ["16:9", "9:16"] }
+
+[pricing."veo-3.1-fast"]
+"720p-4s" = 40
+"720p-6s" = 60
+"720p-8s" = 80
+"1080p-4s" = 60
+"1080p-6s" = 90
+'''
+
+
+async def test_a_price_grid_with_a_hole_stops_start_up_in_one_line_naming_the_key(
+    write_config: Callable[..., Path], fake_discord: FakeDiscord, fake_apiframe: FakeApiframe,
+) -> None:
+    config = write_config(logging=QUIET)
+    config.write_text(config.read_text(encoding="utf-8") + VEO_WITH_A_HOLE, encoding="utf-8")
+    for command in ("run", "check"):
+        code, out, err = await run_cli(config, command)
+        assert code == 1
+        assert one_error_line(err) == (
+            f'error: {config}: pricing."veo-3.1-fast": missing prices for 1080p-8s')
+        assert APIFRAME_KEY not in out + err
+    # Refused before anything is contacted or created.
+    assert fake_discord.requests == [] and not fake_discord.identify_payloads
+    assert fake_apiframe.requests == []
+    assert not (config.parent / "data").exists()
+    # The same file with the hole filled starts the checks (and passes them).
+    config.write_text(config.read_text(encoding="utf-8") + '"1080p-8s" = 120\n',
+                      encoding="utf-8")
+    code, out, err = await run_cli(config, "check")
+    assert code == 0, err
