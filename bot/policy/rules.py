@@ -289,8 +289,7 @@ def _check_cap(
 def validate_variant_limits(
     max_resolution: object, max_duration: object, durations: Collection[int]
 ) -> None:
-    """``durations``: every length an enabled model offers (a limit between them works too,
-    but a moderator picks from what members can ask for)."""
+    """``durations``: the lengths a maximum may be (the schema holds them to Sora's)."""
     if max_resolution is not None and max_resolution not in RESOLUTIONS:
         raise InvalidPolicy("The maximum resolution must be standard or high.")
     if max_duration is not None and (

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Protocol, TypeGuard
 
 from bot.clock import Clock, to_db_time
-from bot.config import Settings
+from bot.config import DURATIONS, Settings
 from bot.db.database import Database, Params, Row, Transaction
 from bot.policy.rules import (
     GuildPolicy,
@@ -92,12 +92,6 @@ class PolicyStore:
         self._names = ModelNames(
             {model: offer.label for model, offer in lineup.offers.items()},
             frozenset(m for m, o in lineup.offers.items() if o.model.params == "soraParams"),
-        )
-        # Every length an enabled model offers: what a maximum duration may be set to.
-        self._durations = frozenset(
-            value for offer in lineup.offers.values()
-            for value in offer.choices.get("duration", ())
-            if isinstance(value, int) and not isinstance(value, bool)
         )
 
     @property
@@ -202,8 +196,10 @@ class PolicyStore:
         if unknown:
             raise TypeError(f"not a policy limit: {', '.join(unknown)}")
         values = {name: self._validate(name, value) for name, value in changes.items()}
+        # The schema's CHECK holds a maximum duration to Sora's lengths: a scale that still
+        # limits every model (Veo's 6 s is refused by a 4 s limit, allowed by an 8 s one).
         validate_variant_limits(values.get("max_resolution"), values.get("max_duration"),
-                                self._durations)
+                                DURATIONS)
         async with self._db.transaction() as tx:
             await self._touch(tx, guild_id, actor)
             if values:
