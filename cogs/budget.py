@@ -302,7 +302,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         saved = bool(changes) or buttons_open is not None
         await self._show_limits(interaction, "Saved." if saved else None)
 
-    @limits.command(name="role", description="Allow or disallow a role to use /sora")
+    @limits.command(name="role", description="Allow or disallow a role to make videos")
     @app_commands.describe(role="The role (leave empty to allow every role again)",
                            allowed="Allow (true) or remove from the allowed roles (false)")
     @moderators_only
@@ -316,7 +316,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         await policy.set_roles(guild_id, wanted, actor=actor(interaction))
         await self._show_limits(interaction, "Saved.")
 
-    @limits.command(name="channel", description="Allow or disallow a channel for /sora")
+    @limits.command(name="channel", description="Allow or disallow a channel for videos")
     @app_commands.describe(channel="The channel (leave empty to allow every channel again)",
                            allowed="Allow (true) or remove from the allowed channels (false)")
     @moderators_only

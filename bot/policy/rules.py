@@ -205,13 +205,13 @@ def evaluate(
         where = ", ".join(f"<#{c}>" for c in sorted(policy.allowed_channel_ids))
         raise PolicyRefusal(
             "channel",
-            f"/sora can't be used in this channel. Try again in {where}. {NOTHING_CHARGED}",
+            f"Videos can't be made in this channel. Try again in {where}. {NOTHING_CHARGED}",
         )
     if policy.allowed_role_ids and not policy.allowed_role_ids.intersection(subject.role_ids):
         roles = ", ".join(f"<@&{r}>" for r in sorted(policy.allowed_role_ids))
         raise PolicyRefusal(
             "role",
-            f"On this server /sora is for members with one of these roles: {roles}. "
+            f"On this server videos are for members with one of these roles: {roles}. "
             f"{NOTHING_CHARGED}",
         )
     _check_model(policy, subject, lineup)
