@@ -241,7 +241,9 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         jobs = self.bot.services.settings.jobs
         policy = await self.bot.services.rules.get(self._guild(interaction))
         embed = policy_embed(policy, default_guild_jobs=jobs.max_in_flight_per_guild,
-                             default_member_jobs=jobs.max_in_flight_per_member)
+                             default_member_jobs=jobs.max_in_flight_per_member,
+                             names=self.bot.services.rules.names,
+                             bot_default=self.bot.services.settings.lineup.default)
         await reply(interaction, prefix, embed=embed)
 
     @limits.command(name="show", description="The server's spending rules")
@@ -256,8 +258,8 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         cooldown_seconds="Seconds a member waits between videos (0 = none)",
         max_jobs_server="Videos running at once in the server (0 = the bot's default)",
         max_jobs_member="Videos one member may run at once (0 = the bot's default)",
-        max_resolution="Highest resolution members may pick",
-        max_duration="Longest video members may ask for",
+        max_resolution="Highest resolution members may pick (Sora models' standard/high)",
+        max_duration="Longest video members may ask for, with any model",
         buttons_open="Let anyone (true) or only the requester (false) Reroll/Edit/Extend a video",
         preview_above="Videos costing more than this show a preview to confirm (0 = off)",
         approval_above="Videos costing more than this need a moderator's approval (0 = off)",
@@ -300,7 +302,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         saved = bool(changes) or buttons_open is not None
         await self._show_limits(interaction, "Saved." if saved else None)
 
-    @limits.command(name="role", description="Allow or disallow a role to use /sora")
+    @limits.command(name="role", description="Allow or disallow a role to make videos")
     @app_commands.describe(role="The role (leave empty to allow every role again)",
                            allowed="Allow (true) or remove from the allowed roles (false)")
     @moderators_only
@@ -314,7 +316,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         await policy.set_roles(guild_id, wanted, actor=actor(interaction))
         await self._show_limits(interaction, "Saved.")
 
-    @limits.command(name="channel", description="Allow or disallow a channel for /sora")
+    @limits.command(name="channel", description="Allow or disallow a channel for videos")
     @app_commands.describe(channel="The channel (leave empty to allow every channel again)",
                            allowed="Allow (true) or remove from the allowed channels (false)")
     @moderators_only
@@ -328,6 +330,43 @@ class BudgetCog(commands.GroupCog, group_name="budget",
                   else current | {channel.id} if allowed else current - {channel.id})
         await policy.set_channels(guild_id, wanted, actor=actor(interaction))
         await self._show_limits(interaction, "Saved.")
+
+    @limits.command(name="model", description="Allow or disallow a video model here")
+    @app_commands.describe(model="The model (leave empty to allow every enabled model again)",
+                           allowed="Allow (true) or remove from the allowed models (false)")
+    @moderators_only
+    async def limits_model(self, interaction: discord.Interaction[SoraBot],
+                           model: Range[str, 1, 100] | None = None,
+                           allowed: bool = True) -> None:
+        guild_id, rules = self._guild(interaction), self.bot.services.rules
+        current = (await rules.get(guild_id)).models
+        base = current if current is not None else frozenset(rules.names.labels)
+        wanted: frozenset[str] | None = None
+        if model is not None:
+            # A model the bot does not offer goes to the store as is, which refuses it by name.
+            wanted = (base | {model} if allowed or model not in rules.names.labels
+                      else base - {model})
+        await rules.set_models(guild_id, wanted, actor=actor(interaction))
+        await self._show_limits(interaction, "Saved.")
+
+    @limits.command(name="default", description="The model /video uses when none is picked")
+    @app_commands.describe(model="The model (leave empty to use the bot's default again)")
+    @moderators_only
+    async def limits_default(self, interaction: discord.Interaction[SoraBot],
+                             model: Range[str, 1, 100] | None = None) -> None:
+        await self.bot.services.rules.set_default_model(
+            self._guild(interaction), model, actor=actor(interaction))
+        await self._show_limits(interaction, "Saved.")
+
+    @limits_model.autocomplete("model")
+    @limits_default.autocomplete("model")
+    async def _models(self, _interaction: discord.Interaction[SoraBot],
+                      current: str) -> list[Choice[str]]:
+        """The enabled models, by label: the only ones the store accepts."""
+        typed = current.strip().lower()
+        return [Choice(name=f"{label} ({model})"[:100], value=model)
+                for model, label in self.bot.services.rules.names.labels.items()
+                if typed in label.lower() or typed in model][:25]
 
 
 async def setup(bot: SoraBot) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import discord
 
 from bot.ledger.types import JournalEntry
-from bot.policy.rules import GuildPolicy
+from bot.policy.rules import GuildPolicy, ModelNames, allowed_models
 
 NO_MENTIONS = discord.AllowedMentions.none()
 PAGE_SIZE = 10
@@ -63,7 +63,8 @@ def cap_text(value: int | None, unit: str = "credits") -> str:
 
 
 def policy_embed(policy: GuildPolicy, *, default_guild_jobs: int,
-                 default_member_jobs: int) -> discord.Embed:
+                 default_member_jobs: int, names: ModelNames,
+                 bot_default: str) -> discord.Embed:
     embed = discord.Embed(title="Spending rules")
     embed.add_field(name="Spending", value="**frozen**" if policy.frozen else "open")
     embed.add_field(name="Daily cap per member", value=cap_text(policy.daily_cap))
@@ -75,7 +76,7 @@ def policy_embed(policy: GuildPolicy, *, default_guild_jobs: int,
                     value=str(policy.max_in_flight_guild or default_guild_jobs))
     embed.add_field(name="Running jobs (member)",
                     value=str(policy.max_in_flight_member or default_member_jobs))
-    embed.add_field(name="Highest resolution", value=policy.max_resolution or "any")
+    embed.add_field(name="Highest resolution (Sora)", value=policy.max_resolution or "any")
     embed.add_field(name="Result buttons",
                     value="anyone" if policy.buttons_open else "requester only")
     embed.add_field(name="Longest duration",
@@ -86,6 +87,12 @@ def policy_embed(policy: GuildPolicy, *, default_guild_jobs: int,
     embed.add_field(name="Approval above",
                     value="off" if policy.approval_above is None
                     else f"{policy.approval_above} credits")
+    embed.add_field(name="Models allowed", inline=False, value=(
+        f"every enabled model ({names.named(names.labels)})" if policy.models is None
+        else names.named(allowed_models(policy, names)))[:1024])
+    embed.add_field(name="Default model", value=(
+        names.label(policy.default_model) if policy.default_model
+        else f"the bot's ({names.label(bot_default)})"))
     embed.add_field(name="Roles allowed", value=_mentions(policy.allowed_role_ids, "<@&{}>"),
                     inline=False)
     embed.add_field(name="Channels allowed", value=_mentions(policy.allowed_channel_ids, "<#{}>"),

@@ -1,7 +1,9 @@
-"""``/credits``: what a member can spend, in one private glance."""
+"""``/credits``: what a member can spend, in one private glance: the server's balance, their
+spending against the caps, their running videos and the prices of every model they may use."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -9,13 +11,22 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.config import DURATIONS, RESOLUTIONS, Settings
+from bot.catalog.lineup import FLAT, Offer
+from bot.catalog.options import Scalar, show
 from bot.jobs.model import Job
-from bot.policy.rules import GuildPolicy, MemberSpending
+from bot.policy.rules import GuildPolicy, MemberSpending, variant_allowed
 from cogs.budget_views import NO_MENTIONS, timestamp
 
 if TYPE_CHECKING:
     from bot.app import SoraBot
+
+#: Discord allows 25 fields and 6,000 characters per embed; the balance, spending and running
+#: videos take four fields and up to ~1,500 characters, the rest is for the price lines.
+MAX_MODELS_SHOWN = 18
+PRICES_BUDGET = 3_800
+FIELD_MAX = 1_024
+#: Shown for a variant the server's limits forbid.
+FORBIDDEN = "–"
 
 
 def against(spent: int, cap: int | None) -> str:
@@ -24,22 +35,73 @@ def against(spent: int, cap: int | None) -> str:
     return f"{spent} of {cap} ({max(0, cap - spent)} left)"
 
 
-def price_grid(settings: Settings, policy: GuildPolicy) -> str:
-    """A small table: one row per duration, one column per resolution; what the server's
-    rules forbid is struck through."""
-    model = settings.apiframe.model
-    allowed_res = RESOLUTIONS if policy.max_resolution is None else RESOLUTIONS[
-        : RESOLUTIONS.index(policy.max_resolution) + 1]
-    rows = [f"{'':>4} " + " ".join(f"{r:>8}" for r in RESOLUTIONS)]
-    for duration in DURATIONS:
-        cells = []
-        for resolution in RESOLUTIONS:
-            price = settings.price(resolution, duration, model)
-            ok = resolution in allowed_res and (
-                policy.max_duration is None or duration <= policy.max_duration)
-            cells.append(f"{price:>8}" if ok else f"{'-':>8}")
-        rows.append(f"{duration:>3}s " + " ".join(cells))
-    return "```\n" + "\n".join(rows) + "\n```"
+def _value(offer: Offer, axis: str, value: Scalar) -> str:
+    if axis == "duration":
+        return f"{show(value)} s"
+    if isinstance(value, bool):
+        if axis == offer.slots.get("audio"):
+            return "sound" if value else "silent"
+        return axis if value else f"no {axis}"
+    return show(value)
+
+
+def _axis_values(offer: Offer, axis: str) -> tuple[Scalar, ...]:
+    return offer.choices.get(axis) or (offer.defaults[axis],)
+
+
+def _allowed(offer: Offer, policy: GuildPolicy, params: dict[str, Scalar]) -> bool:
+    duration = params.get("duration", offer.defaults.get("duration", 0))
+    quality = offer.slots.get("quality")
+    resolution = params.get(quality, offer.defaults.get(quality, "")) if quality else ""
+    return variant_allowed(
+        policy, sora=offer.model.params == "soraParams", resolution=str(resolution),
+        duration=duration if isinstance(duration, int) and not isinstance(duration, bool)
+        else 0)
+
+
+def price_line(offer: Offer, policy: GuildPolicy) -> str:
+    """``standard 4 s 12 · 8 s 24 | high 4 s 20 · 8 s 40``: the model's grid in a line, grouped
+    by its first price axis; a flat model's one price; what the server's limits forbid as a dash."""
+    if not offer.price_by:
+        return str(offer.prices[FLAT])
+    first, rest = offer.price_by[0], offer.price_by[1:]
+
+    def cell(params: dict[str, Scalar], words: str) -> str:
+        price = str(offer.price(params)) if _allowed(offer, policy, params) else FORBIDDEN
+        return f"{words} {price}"
+
+    groups = []
+    for head in _axis_values(offer, first):
+        combos: list[dict[str, Scalar]] = [{first: head}]
+        for axis in rest:
+            combos = [{**c, axis: v} for c in combos for v in _axis_values(offer, axis)]
+        if not rest:
+            groups.append(cell(combos[0], _value(offer, first, head)))
+            continue
+        cells = [cell(p, " ".join(_value(offer, a, p[a]) for a in rest)) for p in combos]
+        groups.append(f"{_value(offer, first, head)} {' · '.join(cells)}")
+    return (" | " if rest else " · ").join(groups)
+
+
+def add_prices(embed: discord.Embed, offers: Sequence[Offer], policy: GuildPolicy) -> None:
+    """One field per model the guild may use, within Discord's embed limits."""
+    if not offers:
+        embed.add_field(name="Prices", inline=False,
+                        value="No video model is available on this server right now.")
+        return
+    used = 0
+    for shown, offer in enumerate(offers):
+        name = f"{offer.label} (credits)"[:256]
+        line = price_line(offer, policy)
+        if len(line) > FIELD_MAX:
+            line = line[: FIELD_MAX - 1] + "…"
+        if shown == MAX_MODELS_SHOWN or used + len(name) + len(line) > PRICES_BUDGET:
+            left = len(offers) - shown
+            embed.add_field(name="More models", inline=False,
+                            value=f"…and {left} more; /video shows each one's price.")
+            return
+        used += len(name) + len(line)
+        embed.add_field(name=name, value=line, inline=False)
 
 
 def running_text(jobs: list[Job]) -> str:
@@ -52,14 +114,13 @@ def running_text(jobs: list[Job]) -> str:
 
 
 def credits_embed(*, balance: int, spending: MemberSpending, policy: GuildPolicy,
-                  jobs: list[Job], settings: Settings, now: datetime) -> discord.Embed:
+                  jobs: list[Job], offers: Sequence[Offer], now: datetime) -> discord.Embed:
     embed = discord.Embed(title="Video credits", timestamp=now)
     embed.add_field(name="Server balance", value=str(balance))
     embed.add_field(name="You spent today (UTC)", value=against(spending.today, policy.daily_cap))
     embed.add_field(name="You spent this week", value=against(spending.week, policy.weekly_cap))
     embed.add_field(name="Your running videos", value=running_text(jobs), inline=False)
-    embed.add_field(name=f"Prices ({settings.apiframe.model}, credits)",
-                    value=price_grid(settings, policy), inline=False)
+    add_prices(embed, offers, policy)
     if policy.frozen:
         embed.description = "Spending is **frozen** by the moderators right now."
     return embed
@@ -81,7 +142,7 @@ class CreditsCog(commands.Cog):
             spending=await services.rules.spending(guild_id, user_id),
             policy=policy,
             jobs=await services.budget.running_jobs(guild_id, user_id),
-            settings=services.settings,
+            offers=await self.bot.launcher.offers_for(guild_id),
             now=services.clock(),
         )
         await interaction.response.send_message(embed=embed, ephemeral=True,

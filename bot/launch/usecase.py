@@ -118,11 +118,11 @@ class Launcher:
 
     async def _allowed_models(self, guild_id: int) -> frozenset[str] | None:
         """The models the guild's policy allows (None: every enabled one)."""
-        return None
+        return (await self._policy.get(guild_id)).models
 
     async def _guild_default(self, guild_id: int) -> str | None:
         """The guild policy's default model, if its moderators chose one."""
-        return None
+        return (await self._policy.get(guild_id)).default_model
 
     async def _retired_models(self) -> frozenset[str]:
         """Models the provider said are retired or unknown."""

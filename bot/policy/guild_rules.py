@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.policy.rules import GuildPolicy, MemberSpending
+from bot.policy.rules import GuildPolicy, MemberSpending, ModelNames
 from bot.policy.store import PolicyStore
 
 
@@ -40,6 +40,23 @@ class GuildRules:
         self, guild_id: int, channel_ids: Iterable[int], *, actor: str
     ) -> GuildPolicy:
         return await self._policy.set_channels(guild_id, channel_ids, actor=actor)
+
+    @property
+    def names(self) -> ModelNames:
+        """The enabled models' labels in the bot's order, and which are Sora's."""
+        return self._policy.names
+
+    async def set_models(
+        self, guild_id: int, models: Iterable[str] | None, *, actor: str
+    ) -> GuildPolicy:
+        """Which enabled models the guild may use (None: all of them)."""
+        return await self._policy.set_models(guild_id, models, actor=actor)
+
+    async def set_default_model(
+        self, guild_id: int, model: str | None, *, actor: str
+    ) -> GuildPolicy:
+        """The guild's default model for /video (None: the bot's default)."""
+        return await self._policy.set_default_model(guild_id, model, actor=actor)
 
     async def set_frozen(self, guild_id: int, frozen: bool, *, actor: str) -> GuildPolicy:
         return await self._policy.set_frozen(guild_id, frozen, actor=actor)

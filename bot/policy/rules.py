@@ -1,4 +1,4 @@
-"""A guild's spending policy and the pure rules that judge one /sora request against it.
+"""A guild's spending policy and the pure rules that judge one video request against it.
 
 No I/O here: :class:`bot.policy.store.PolicyStore` reads the policy and the member's spending
 (inside the reserving transaction) and hands them to :func:`evaluate`, so every rule can be tested
@@ -7,16 +7,17 @@ with plain values and a fixed clock.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.config import DURATIONS, RESOLUTIONS
+from bot.config import RESOLUTIONS
 from bot.errors import UserError, one_of
 
 #: The rule names a :class:`PolicyRefusal` can carry.
 RULES: tuple[str, ...] = (
-    "frozen", "role", "channel", "variant", "cooldown", "daily_cap", "weekly_cap",
+    "frozen", "role", "channel", "model", "variant", "cooldown", "daily_cap", "weekly_cap",
     "guild_jobs", "member_jobs",
 )
 
@@ -60,6 +61,11 @@ class GuildPolicy:
     #: Above this price /sora shows a preview to confirm; above the next, a moderator approves.
     preview_above: int | None = None
     approval_above: int | None = None
+    #: The enabled models the guild's members may use (None: every model the bot enables,
+    #: including ones its operator enables later).
+    models: frozenset[str] | None = None
+    #: The model /video uses when a member picks none (None: the bot's default).
+    default_model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,8 @@ class PolicySubject(Protocol):
     def user_id(self) -> int: ...
     @property
     def role_ids(self) -> tuple[int, ...]: ...
+    @property
+    def model(self) -> str: ...
     @property
     def resolution(self) -> str: ...
     @property
@@ -130,18 +138,63 @@ def describe_seconds(seconds: int) -> str:
 # -- the rules ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ModelNames:
+    """What the rules need to know of the bot's enabled models (pure data, from the config)."""
+
+    #: Enabled model id -> the label members see, in the order the bot lists them.
+    labels: Mapping[str, str]
+    #: The enabled models whose quality is Sora's standard/high scale (``max_resolution``).
+    sora: frozenset[str] = frozenset()
+
+    def named(self, models: Collection[str]) -> str:
+        """``Sora 2 Pro and Veo 3.1 Fast``: the enabled ones among ``models``, in bot order."""
+        names = [label for model, label in self.labels.items() if model in models]
+        if not names:
+            return "none"
+        return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+    def label(self, model: str) -> str:
+        return self.labels.get(model, model)
+
+
+def allowed_models(policy: GuildPolicy, lineup: ModelNames) -> tuple[str, ...]:
+    """The enabled models the guild may use, in bot order (ids the operator has since
+    disabled are ignored, never revived)."""
+    return tuple(m for m in lineup.labels if policy.models is None or m in policy.models)
+
+
+def variant_allowed(policy: GuildPolicy, *, sora: bool, resolution: str, duration: int) -> bool:
+    """Whether the guild's variant limits allow this quality and length.
+
+    ``max_duration`` limits every model that has a duration (0: the model picks its own, which
+    no limit can judge). ``max_resolution`` is Sora's standard/high scale: it limits Sora
+    models only, as other models' qualities (720p, pro, …) are not on that scale.
+    """
+    if policy.max_duration is not None and duration > policy.max_duration:
+        return False
+    return not (
+        sora and policy.max_resolution is not None and resolution in RESOLUTIONS
+        and RESOLUTIONS.index(resolution) > RESOLUTIONS.index(policy.max_resolution)
+    )
+
+
 def evaluate(
     policy: GuildPolicy,
     subject: PolicySubject,
     spending: MemberSpending,
     last_job_at: datetime | None,
     now: datetime,
+    lineup: ModelNames | None = None,
 ) -> None:
     """Raise :class:`PolicyRefusal` for the first rule ``subject`` breaks.
 
     The order puts rules that waiting cannot fix first, then the caps (weekly before daily: its
     reset is never earlier), then the cooldown, so the answer names the rule that matters most.
+    ``lineup`` names the enabled models (None: only the subject's, taken as a Sora model).
     """
+    if lineup is None:
+        lineup = ModelNames({subject.model: subject.model}, frozenset({subject.model}))
     if policy.frozen:
         raise PolicyRefusal(
             "frozen",
@@ -152,16 +205,17 @@ def evaluate(
         where = ", ".join(f"<#{c}>" for c in sorted(policy.allowed_channel_ids))
         raise PolicyRefusal(
             "channel",
-            f"/sora can't be used in this channel. Try again in {where}. {NOTHING_CHARGED}",
+            f"Videos can't be made in this channel. Try again in {where}. {NOTHING_CHARGED}",
         )
     if policy.allowed_role_ids and not policy.allowed_role_ids.intersection(subject.role_ids):
         roles = ", ".join(f"<@&{r}>" for r in sorted(policy.allowed_role_ids))
         raise PolicyRefusal(
             "role",
-            f"On this server /sora is for members with one of these roles: {roles}. "
+            f"On this server videos are for members with one of these roles: {roles}. "
             f"{NOTHING_CHARGED}",
         )
-    _check_variant(policy, subject)
+    _check_model(policy, subject, lineup)
+    _check_variant(policy, subject, subject.model in lineup.sora)
     _check_cap("weekly_cap", policy.weekly_cap, spending.week, subject.price,
                week_start(now) + timedelta(days=7), "this week", "weekly")
     _check_cap("daily_cap", policy.daily_cap, spending.today, subject.price,
@@ -177,23 +231,34 @@ def evaluate(
             )
 
 
-def _check_variant(policy: GuildPolicy, subject: PolicySubject) -> None:
-    too_sharp = policy.max_resolution is not None and (
-        RESOLUTIONS.index(subject.resolution) > RESOLUTIONS.index(policy.max_resolution)
-    )
-    too_long = policy.max_duration is not None and subject.duration > policy.max_duration
-    if not (too_sharp or too_long):
+def _check_model(policy: GuildPolicy, subject: PolicySubject, lineup: ModelNames) -> None:
+    if policy.models is None or subject.model in policy.models:
         return
-    limits = []
-    if policy.max_resolution is not None:
+    usable = allowed_models(policy, lineup)
+    instead = (f"You can use {lineup.named(usable)} (/video)." if usable
+               else "No video model is allowed here right now; ask the moderators.")
+    raise PolicyRefusal(
+        "model",
+        f"{lineup.label(subject.model)} is not allowed on this server. {instead} "
+        f"{NOTHING_CHARGED}",
+    )
+
+
+def _check_variant(policy: GuildPolicy, subject: PolicySubject, sora: bool) -> None:
+    if variant_allowed(policy, sora=sora, resolution=subject.resolution,
+                       duration=subject.duration):
+        return
+    limits, asked = [], []
+    if sora and policy.max_resolution is not None:
         limits.append(f"{policy.max_resolution} resolution")
+        asked.append(subject.resolution)
     if policy.max_duration is not None:
         limits.append(f"{policy.max_duration} seconds")
+        asked.append(f"{subject.duration} seconds")
     raise PolicyRefusal(
         "variant",
         f"This server allows at most {' and '.join(limits)}; you asked for "
-        f"{subject.resolution}, {subject.duration} seconds. Try again with a smaller "
-        f"variant. {NOTHING_CHARGED}",
+        f"{', '.join(asked)}. Try again with a smaller variant. {NOTHING_CHARGED}",
     )
 
 
@@ -221,8 +286,15 @@ def _check_cap(
     )
 
 
-def validate_variant_limits(max_resolution: object, max_duration: object) -> None:
+def validate_variant_limits(
+    max_resolution: object, max_duration: object, durations: Collection[int]
+) -> None:
+    """``durations``: the lengths a maximum may be (the schema holds them to Sora's)."""
     if max_resolution is not None and max_resolution not in RESOLUTIONS:
         raise InvalidPolicy("The maximum resolution must be standard or high.")
-    if max_duration is not None and max_duration not in DURATIONS:
-        raise InvalidPolicy(f"The maximum duration must be one of {one_of(DURATIONS)} seconds.")
+    if max_duration is not None and (
+        isinstance(max_duration, bool) or max_duration not in durations
+    ):
+        raise InvalidPolicy(
+            f"The maximum duration must be one of {one_of(tuple(sorted(durations)))} seconds."
+        )

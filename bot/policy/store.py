@@ -1,4 +1,4 @@
-"""Each guild's /sora spending policy: stored here, judged by :mod:`bot.policy.rules`.
+"""Each guild's video spending policy: stored here, judged by :mod:`bot.policy.rules`.
 
 :meth:`PolicyStore.check` runs inside :meth:`bot.jobs.store.JobStore.create`'s transaction, the one
 that reserves the credits, so parallel requests from one member see each other's jobs and
@@ -17,12 +17,13 @@ from datetime import datetime
 from typing import Protocol, TypeGuard
 
 from bot.clock import Clock, to_db_time
-from bot.config import Settings
+from bot.config import DURATIONS, Settings
 from bot.db.database import Database, Params, Row, Transaction
 from bot.policy.rules import (
     GuildPolicy,
     InvalidPolicy,
     MemberSpending,
+    ModelNames,
     PolicyRefusal,
     PolicySubject,
     day_start,
@@ -33,7 +34,7 @@ from bot.policy.rules import (
 )
 
 __all__ = [
-    "GuildPolicy", "InvalidPolicy", "MemberSpending", "PolicyRefusal",
+    "GuildPolicy", "InvalidPolicy", "MemberSpending", "ModelNames", "PolicyRefusal",
     "PolicyStore", "PolicySubject",
 ]
 
@@ -87,6 +88,16 @@ class PolicyStore:
         self, db: Database, *, settings: Settings, clock: Clock, jobs: MemberJobs
     ) -> None:
         self._db, self._settings, self._clock, self._jobs = db, settings, clock, jobs
+        lineup = settings.lineup
+        self._names = ModelNames(
+            {model: offer.label for model, offer in lineup.offers.items()},
+            frozenset(m for m, o in lineup.offers.items() if o.model.params == "soraParams"),
+        )
+
+    @property
+    def names(self) -> ModelNames:
+        """The enabled models' labels, and which of them are Sora's (see :mod:`rules`)."""
+        return self._names
 
     # -- reading -------------------------------------------------------------------------
 
@@ -119,6 +130,9 @@ class PolicyStore:
             buttons_open=bool(row["buttons_open"]),
             preview_above=row["preview_above"],
             approval_above=row["approval_above"],
+            models=(None if row["models"] is None
+                    else frozenset(m for m in str(row["models"]).split(",") if m)),
+            default_model=row["default_model"],
         )
 
     async def spending(self, guild_id: int, user_id: int) -> MemberSpending:
@@ -167,7 +181,7 @@ class PolicyStore:
             await self._jobs.last_job_at(reader, subject.guild_id, subject.user_id)
             if policy.cooldown_seconds else None
         )
-        evaluate(policy, subject, spending, last, now)
+        evaluate(policy, subject, spending, last, now, self._names)
         return policy
 
     # -- changing ------------------------------------------------------------------------
@@ -182,7 +196,10 @@ class PolicyStore:
         if unknown:
             raise TypeError(f"not a policy limit: {', '.join(unknown)}")
         values = {name: self._validate(name, value) for name, value in changes.items()}
-        validate_variant_limits(values.get("max_resolution"), values.get("max_duration"))
+        # The schema's CHECK holds a maximum duration to Sora's lengths: a scale that still
+        # limits every model (Veo's 6 s is refused by a 4 s limit, allowed by an 8 s one).
+        validate_variant_limits(values.get("max_resolution"), values.get("max_duration"),
+                                DURATIONS)
         async with self._db.transaction() as tx:
             await self._touch(tx, guild_id, actor)
             if values:
@@ -254,6 +271,59 @@ class PolicyStore:
                     (guild_id, item),
                 )
             return await self._load(tx, guild_id)
+
+    async def set_models(
+        self, guild_id: int, models: Iterable[str] | None, *, actor: str
+    ) -> GuildPolicy:
+        """Only these enabled models may be used here; None allows every enabled model (also
+        those the operator enables later). A guild default left outside them is cleared."""
+        wanted = None if models is None else self._enabled(set(models))
+        if wanted is not None and not wanted:
+            raise InvalidPolicy("Allow at least one model, or allow every model again. "
+                                f"This bot offers {self._offered()}.")
+        stored = None if wanted is None else ",".join(wanted)
+        async with self._db.transaction() as tx:
+            await self._touch(tx, guild_id, actor)
+            await tx.execute("UPDATE guild_policies SET models = ? WHERE guild_id = ?",
+                             (stored, guild_id))
+            if wanted is not None:
+                # A default the guild may no longer use would be skipped anyway; clearing it
+                # keeps what /budget limits show true.
+                await tx.execute(
+                    "UPDATE guild_policies SET default_model = NULL"
+                    " WHERE guild_id = ? AND default_model IS NOT NULL"
+                    " AND instr(',' || models || ',', ',' || default_model || ',') = 0",
+                    (guild_id,))
+            return await self._load(tx, guild_id)
+
+    async def set_default_model(
+        self, guild_id: int, model: str | None, *, actor: str
+    ) -> GuildPolicy:
+        """The model /video uses here when a member picks none; None: the bot's default."""
+        async with self._db.transaction() as tx:
+            if model is not None:
+                (model,) = self._enabled({model})
+                allowed = (await self._load(tx, guild_id)).models
+                if allowed is not None and model not in allowed:
+                    raise InvalidPolicy(
+                        f"{self._names.label(model)} is not allowed on this server, so it "
+                        f"cannot be its default. Allowed: {self._names.named(allowed)}.")
+            await self._touch(tx, guild_id, actor)
+            await tx.execute("UPDATE guild_policies SET default_model = ? WHERE guild_id = ?",
+                             (model, guild_id))
+            return await self._load(tx, guild_id)
+
+    def _enabled(self, models: set[str]) -> tuple[str, ...]:
+        """``models`` in the bot's order, or :class:`InvalidPolicy` naming the enabled ones."""
+        unknown = sorted((m for m in models
+                          if not isinstance(m, str) or m not in self._names.labels), key=str)
+        if unknown:
+            raise InvalidPolicy(f"“{str(unknown[0])[:60]}” is not a model this bot offers. "
+                                f"Choose among {self._offered()}.")
+        return tuple(m for m in self._names.labels if m in models)
+
+    def _offered(self) -> str:
+        return ", ".join(f"{label} ({model})" for model, label in self._names.labels.items())
 
     async def set_frozen(self, guild_id: int, frozen: bool, *, actor: str) -> GuildPolicy:
         """Stop (or resume) all /sora spending in the guild; jobs already running finish."""

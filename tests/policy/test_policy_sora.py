@@ -131,7 +131,7 @@ async def test_role_rule_refuses_members_without_an_allowed_role(start: Starter)
     before = await charges(h)
     answer = await refused(h, await h.send_sora(), before)
     assert answer.content == (
-        f"On this server /sora is for members with one of these roles: <@&{role.id}>. "
+        f"On this server videos are for members with one of these roles: <@&{role.id}>. "
         "Nothing was charged."
     )
     h.guild.add_member(MEMBER, roles=[role.id])
@@ -147,7 +147,7 @@ async def test_channel_rule_names_the_channels_where_sora_works(start: Starter) 
     before = await charges(h)
     answer = await refused(h, await h.send_sora(), before)
     assert answer.content == (
-        f"/sora can't be used in this channel. Try again in <#{videos.id}>. Nothing was charged."
+        f"Videos can't be made in this channel. Try again in <#{videos.id}>. Nothing was charged."
     )
     job = await h.created_job(await h.send_sora(channel_id=videos.id))
     assert job.channel_id == videos.id
