@@ -10,12 +10,15 @@ transaction) and raises the operator's log alert.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from bot.audit.trail import AuditLog
 from bot.clock import Clock, from_db_time, to_db_time
 from bot.db.database import Database, Row
+from bot.db.errors import explain, translate
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +93,29 @@ class RetiredModels:
             row = await tx.fetchone(
                 "DELETE FROM retired_models WHERE model = ? RETURNING *", (model,))
         return RetiredModel.from_row(row) if row is not None else None
+
+
+def read_retired(path: Path) -> dict[str, RetiredModel]:
+    """The marks in the database file, read without writing anything (``sora-bot models`` and
+    ``check`` may run beside the bot, or before its first start): {} if there is no file yet
+    or its schema predates the table. A :class:`bot.db.errors.DatabaseError` if unreadable.
+    """
+    if not path.exists():
+        return {}
+    # As bot/db/check.py does: without a -wal file nobody has it open, so read it "immutable"
+    # (no -wal/-shm files left behind); with one, a running bot may be writing.
+    immutable = not Path(f"{path}-wal").exists()
+    uri = path.resolve().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            known = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                                 " AND name = 'retired_models'").fetchone()
+            rows = conn.execute("SELECT * FROM retired_models ORDER BY retired_at, model"
+                                ).fetchall() if known else []
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise explain(path, translate(exc)) from None
+    return {str(row["model"]): RetiredModel.from_row(dict(row)) for row in rows}
