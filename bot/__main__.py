@@ -37,8 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="start the bot (default)")
     sub.add_parser("check", parents=[common],
                    help="validate the config and verify the Discord token and Apiframe key")
-    sub.add_parser("models", parents=[common],
-                   help="list Apiframe's live video models beside the configured ones")
+    models = sub.add_parser(
+        "models", parents=[common],
+        help="list Apiframe's live video models beside the enabled ones and those found retired")
+    models.add_argument(
+        "--restore", metavar="ID",
+        help="clear the bot's retired mark on model ID, so members may choose it again "
+             "(when the provider's refusal was a passing error)")
     sync = sub.add_parser("sync", parents=[common], help="publish the slash commands and exit")
     scope = sync.add_mutually_exclusive_group()
     scope.add_argument("--guild", type=int, help="publish to this guild only (instant)")
@@ -114,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if command == "check":
             return asyncio.run(cli_ops.check(settings, config_path, sys.stdout))
+        if command == "models" and args.restore is not None:
+            return asyncio.run(cli_models.restore(settings, args.restore, sys.stdout))
         if command == "models":
             return asyncio.run(cli_models.models(settings, sys.stdout, sys.stderr))
         if command == "sync":

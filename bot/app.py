@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.db.database import Database
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.acks import AckStore
+from bot.jobs.retired import RetiredModels
 from bot.jobs.store import JobDeliveries, JobHistory, JobStore
 from bot.launch.lastframe import LastFrames
 from bot.launch.startimages import StartImageService
@@ -59,6 +60,8 @@ class Store:
     audit: AuditLog
     pending: PendingStore
     acks: AckStore
+    #: Models the provider said are retired (refused for new requests until restored).
+    retired: RetiredModels
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,8 @@ async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterato
         )
         pending = PendingStore(db, clock=clock)
         yield Store(db=db, ledger=ledger, jobs=jobs, policy=policy, audit=audit,
-                    pending=pending, acks=AckStore(db, clock))
+                    pending=pending, acks=AckStore(db, clock),
+                    retired=RetiredModels(db, clock, audit))
     finally:
         await db.close()
 
@@ -193,6 +197,8 @@ class SoraBot(commands.Bot):
             settings=settings,
             workdir=settings.database.path.parent / "downloads",
             clock=services.clock,
+            retired=services.store.retired,
+            usable_models=self._usable_labels,
         )
         self.audit_poster = AuditPoster(services.store.audit, self, self.scheduler.duties)
         store = services.store
@@ -202,7 +208,12 @@ class SoraBot(commands.Bot):
             settings=settings, ledger=store.ledger, jobs=store.jobs, policy=store.policy,
             pending=store.pending, acks=store.acks, audit=store.audit,
             apiframe=services.apiframe, images=services.images, wake=self.scheduler.wake,
+            retired=store.retired,
         )
+
+    async def _usable_labels(self, guild_id: int) -> list[str]:
+        """The models a guild may use now, for the worker's notice that one retired."""
+        return [offer.label for offer in await self.launcher.offers_for(guild_id)]
 
     async def setup_hook(self) -> None:
         for name in self._extensions:

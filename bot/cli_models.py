@@ -1,17 +1,18 @@
-"""``sora-bot models`` and ``check``'s model line: Apiframe's live video catalog beside the config.
+"""``sora-bot models`` and ``check``'s model lines: Apiframe's live video catalog beside the
+config's enabled lineup and the models the bot has found retired.
 
 Models retire within months (issue 10), and a retired model fails every job that names it. These
 functions let an operator see that before members do: which models Apiframe serves today, which
-one ``/sora`` is configured with, which have a price grid, and which are unknown to the contract
-catalog packaged with the bot (``bot/catalog``), so cannot be validated or priced by it yet.
-
-Later pieces of issue 10 build on this: when the config enables several models, pass them all as
-``enabled`` to :func:`model_rows` and :func:`retired`.
+ones the config enables (and which of those Apiframe no longer lists), which one ``/sora`` runs,
+which have a price grid, which are unknown to the contract catalog packaged with the bot
+(``bot/catalog``), and which the running bot has marked retired in its database after the
+provider refused them (bot/jobs/retired.py; ``--restore`` clears such a mark).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -19,9 +20,11 @@ import aiohttp
 
 from bot.apiframe.client import ApiframeError
 from bot.apiframe.models import CatalogEntry, ModelCatalog
-from bot.app import make_apiframe_client
+from bot.app import make_apiframe_client, open_store
+from bot.catalog.lineup import Lineup
 from bot.catalog.video import Catalog
 from bot.config import Settings
+from bot.jobs.retired import RetiredModel, read_retired
 
 
 class CatalogUnavailable(Exception):
@@ -40,15 +43,22 @@ class ModelRow:
     priced: bool
     live: bool
     in_contract: bool
+    enabled: bool = False
+    default: bool = False
+    #: The bot's own mark: the provider refused the model for one of its jobs.
+    retired: RetiredModel | None = None
 
     @property
     def config(self) -> str:
-        uses = (["/sora"] if self.configured else []) + (["priced"] if self.priced else [])
+        uses = [word for word, on in (("enabled", self.enabled), ("default", self.default),
+                                      ("/sora", self.configured), ("priced", self.priced)) if on]
         return ", ".join(uses) or "-"
 
     @property
     def notes(self) -> str:
         notes = [] if self.live else ["NOT LIVE (retired?)"]
+        if self.retired is not None:
+            notes.append(f"RETIRED here since {self.retired.retired_at:%Y-%m-%d}")
         if not self.in_contract:
             notes.append("not in the bot's catalog")
         return "; ".join(notes)
@@ -80,25 +90,26 @@ def _cost(entry: CatalogEntry) -> str:
 
 
 def model_rows(
-    live: ModelCatalog, contract: Catalog, configured: str, priced: Iterable[str]
+    live: ModelCatalog, contract: Catalog, lineup: Lineup, priced: Iterable[str],
+    retired: Mapping[str, RetiredModel] | None = None,
 ) -> list[ModelRow]:
-    """The live models in Apiframe's order, then configured or priced models it lacks."""
+    """The live models in Apiframe's order, then enabled or priced models it lacks."""
     priced_ids = tuple(priced)
+    marks = retired or {}
     known = set(contract.ids)
-    rows = [
-        ModelRow(
-            id=e.id, label=e.display_name, pricing=e.pricing_mode or "-", cost=_cost(e),
-            configured=e.id == configured, priced=e.id in priced_ids, live=True,
-            in_contract=e.id in known,
+
+    def row(model: str, entry: CatalogEntry | None) -> ModelRow:
+        return ModelRow(
+            id=model, label=entry.display_name if entry else "-",
+            pricing=(entry.pricing_mode or "-") if entry else "-",
+            cost=_cost(entry) if entry else "-", configured=model == lineup.sora,
+            priced=model in priced_ids, live=entry is not None, in_contract=model in known,
+            enabled=model in lineup.offers, default=model == lineup.default,
+            retired=marks.get(model),
         )
-        for e in live.models
-    ]
-    for model in live.missing((configured, *priced_ids)):
-        rows.append(ModelRow(
-            id=model, label="-", pricing="-", cost="-", configured=model == configured,
-            priced=model in priced_ids, live=False, in_contract=model in known,
-        ))
-    return rows
+
+    rows = [row(e.id, e) for e in live.models]
+    return rows + [row(model, None) for model in live.missing((*lineup.ids, *priced_ids))]
 
 
 def render(rows: Sequence[ModelRow]) -> list[str]:
@@ -119,37 +130,105 @@ def retired(live: ModelCatalog, enabled: Iterable[str]) -> tuple[str, ...]:
     return live.missing(enabled)
 
 
-def retired_advice(model: str) -> str:
-    """What an operator should do about a configured model that is not live (one line)."""
+def retired_advice(model: str, lineup: Lineup) -> str:
+    """What an operator should do about an enabled model that is not live (one line)."""
+    if model == lineup.sora:
+        return (
+            f"model {model!r} ([apiframe] model) is not in Apiframe's live video catalog: it "
+            f"looks retired, so every /sora would fail; choose another model in [apiframe] "
+            f"model, with prices in [pricing.<model>] (`sora-bot models` lists them)"
+        )
     return (
-        f"model {model!r} ([apiframe] model) is not in Apiframe's live video catalog: it looks "
-        f"retired, so every /sora would fail; choose another model in [apiframe] model, with "
-        f"prices in [pricing.<model>] (`sora-bot models` lists them)"
+        f"model {model!r} ([video] enabled) is not in Apiframe's live video catalog: it looks "
+        f"retired, so every job of it would fail; remove it from [video] enabled "
+        f"(`sora-bot models` lists the live ones)"
     )
 
 
-async def check_line(settings: Settings) -> tuple[str, bool]:
-    """``check``'s last line, and whether the configured model is live."""
-    model = settings.apiframe.model
+def marked_advice(mark: RetiredModel) -> str:
+    """One line on a model the bot marked retired after the provider refused it."""
+    job = f" by job {mark.job_id}" if mark.job_id else ""
+    return (
+        f"model {mark.model!r} was marked retired on {mark.retired_at:%Y-%m-%d %H:%M} UTC{job} "
+        f"({mark.detail[:80]!r}), so members cannot choose it; if Apiframe serves it again, "
+        f"`sora-bot models --restore {mark.model}`"
+    )
+
+
+async def _marks(settings: Settings) -> dict[str, RetiredModel]:
+    return await asyncio.to_thread(read_retired, settings.database.path)
+
+
+async def check_lines(settings: Settings) -> tuple[list[str], bool]:
+    """``check``'s model lines, and whether every enabled model is live.
+
+    A model the bot marked retired is a warning only: members are already kept off it.
+    """
+    lineup = settings.lineup
     live = await fetch_live_catalog(settings)
-    if retired(live, [model]):
-        return f"model: WARNING: {retired_advice(model)}", False
-    return f"model: ok, {model} is in Apiframe's live video catalog", True
+    missing = retired(live, lineup.ids)
+    lines = [f"models: WARNING: {retired_advice(model, lineup)}" for model in missing]
+    marks = await _marks(settings)
+    lines += [f"models: WARNING: {marked_advice(marks[model])}"
+              for model in lineup.ids if model in marks]
+    if not missing:
+        lines.insert(0, f"models: ok, every enabled model ({', '.join(lineup.ids)}) is in "
+                        "Apiframe's live video catalog")
+    return lines, not missing
+
+
+def _lineup_lines(lineup: Lineup, live: ModelCatalog,
+                  marks: Mapping[str, RetiredModel]) -> list[str]:
+    lines = []
+    for model, offer in lineup.offers.items():
+        roles = [role for role, on in (("/sora", model == lineup.sora),
+                                       ("default", model == lineup.default)) if on]
+        name = f"{model} [{', '.join(roles)}]" if roles else model
+        state = "live" if model in live else "NOT LIVE in Apiframe's catalog"
+        mark = marks.get(model)
+        if mark is not None:
+            state += f"; RETIRED here: {marked_advice(mark)}"
+        label = f" ({offer.label!r})" if offer.label != model else ""
+        lines.append(f"enabled: {name}{label}: {state}")
+    if lineup.sora is None:
+        lines.append("/sora: off ([apiframe] model is not in [video] enabled)")
+    return lines
 
 
 async def models(settings: Settings, out: TextIO, err: TextIO) -> int:
-    """Print the live catalog beside the config; 1 (with one line on ``err``) when the
-    configured model is not live."""
+    """Print the live catalog beside the enabled lineup; 1 (with one line each on ``err``)
+    when an enabled model is not live."""
     live = await fetch_live_catalog(settings)
-    model = settings.apiframe.model
-    rows = model_rows(live, Catalog.load(), model, settings.pricing)
+    lineup = settings.lineup
+    marks = await _marks(settings)
+    rows = model_rows(live, Catalog.load(), lineup, settings.pricing, marks)
     # COST is Apiframe's price per job in its own credits, not what a guild pays the bot.
     print(f"Apiframe video models at {settings.apiframe.base_url} (COST in Apiframe credits): "
           f"{len(live.models)} live", file=out)
     for line in render(rows):
         print(line, file=out)
-    if retired(live, [model]):
-        print(f"error: {retired_advice(model)}", file=err)
-        return 1
-    print(f"/sora uses {model}: live", file=out)
+    for line in _lineup_lines(lineup, live, marks):
+        print(line, file=out)
+    missing = retired(live, lineup.ids)
+    for model in missing:
+        print(f"error: {retired_advice(model, lineup)}", file=err)
+    return 1 if missing else 0
+
+
+async def restore(settings: Settings, model: str, out: TextIO) -> int:
+    """Clear the bot's retired mark on ``model`` so members may choose it again."""
+    path = settings.database.path
+    if not path.exists():
+        print(f"{model} is not marked retired ({path} does not exist yet); nothing changed",
+              file=out)
+        return 0
+    async with open_store(settings) as store:
+        mark = await store.retired.restore(model)
+    if mark is None:
+        print(f"{model} is not marked retired; nothing changed", file=out)
+    else:
+        offered = ("members may choose it again" if model in settings.lineup.offers
+                   else "it is not in [video] enabled, so members still cannot choose it")
+        print(f"restored {model} (marked retired on {mark.retired_at:%Y-%m-%d %H:%M} UTC): "
+              f"{offered}", file=out)
     return 0

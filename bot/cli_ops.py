@@ -15,7 +15,7 @@ from discord.http import HTTPClient
 from bot.apiframe.client import ApiframeError
 from bot.app import SoraBot, make_apiframe_client, open_services, open_store
 from bot.budget import BudgetService
-from bot.cli_models import CatalogUnavailable, check_line
+from bot.cli_models import CatalogUnavailable, check_lines
 from bot.clock import utc_now
 from bot.config import Settings
 from bot.db.check import inspect_database
@@ -86,11 +86,11 @@ async def _check_apiframe(settings: Settings) -> str:
 
 
 async def check(settings: Settings, config_path: Path, out: TextIO) -> int:
-    """Validate the config (already done by the caller), both credentials, then the model.
+    """Validate the config (already done by the caller), both credentials, then the models.
 
-    A configured model that Apiframe no longer lists exits 1 after the whole report: the bot
-    would start, but every /sora would be charged, sent and refused, so a deploy script
-    gating on ``check`` must stop there.
+    An enabled model that Apiframe no longer lists exits 1 after the whole report (one line
+    each): the bot would start, but every job of it would be charged, sent and refused, so a
+    deploy script gating on ``check`` must stop there.
     """
     print(f"config: ok ({config_path}); database {settings.database.path}", file=out)
     # Offline first: a damaged or read-only file is reported before any network call.
@@ -102,10 +102,11 @@ async def check(settings: Settings, config_path: Path, out: TextIO) -> int:
         restore()
     print(await _check_apiframe(settings), file=out)
     try:
-        line, live = await check_line(settings)
+        lines, live = await check_lines(settings)
     except CatalogUnavailable as exc:
         raise OperatorError(str(exc)) from None
-    print(line, file=out)
+    for line in lines:
+        print(line, file=out)
     return 0 if live else 1
 
 

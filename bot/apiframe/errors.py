@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -309,3 +310,25 @@ def refused_model(exc: ValidationFailed, model: str) -> ValidationFailed:
         body=exc.body,
         request_id=exc.request_id,
     )
+
+
+# A running job's failure is free text ("Provider returned an error: <reason>"); no source
+# documents the words for a retired model, so this looks for the ones providers use (a resold
+# Sora API answered "model not found" after OpenAI's shutdown). Narrow on purpose: the text
+# must name the model AND say it is gone; "model overloaded" or "model busy" is a passing
+# error, not a retirement, and must not take a model away from every guild.
+_GONE_MODEL = re.compile(
+    r"\b(?:unknown|unsupported|retired|deprecated|decommissioned|discontinued)\s+model\b"
+    r"(?!\s*(?:param|option|input|setting|field|argument|value))"
+    r"|\bmodel_(?:not_found|retired|deprecated)\b"
+    r"|\bmodel\b[^.;:]{0,60}?\b(?:not\s+found|does\s+not\s+exist|doesn'?t\s+exist"
+    r"|retired|deprecated|decommissioned|discontinued"
+    r"|(?:has|have|was|been|is)\s+(?:been\s+)?(?:removed|shut\s+down|withdrawn)"
+    r"|no\s+longer\s+(?:available|supported|exists?|offered))\b",
+    re.IGNORECASE,
+)
+
+
+def is_retired_model_error(text: str | None) -> bool:
+    """Whether a job's failure text says its model is retired or unknown to the provider."""
+    return bool(text) and _GONE_MODEL.search(text or "") is not None

@@ -259,8 +259,8 @@ def _failure_reason(job: Job) -> str:
     if kind is FailureKind.RESULT_UNAVAILABLE:
         return "The video service had a problem: the finished video could not be retrieved."
     if kind is FailureKind.MODEL_RETIRED:
-        return (f"The video model {job.model} has been retired by the video service, so it "
-                "could not make this video.")
+        return (f"The video model {job.model} has been retired by the video service, so no"
+                " video was made.")
     if kind is FailureKind.RESULT_REFUSED:
         return ("The video service's answer could not be retrieved safely (it was not a video"
                 " from the service's own servers), so nothing was posted.")

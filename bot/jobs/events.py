@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.apiframe.client import JobStatus, ProviderJob
+from bot.apiframe.errors import is_retired_model_error
 from bot.jobs.model import FailureKind
 
 
@@ -39,6 +40,8 @@ def classify_error(error: str | None) -> FailureKind:
     text = (error or "").lower()
     if any(marker in text for marker in _POLICY_MARKERS):
         return FailureKind.CONTENT_POLICY
+    if is_retired_model_error(error):
+        return FailureKind.MODEL_RETIRED
     return FailureKind.PROVIDER_ERROR
 
 

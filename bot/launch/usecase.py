@@ -29,6 +29,7 @@ from bot.db.database import Transaction
 from bot.errors import UserError
 from bot.jobs.acks import AckStore, OpenAck
 from bot.jobs.model import Job, JobLimitReached
+from bot.jobs.retired import RetiredModels
 from bot.jobs.store import JobStore
 from bot.launch.imagefit import CROP, check_fit_mode
 from bot.launch.port import (
@@ -62,12 +63,15 @@ class Launcher:
         self, *, settings: Settings, ledger: Ledger, jobs: JobStore, policy: PolicyStore,
         pending: PendingStore, acks: AckStore, audit: AuditLog, apiframe: ApiframeClient,
         images: StartImageService, wake: Callable[[], None],
+        retired: RetiredModels | None = None,
     ) -> None:
         self._settings, self._ledger, self._jobs, self._policy = settings, ledger, jobs, policy
         self._pending, self._acks, self._audit = pending, acks, audit
         self._apiframe, self._images = apiframe, images
         # Tells the scheduler a job is due now rather than at its next planned look.
         self._wake = wake
+        # None: no model is ever refused as retired (a rig without the store).
+        self._retired = retired
 
     def offer(self, model: str) -> Offer:
         """The enabled model, or :class:`OptionRefused` naming the ones offered instead."""
@@ -125,8 +129,8 @@ class Launcher:
         return (await self._policy.get(guild_id)).default_model
 
     async def _retired_models(self) -> frozenset[str]:
-        """Models the provider said are retired or unknown."""
-        return frozenset()
+        """Models the provider said are retired or unknown (until an operator restores one)."""
+        return frozenset() if self._retired is None else await self._retired.ids()
 
     async def _check_usable(self, request: VideoRequest) -> None:
         """Refuse a model this guild may not use now, naming the ones it may."""

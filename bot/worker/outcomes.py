@@ -9,7 +9,7 @@ so a stop between Discord accepting a video and the job recording it never turns
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +38,8 @@ MAX_DOWNLOAD_ATTEMPTS = 5
 MAX_POST_ATTEMPTS = 12
 #: Attempts to check whether an earlier post landed before the job is held for a moderator.
 MAX_LOOKUP_ATTEMPTS = 5
+#: Most models named in a notice that a member's model retired.
+MAX_NAMED = 8
 
 
 class Outcomes:
@@ -56,11 +58,13 @@ class Outcomes:
         token_grace: timedelta,
         backoff: Callable[[Job], datetime],
         fail: Callable[[Job, FailureKind, str], Awaitable[None]],
+        usable_models: Callable[[int], Awaitable[Sequence[str]]],
     ) -> None:
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
         self._clock, self._workdir, self._max_result_bytes = clock, workdir, max_result_bytes
         self._margin, self._grace = token_margin, token_grace
         self._backoff, self._fail = backoff, fail
+        self._usable_models = usable_models
 
     async def _route_ready(self, job: Job) -> Job | None:
         """The job, marked if its outcome goes out through the token; None to wait instead.
@@ -183,8 +187,11 @@ class Outcomes:
         if ready is None:
             return
         job = ready
+        text = render.failure_text(job)
+        if job.failure_kind is FailureKind.MODEL_RETIRED:
+            text += " " + instead(await self._usable_models(job.guild_id))
         try:
-            await self._publisher.notify_failure(job, render.failure_text(job))
+            await self._publisher.notify_failure(job, text)
         except (discord.HTTPException, OSError) as exc:
             if job.attempts + 1 < MAX_POST_ATTEMPTS:
                 log.warning("job %s: failure notice not posted (%s); retrying", job.id, exc)
@@ -192,3 +199,14 @@ class Outcomes:
                 return
             log.error("job %s: failure notice could not be posted (%s)", job.id, exc)
         await self._store.mark_notified(job.id)
+
+
+def instead(labels: Sequence[str]) -> str:
+    """Which models a member whose model retired can use now (their guild's)."""
+    if not labels:
+        return "No other video model is available on this server right now."
+    if len(labels) > MAX_NAMED:  # a notice must stay far below Discord's 2000 characters
+        labels = [*labels[:MAX_NAMED - 1], f"{len(labels) - MAX_NAMED + 1} more"]
+    if len(labels) == 1:
+        return f"You can use {labels[0]} instead: choose it with /video."
+    return f"You can use {', '.join(labels[:-1])} or {labels[-1]} instead: choose one with /video."

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import logging
 import random
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from bot.delivery.publisher import JobPublisher
 from bot.duties import Duties, Duty
 from bot.jobs.events import EventKind, JobEvent, event_from_job
 from bot.jobs.model import FailureKind, Job, JobState
+from bot.jobs.retired import RetiredModels, operator_advice
 from bot.jobs.store import JobStore
 from bot.worker.outcomes import Outcomes
 
@@ -63,8 +65,13 @@ class JobScheduler:
         settings: Settings,
         workdir: Path,
         clock: Clock,
+        retired: RetiredModels,
+        usable_models: Callable[[int], Awaitable[Sequence[str]]],
     ) -> None:
+        """``usable_models(guild_id)``: the labels of the models that guild may use now (the
+        launch use case knows; the worker cannot import it), named when a model retires."""
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
+        self._retired = retired
         self.publisher = publisher
         self._settings, self._workdir, self._clock = settings, workdir, clock
         self._poll = timedelta(seconds=settings.apiframe.poll_interval_seconds)
@@ -74,7 +81,7 @@ class JobScheduler:
             max_result_bytes=settings.jobs.max_result_bytes,
             token_margin=timedelta(seconds=settings.jobs.token_margin_seconds),
             token_grace=timedelta(seconds=settings.jobs.token_grace_seconds),
-            backoff=self._backoff, fail=self._fail,
+            backoff=self._backoff, fail=self._fail, usable_models=usable_models,
         )
         self._limit = asyncio.Semaphore(settings.jobs.max_concurrent_work)
         self._active: dict[str, asyncio.Task[None]] = {}
@@ -277,7 +284,21 @@ class JobScheduler:
             self.wake()
 
     async def _refund(self, job: Job) -> None:
+        if job.failure_kind is FailureKind.MODEL_RETIRED:
+            # Before the refund, so the member's notice already leaves the model out; a stop
+            # in between marks nothing twice (the mark is once per model).
+            await self._retire_model(job)
         refunded = await self._store.refund(job)
         if refunded is not None:
             log.info("job %s: refunded %d credits", job.id, job.price)
             await self._outcomes.notify(refunded)
+
+    async def _retire_model(self, job: Job) -> None:
+        """Refuse the job's model for new requests; alert the operator the first time only."""
+        mark = await self._retired.mark(job.model, job.failure_detail or "",
+                                        job_id=job.id, guild_id=job.guild_id)
+        if mark is not None:
+            log.warning("model %s: the video service says it is retired or unknown (job %s:"
+                        " %s); it is refused for new requests and its failed jobs are"
+                        " refunded. Operator: %s", job.model, job.id, mark.detail,
+                        operator_advice(job.model))
