@@ -35,6 +35,15 @@ async def pick_model(h: SoraHarness, target: StoredMessage, model: str
     return step, modal
 
 
+async def submit(h: SoraHarness, modal: dict[str, Any], prompt: str = PROMPT,
+                 **chosen: str) -> int:
+    """Submit the modal with ``prompt`` and these selects (option name -> wire value)."""
+    labels = [answer("prompt", value=prompt),
+              *(answer(name, values=[value]) for name, value in chosen.items())]
+    iid, _ = await h.discord.send_modal_submit(h.guild, MEMBER, modal["custom_id"], labels)
+    return iid
+
+
 def one_image(h: SoraHarness) -> StoredMessage:
     return h.discord.post_user_message(h.guild, POSTER, "a still", attachments=[
         h.discord.cdn.add(png(96, 54), "still.png", ephemeral=False)])
@@ -69,9 +78,7 @@ async def test_a_kling_job_from_a_message_image_puts_it_in_start_image(start: An
     assert [o.get("description") for o in selects["duration"]["options"]] == [
         "20 credits", "40 credits"]
 
-    iid, _ = await h.discord.send_modal_submit(h.guild, MEMBER, modal["custom_id"], [
-        answer("prompt", value=PROMPT), answer("duration", values=["10"]),
-        answer("aspect_ratio", values=["1:1"]), answer("generate_audio", values=["true"])])
+    iid = await submit(h, modal, duration="10", aspect_ratio="1:1", generate_audio="true")
     job = await h.created_job(iid)
     assert (job.model, job.price) == (KLING, KLING_PRICES["10s"])
     assert job.options.params == {"duration": 10, "aspect_ratio": "1:1",
@@ -98,8 +105,7 @@ async def test_a_value_the_model_rejects_is_refused_privately_and_costs_nothing(
     assert options_of(labelled(modal)["duration"]["component"]) == ["4", "6", "8"]
 
     # A raw submission with Sora's 10 s, which Veo does not make.
-    iid, _ = await h.discord.send_modal_submit(h.guild, MEMBER, modal["custom_id"], [
-        answer("prompt", value=PROMPT), answer("duration", values=["10"])])
+    iid = await submit(h, modal, duration="10")
     reply = await h.reply(iid)
     assert reply.flags & EPHEMERAL
     assert reply.content.startswith("Duration for Veo 3.1 Fast must be 4, 6 or 8 seconds")
