@@ -20,7 +20,7 @@ from bot.launch.imagefit import CROP
 from bot.launch.port import AttachmentUnreadable, ImageInput, PreviewFacts
 from bot.policy.held import CUSTOM_ID_TEMPLATE, PendingKind, PendingRequest, custom_id
 from bot.request import VideoOptions
-from cogs.approval_views import approval_embed, on_click, preview_embed
+from cogs.approval_views import approval_embed, offer_of, on_click, preview_embed
 from cogs.errors import report_error
 from cogs.origin import origin_of
 
@@ -70,18 +70,22 @@ class InteractionPort:
 
     async def show_status(self, job: Job) -> None:
         await self._interaction.edit_original_response(
-            embed=render.status_embed(job, discord.utils.utcnow()), allowed_mentions=NO_MENTIONS,
+            embed=render.status_embed(job, discord.utils.utcnow(),
+                                      self._bot.services.settings.lineup.get(job.model)),
+            allowed_mentions=NO_MENTIONS,
         )
 
     async def show_preview(self, held: PendingRequest, facts: PreviewFacts) -> None:
-        await self._interaction.followup.send(embed=preview_embed(held, facts),
+        await self._interaction.followup.send(embed=preview_embed(held, facts,
+                                                                  offer_of(self._bot, held)),
                                               view=buttons(held), ephemeral=True,
                                               allowed_mentions=NO_MENTIONS)
 
     async def post_approval(self, channel_id: int, held: PendingRequest) -> int | None:
         try:
             posted = await self._bot.get_partial_messageable(channel_id).send(
-                embed=approval_embed(held), view=buttons(held), allowed_mentions=NO_MENTIONS)
+                embed=approval_embed(held, offer_of(self._bot, held)), view=buttons(held),
+                allowed_mentions=NO_MENTIONS)
         except discord.HTTPException:
             return None
         return posted.id

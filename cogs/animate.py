@@ -1,5 +1,9 @@
-"""The "Animate with Sora" message context menu: an image already in the channel becomes the
-start image of a job that then runs exactly like ``/sora`` (through :func:`cogs.adapters.launch`).
+"""The "Animate into video" message context menu: an image already in the channel becomes the
+start image of a job of any model this server may use that takes one; the job then runs like
+any other (through :func:`cogs.adapters.launch`).
+
+With several such models the member first picks one in a private message; then a modal asks
+for the prompt and that model's choices (:mod:`cogs.animate_modal`).
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.animate_views import NO_IMAGE, AnimateModal, find_images
+from cogs.animate_modal import NO_MODEL, PICK_MODEL, AnimateModal, ModelPickView
+from cogs.animate_views import NO_IMAGE, find_images
 
 if TYPE_CHECKING:
     from bot.app import SoraBot
 
-MENU_NAME = "Animate with Sora"
+MENU_NAME = "Animate into video"
+NO_MENTIONS = discord.AllowedMentions.none()
 
 
 class AnimateCog(commands.Cog):
@@ -40,14 +46,27 @@ class AnimateCog(commands.Cog):
             message, self.bot.services.http, self.bot.services.settings.jobs.max_start_image_bytes
         )
         if not images:
-            await interaction.response.send_message(
-                NO_IMAGE, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-            )
+            await interaction.response.send_message(NO_IMAGE, ephemeral=True,
+                                                    allowed_mentions=NO_MENTIONS)
             return
-        modal = AnimateModal(
-            self.bot, self.menu, images, custom_id=f"sora:animate:{interaction.id}"
-        )
-        await interaction.response.send_modal(modal)
+        launcher = self.bot.launcher
+        guild_id = interaction.guild_id or 0  # a guild-only command
+        # Only models that take a start image can animate one.
+        offers = [offer for offer in await launcher.offers_for(guild_id) if offer.takes_image]
+        modal_id = f"sora:animate:{interaction.id}"
+        if not offers:
+            await interaction.response.send_message(NO_MODEL, ephemeral=True,
+                                                    allowed_mentions=NO_MENTIONS)
+        elif len(offers) == 1:
+            await interaction.response.send_modal(
+                AnimateModal(self.bot, self.menu, images, offers[0], custom_id=modal_id))
+        else:
+            default = await launcher.default_for(guild_id)
+            view = ModelPickView(self.bot, self.menu, images, offers,
+                                 default.id if default is not None else None,
+                                 modal_id=modal_id)
+            await interaction.response.send_message(PICK_MODEL, view=view, ephemeral=True,
+                                                    allowed_mentions=NO_MENTIONS)
 
 
 async def setup(bot: SoraBot) -> None:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.catalog.lineup import Offer
+from bot.delivery.render import describe, model_name
 from bot.launch.port import DiscordPort, PreviewFacts
 from bot.policy.held import GONE, PendingKind, PendingRequest, PendingStatus
 from bot.request import VideoOptions
@@ -31,8 +33,20 @@ MODERATORS_ONLY = "Only members with the Manage Server permission can approve or
 _PROMPT_SHOWN = 1000
 
 
-def variant(options: VideoOptions) -> str:
-    return f"{options.resolution}, {options.duration} s, {options.aspect_ratio}"
+def variant(request: PendingRequest, offer: Offer | None = None) -> str:
+    """``Veo 3.1 Fast · 720p · 8 s · 16:9``: the model (its label while offered, else its id)
+    and only the options it has."""
+    # A request held before models were named is the /sora model's: its offer says which.
+    model = request.model or (offer.id if offer is not None else "")
+    offer = offer if offer is not None and offer.id == model else None
+    shown = describe(request.options, offer)
+    name = model_name(model, offer) if model else ""
+    return " · ".join(part for part in (name, shown) if part) or "—"
+
+
+def offer_of(bot: SoraBot, request: PendingRequest) -> Offer | None:
+    """The held request's model as the operator offers it now (None: not any more)."""
+    return bot.services.settings.lineup.get(bot.launcher.held_model(request))
 
 
 def _prompt(options: VideoOptions) -> str:
@@ -49,10 +63,12 @@ def _remaining(cap: int | None, spent: int, price: int) -> str:
     return f"{left} credits left ({max(left - price, 0)} after this)"
 
 
-def preview_embed(request: PendingRequest, facts: PreviewFacts) -> discord.Embed:
+def preview_embed(request: PendingRequest, facts: PreviewFacts,
+                  offer: Offer | None = None) -> discord.Embed:
+    """``offer``: the request's model as offered now, for its label."""
     balance, spending, policy = facts.balance, facts.spending, facts.policy
     embed = discord.Embed(title="Confirm this video?", description=_prompt(request.options))
-    embed.add_field(name="Variant", value=variant(request.options))
+    embed.add_field(name="Variant", value=variant(request, offer))
     embed.add_field(name="Price", value=f"{request.price} credits")
     embed.add_field(name="Server balance after", value=str(balance - request.price))
     embed.add_field(name="Your daily cap",
@@ -64,11 +80,12 @@ def preview_embed(request: PendingRequest, facts: PreviewFacts) -> discord.Embed
     return embed
 
 
-def approval_embed(request: PendingRequest) -> discord.Embed:
+def approval_embed(request: PendingRequest, offer: Offer | None = None) -> discord.Embed:
+    """``offer``: the request's model as offered now, for its label."""
     embed = discord.Embed(title="Video awaiting approval", description=_prompt(request.options))
     embed.add_field(name="Requested by", value=f"<@{request.user_id}>")
     embed.add_field(name="Channel", value=f"<#{request.channel_id}>")
-    embed.add_field(name="Variant", value=variant(request.options))
+    embed.add_field(name="Variant", value=variant(request, offer))
     embed.add_field(name="Price", value=f"{request.price} credits")
     embed.add_field(name="Start image", value="yes" if request.start_image_url else "no")
     embed.set_footer(text=f"Request {request.id} · expires {request.expires_at:%Y-%m-%d %H:%M} "
@@ -176,13 +193,13 @@ async def tell_outcomes(bot: SoraBot) -> None:
 async def _tell(bot: SoraBot, request: PendingRequest) -> None:
     if request.abandoned:
         what = ("could not be started: the bot was interrupted before creating it. "
-                "Nothing was charged; please run /sora again.")
+                "Nothing was charged; please ask for it again.")
     elif request.status is PendingStatus.DENIED:
         what = "was denied by a moderator. Nothing was charged."
     else:
         what = "expired before a moderator approved it. Nothing was charged."
     await bot.get_partial_messageable(request.channel_id).send(
-        f"<@{request.user_id}> your video request ({variant(request.options)}, "
+        f"<@{request.user_id}> your video request ({variant(request, offer_of(bot, request))}, "
         f"{request.price} credits) {what}",
         # The nonce makes a repeat after a crash between send and mark_told a no-op
         # within Discord's nonce window.

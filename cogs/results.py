@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.catalog.lineup import Offer
+from bot.catalog.options import OptionRefused
 from bot.delivery import render
 from bot.delivery.buttons import CUSTOM_ID_PATTERN, custom_id
 from bot.errors import UserError
@@ -42,13 +44,27 @@ NOT_ITS_MESSAGE = "This button can only delete its own video's message; nothing 
 Interaction = discord.Interaction["SoraBot"]
 
 
+async def _offer(bot: SoraBot, job: Job) -> Offer:
+    """The job's model as offered now; refused plainly, naming what this server may use
+    instead, once the operator no longer offers it. (A model the operator offers but this
+    server may not use, or the provider retired, is refused by the launch's own check.)"""
+    offer = bot.services.settings.lineup.get(job.model)
+    if offer is not None:
+        return offer
+    usable = ", ".join(o.label for o in await bot.launcher.offers_for(job.guild_id))
+    raise OptionRefused(f"{job.model} is not offered on this bot any more, so this video can't "
+                        "be made again with it. " + (f"You can use {usable} instead (/video)."
+                                                     if usable else ""))
+
+
 def options_of(bot: SoraBot, job: Job, prompt: str | None = None) -> VideoOptions:
     """The job's settings (with another prompt), validated like a fresh request for its
-    model (refused, naming the alternatives, when the model is no longer offered)."""
+    model. Only the member's choices are passed: the operator's defaults are applied again
+    by the launcher (as they are now), and a value no longer offered is refused."""
     options = job.options
+    choices = bot.launcher.offer(job.model).choices
     return bot.launcher.options(job.model, options.prompt if prompt is None else prompt,
-                                {k: v for k, v in options.values
-                                 if k in bot.launcher.offer(job.model).choices})
+                                {k: v for k, v in options.values if k in choices})
 
 
 async def _job(bot: SoraBot, interaction: Interaction, job_id: str) -> Job:
@@ -79,17 +95,24 @@ def _may_delete(interaction: Interaction, job: Job) -> bool:
 
 async def reroll(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     await _may_spend(bot, interaction, job, "reroll")
+    await _offer(bot, job)
     await launch(bot, interaction, options_of(bot, job), model=job.model,
                  image_url=job.start_image_url)
 
 
 async def edit(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     await _may_spend(bot, interaction, job, "edit")
+    await _offer(bot, job)
     await interaction.response.send_modal(EditPromptModal(bot, job))
 
 
 async def extend(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     await _may_spend(bot, interaction, job, "extend")
+    offer = await _offer(bot, job)
+    if not offer.takes_image:
+        # Only on result cards posted before the button was left out for such models.
+        raise OptionRefused(f"{offer.label} does not take a start image, so its videos can't "
+                            "be extended.")
     result_url = job.result_url
     if result_url is None:
         raise UserError(NO_RESULT)
@@ -100,14 +123,15 @@ async def extend(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     # launch() reads the image after its public acknowledgement, so the download and the
     # decode do not race Discord's three-second deadline. The true size is unknown until
     # then: 1 passes the cheap declared-size check, and the PNG's bytes are judged after.
-    image = ImageInput(read=fetch_frame, filename=f"sora-{job.id}-last-frame.png",
+    # The launcher puts it into the model's own image field (image, start_image …).
+    image = ImageInput(read=fetch_frame, filename=f"video-{job.id}-last-frame.png",
                        content_type="image/png", size=1)
     await launch(bot, interaction, options_of(bot, job), image, model=job.model)
 
 
 async def details(bot: SoraBot, interaction: Interaction, job: Job) -> None:
-    del bot
-    await interaction.response.send_message(embed=details_embed(job), ephemeral=True,
+    offer = bot.services.settings.lineup.get(job.model)
+    await interaction.response.send_message(embed=details_embed(job, offer), ephemeral=True,
                                             allowed_mentions=NO_MENTIONS)
 
 
@@ -144,10 +168,10 @@ def _when(moment: Any) -> str:
     return f"<t:{int(moment.timestamp())}:f>" if moment is not None else "—"
 
 
-def details_embed(job: Job) -> discord.Embed:
-    """Everything about the job: full prompt, options, price, both job ids, timings."""
+def details_embed(job: Job, offer: Offer | None = None) -> discord.Embed:
+    """Everything about the job: model, full prompt, options, price, both job ids, timings."""
     embed = discord.Embed(title="Video details", description=render.clip(job.prompt, 4096))
-    embed.add_field(name="Video", value=render.variant_text(job))
+    embed.add_field(name="Video", value=render.variant_text(job, offer))
     embed.add_field(name="Price", value=render.credits(job.price))
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
     embed.add_field(name="Start image", value="yes" if job.start_image_url else "none")

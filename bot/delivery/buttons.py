@@ -45,9 +45,13 @@ class ResultButtons(discord.ui.View):
     """The action row under a video. Never stored in discord.py's view store: the cog's
     DynamicItems answer the clicks, also after a restart, when this object is long gone."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, *, extend: bool = True) -> None:
+        """``extend`` False leaves Extend out: the job's model takes no start image (or is no
+        longer offered), so its last frame could start nothing."""
         super().__init__(timeout=None)
         for action, label, style in ACTIONS:
+            if action == "extend" and not extend:
+                continue
             self.add_item(discord.ui.Button(label=label, style=style,
                                             custom_id=custom_id(action, job_id)))
 

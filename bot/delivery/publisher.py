@@ -123,12 +123,16 @@ class JobPublisher:
     # -- results -------------------------------------------------------------------------
 
     async def deliver(
-        self, job: Job, *, video: Path | None, embed: discord.Embed, note: str | None
+        self, job: Job, *, video: Path | None, embed: discord.Embed, note: str | None,
+        extend: bool = True,
     ) -> Delivered:
-        """Post the finished video (``video``) or its link (``job.result_url``) with ``note``."""
+        """Post the finished video (``video``) or its link (``job.result_url``) with ``note``.
+
+        ``extend`` False leaves the Extend button out (the model takes no start image)."""
         if video is not None:
             try:
-                message_id = await self._post_result(job, embed, video=video, note=note)
+                message_id = await self._post_result(job, embed, video=video, note=note,
+                                                     extend=extend)
             except _CannotPost:
                 return await self._dm_result(job)
             except discord.HTTPException as exc:
@@ -139,16 +143,18 @@ class JobPublisher:
             else:
                 return Delivered("attachment", message_id)
         try:
-            message_id = await self._post_result(job, embed, video=None, note=note)
+            message_id = await self._post_result(job, embed, video=None, note=note,
+                                                     extend=extend)
         except _CannotPost:
             return await self._dm_result(job)
         return Delivered("link", message_id)
 
     async def _post_result(
-        self, job: Job, embed: discord.Embed, *, video: Path | None, note: str | None
+        self, job: Job, embed: discord.Embed, *, video: Path | None, note: str | None,
+        extend: bool = True,
     ) -> int:
         text = note if video is not None else self._link_text(job, note)
-        buttons = ResultButtons(job.id)
+        buttons = ResultButtons(job.id, extend=extend)
         webhook = self._webhook(job)
         if webhook is not None and job.status_message_id is not None:
             try:

@@ -12,11 +12,15 @@ Internal failure details never appear here: they go to the log with the job id.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import discord
 
+from bot.catalog.lineup import Offer
+from bot.catalog.options import show
 from bot.jobs.model import FailureKind, Job, JobState
+from bot.request import VideoOptions
 
 DESCRIPTION_LIMIT = 4096
 EMBED_TOTAL_LIMIT = 6000
@@ -37,6 +41,10 @@ COLOR_DONE = discord.Colour.green()
 _BASE_SECONDS = 60.0
 _SECONDS_PER_VIDEO_SECOND = 12.0
 _HIGH_FACTOR = 1.25
+#: A model that chooses its own length (no duration option) is guessed at this many seconds.
+_UNKNOWN_LENGTH = 8
+#: Qualities taken as "high" across models (Sora's ``high``, resolutions, Kling's modes).
+_HIGH_QUALITIES = frozenset({"high", "1080p", "1440p", "2160p", "4k", "pro"})
 
 
 def _units(text: str) -> int:
@@ -89,9 +97,13 @@ def clock_text(span: timedelta) -> str:
 
 
 def typical_duration(resolution: str, duration: int) -> timedelta:
-    """A guess at how long a variant takes to render (see the constants above)."""
-    seconds = _BASE_SECONDS + _SECONDS_PER_VIDEO_SECOND * duration
-    if resolution == "high":
+    """A guess at how long a variant takes to render (see the constants above).
+
+    ``resolution`` is whatever quality the model has ("" if none), ``duration`` 0 when the
+    model chooses the length.
+    """
+    seconds = _BASE_SECONDS + _SECONDS_PER_VIDEO_SECOND * (duration or _UNKNOWN_LENGTH)
+    if resolution.lower() in _HIGH_QUALITIES:
         seconds *= _HIGH_FACTOR
     return timedelta(seconds=seconds)
 
@@ -107,7 +119,8 @@ def estimate_remaining(job: Job, now: datetime) -> timedelta | None:
         return None
     if job.state in (JobState.COMPLETED, JobState.DELIVERED) or (job.progress or 0) >= 100:
         return timedelta(0)
-    typical = typical_duration(job.resolution, job.duration)
+    options = job.options
+    typical = typical_duration(options.resolution, options.duration)
     if job.submitted_at is None:
         return typical
     elapsed = max(now - job.submitted_at, timedelta(0))
@@ -128,9 +141,36 @@ def remaining_text(remaining: timedelta | None) -> str:
     return f"about {math.ceil(remaining.total_seconds() / 60)} min left"
 
 
-def variant_text(job: Job) -> str:
-    """``Standard · 8 s · 16:9``."""
-    return f"{job.resolution.capitalize()} · {job.duration} s · {job.aspect_ratio}"
+def model_name(model: str, offer: Offer | None) -> str:
+    """What members call the model: its label while the operator offers it, else its id."""
+    return offer.label if offer is not None and offer.id == model else model
+
+
+def describe(options: VideoOptions | Mapping[str, object], offer: Offer | None = None) -> str:
+    """``Standard · 8 s · 16:9``: the options a member chooses, only those the model has.
+
+    With the model's :class:`Offer` its own description (which knows its sound switch);
+    without (a model no longer offered), the quality, length and shape the values carry.
+    """
+    params = options.params if isinstance(options, VideoOptions) else dict(options)
+    if offer is not None:
+        return offer.describe(params)
+    values = VideoOptions.of("", {k: v for k, v in params.items()
+                                  if isinstance(v, str | int | float | bool)})
+    parts = [values.resolution.capitalize(),
+             f"{show(values.duration)} s" if values.duration else "", values.aspect_ratio]
+    return " · ".join(part for part in parts if part)
+
+
+def variant_text(job: Job, offer: Offer | None = None) -> str:
+    """``Sora 2 Pro · Standard · 8 s · 16:9``: the model and what was asked of it.
+
+    ``offer`` is the job's model as the operator offers it now (None: no longer offered).
+    """
+    name = model_name(job.model, offer)
+    shown = describe(job.options, offer if offer is not None and offer.id == job.model
+                     else None)
+    return f"{name} · {shown}" if shown else name
 
 
 def _status_title(job: Job) -> str:
@@ -157,8 +197,10 @@ def _embed_units(embed: discord.Embed) -> int:
     return sum(_units(p) for p in parts)
 
 
-def status_embed(job: Job, now: datetime) -> discord.Embed:
-    """The status message: title, progress bar, elapsed time, estimate, variant and price."""
+def status_embed(job: Job, now: datetime, offer: Offer | None = None) -> discord.Embed:
+    """The status message: title, progress bar, elapsed time, estimate, variant and price.
+
+    ``offer``: the job's model as offered now, for its label (see :func:`variant_text`)."""
     percent = job.progress or 0
     if job.state is JobState.COMPLETED:
         percent = 100
@@ -166,16 +208,18 @@ def status_embed(job: Job, now: datetime) -> discord.Embed:
     embed.add_field(name="Progress", value=f"{progress_bar(percent)} {percent}%", inline=False)
     embed.add_field(name="Elapsed", value=clock_text(now - job.created_at))
     embed.add_field(name="Estimate", value=remaining_text(estimate_remaining(job, now)))
-    embed.add_field(name="Video", value=f"{variant_text(job)} · {credits(job.price)}",
+    embed.add_field(name="Video", value=f"{variant_text(job, offer)} · {credits(job.price)}",
                     inline=False)
     embed.set_footer(text=f"Job {job.id}")
     return _with_description(embed, job.prompt, STATUS_PROMPT_LIMIT)
 
 
-def result_embed(job: Job) -> discord.Embed:
-    """The finished video's card: prompt, options, cost, requester, ids and timings."""
+def result_embed(job: Job, offer: Offer | None = None) -> discord.Embed:
+    """The finished video's card: model, prompt, options, cost, requester, ids and timings.
+
+    ``offer``: the job's model as offered now, for its label (see :func:`variant_text`)."""
     embed = discord.Embed(title="Your video is ready", colour=COLOR_DONE)
-    embed.add_field(name="Video", value=variant_text(job))
+    embed.add_field(name="Video", value=variant_text(job, offer))
     embed.add_field(name="Cost", value=credits(job.price))
     # A mention inside an embed never pings; it only shows who asked.
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")

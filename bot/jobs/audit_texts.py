@@ -12,9 +12,17 @@ from bot.jobs.model import FailureKind, Job
 from bot.ledger.types import JournalEntry
 
 
+def _what(job: Job) -> str:
+    """``veo-3.1-fast, 720p, 8 s``: the model id (what the operator's config and bill name)
+    and the options it has, without the ones it lacks (Hailuo has no aspect ratio)."""
+    options = job.options
+    parts = (job.model, options.resolution, f"{options.duration} s" if options.duration else "")
+    return ", ".join(part for part in parts if part)
+
+
 async def job_started(audit: AuditLog, tx: Transaction, job: Job, reserve: JournalEntry) -> int:
-    text = (f"🎬 <@{job.user_id}> started job `{job.id}` ({job.resolution}, "
-            f"{job.duration}s): -{job.price} credits. Balance: {reserve.balance_after}.")
+    text = (f"🎬 <@{job.user_id}> started job `{job.id}` ({_what(job)}): -{job.price} "
+            f"credits. Balance: {reserve.balance_after}.")
     return await audit.record(tx, job.guild_id, text, balance=reserve.balance_after)
 
 
@@ -26,8 +34,8 @@ async def job_delivered(audit: AuditLog, tx: Transaction, job: Job) -> int:
                 f"History there). The {job.price} credits were kept; if <@{job.user_id}> "
                 "did not get the video, give them back with /budget grant.")
     else:
-        text = (f"✅ Job `{job.id}` of <@{job.user_id}> finished and was delivered "
-                f"({job.delivery_mode}); it cost {job.price} credits.")
+        text = (f"✅ Job `{job.id}` of <@{job.user_id}> ({job.model}) finished and was "
+                f"delivered ({job.delivery_mode}); it cost {job.price} credits.")
     return await audit.record(tx, job.guild_id, text)
 
 

@@ -22,6 +22,7 @@ from bot.apiframe.client import (
     NotFound,
     ResponseTooLarge,
 )
+from bot.catalog.lineup import Lineup
 from bot.clock import Clock
 from bot.delivery import render
 from bot.delivery.evidence import Evidence
@@ -59,12 +60,14 @@ class Outcomes:
         backoff: Callable[[Job], datetime],
         fail: Callable[[Job, FailureKind, str], Awaitable[None]],
         usable_models: Callable[[int], Awaitable[Sequence[str]]],
+        lineup: Lineup,
     ) -> None:
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
         self._clock, self._workdir, self._max_result_bytes = clock, workdir, max_result_bytes
         self._margin, self._grace = token_margin, token_grace
         self._backoff, self._fail = backoff, fail
         self._usable_models = usable_models
+        self._lineup = lineup
 
     async def _route_ready(self, job: Job) -> Job | None:
         """The job, marked if its outcome goes out through the token; None to wait instead.
@@ -125,8 +128,11 @@ class Outcomes:
             note = render.link_note_unavailable()
         job = await self._store.mark_result_post(job) or job
         try:
+            # The card names the model by its label; Extend only where a frame can start one.
+            offer = self._lineup.get(job.model)
             delivered = await self._publisher.deliver(
-                job, video=video, embed=render.result_embed(job), note=note
+                job, video=video, embed=render.result_embed(job, offer), note=note,
+                extend=offer is not None and offer.takes_image,
             )
         except (discord.HTTPException, OSError) as exc:
             if job.attempts + 1 < MAX_POST_ATTEMPTS:

@@ -82,6 +82,7 @@ class JobScheduler:
             token_margin=timedelta(seconds=settings.jobs.token_margin_seconds),
             token_grace=timedelta(seconds=settings.jobs.token_grace_seconds),
             backoff=self._backoff, fail=self._fail, usable_models=usable_models,
+            lineup=settings.lineup,
         )
         self._limit = asyncio.Semaphore(settings.jobs.max_concurrent_work)
         self._active: dict[str, asyncio.Task[None]] = {}
@@ -275,7 +276,8 @@ class JobScheduler:
         shown = job.progress_shown_at
         if not force and shown is not None and now - shown < self._progress_every:
             return
-        if await self._publisher.show_progress(job, render.status_embed(job, now)):
+        offer = self._settings.lineup.get(job.model)  # for the model's label
+        if await self._publisher.show_progress(job, render.status_embed(job, now, offer)):
             await self._store.mark_progress_shown(job.id)
 
     async def _fail(self, job: Job, kind: FailureKind, detail: str) -> None:

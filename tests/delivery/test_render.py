@@ -132,7 +132,7 @@ def test_status_embed_queued_then_rendering() -> None:
     assert field(embed, "Progress") == f"{render.progress_bar(40)} 40%"
     assert field(embed, "Elapsed") == "02:05"
     assert field(embed, "Estimate") == "about 3 min left"  # 115 s for 40 % -> 172.5 s more
-    assert field(embed, "Video") == "Standard · 15 s · 16:9 · 45 credits"
+    assert field(embed, "Video") == "sora-2-pro · Standard · 15 s · 16:9 · 45 credits"
     assert embed.description == "a red fox in snow"
     assert embed.footer.text == "Job 0123456789abcdef0123456789abcdef"
 
@@ -176,7 +176,7 @@ def test_result_embed_shows_options_cost_requester_ids_and_timings() -> None:
         submitted_at=T0 + timedelta(seconds=4), finished_at=T0 + timedelta(minutes=3, seconds=4),
     )
     embed = render.result_embed(job)
-    assert field(embed, "Video") == "High · 12 s · 9:16"
+    assert field(embed, "Video") == "sora-2-pro · High · 12 s · 9:16"
     assert field(embed, "Cost") == "60 credits"
     assert field(embed, "Requested by") == f"<@{USER_ID}>"
     assert field(embed, "Time") == "rendered in 03:00, 03:04 since the request"

@@ -1,4 +1,5 @@
-"""The "Animate with Sora" message context menu, end to end through the real discord.py client."""
+"""The "Animate into video" message context menu with only Sora enabled (the seed's lineup), end
+to end through the real discord.py client. Other models: test_animate_models.py."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ async def test_two_images_modal_then_the_second_one_is_animated(start: Starter) 
     _menu_iid, modal = await open_modal(h, post)
 
     # The modal: price range in the title, selects inside labels, a choice of image.
-    assert modal["title"].startswith("Animate with Sora") and "12–75 credits" in modal["title"]
+    assert modal["title"] == "Animate · sora-2-pro · 12–75 credits"
     labels = labelled(modal)
     assert set(labels) == {"prompt", "duration", "aspect_ratio", "resolution", "image"}
     prompt = labels["prompt"]["component"]
@@ -185,10 +186,10 @@ async def test_a_message_without_an_image_gets_a_clear_ephemeral(start: Starter)
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        ({"duration": "7"}, "Duration must be one of"),
-        ({"duration": "four"}, "Duration must be one of"),
-        ({"aspect": "1:1"}, "Aspect ratio must be"),
-        ({"resolution": "ultra"}, "Resolution must be"),
+        ({"duration": "7"}, "Duration for sora-2-pro must be 4, 8, 10, 12 or 15 seconds"),
+        ({"duration": "four"}, "Duration for sora-2-pro must be"),
+        ({"aspect": "1:1"}, "Aspect ratio for sora-2-pro must be 16:9 or 9:16"),
+        ({"resolution": "ultra"}, "Resolution for sora-2-pro must be standard or high"),
         ({"prompt": "   "}, "prompt"),
         ({"image": "5"}, "Choose one of the message's 2 images"),
         ({"image": "-1"}, "Choose one of the message's 2 images"),

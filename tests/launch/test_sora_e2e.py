@@ -117,7 +117,7 @@ async def test_text_to_video_debits_the_exact_price_and_posts_the_video(start: S
     card = embed_of(result)
     assert card["title"] == "Your video is ready" and card["description"] == prompt
     assert fields(card) | {"Time": ""} == {
-        "Video": "High · 8 s · 9:16",
+        "Video": "sora-2-pro · High · 8 s · 9:16",
         "Cost": "40 credits",
         "Requested by": f"<@{MEMBER}>",
         "Time": "",

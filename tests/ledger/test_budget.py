@@ -266,10 +266,12 @@ async def test_job_start_delivery_and_failure_refund_are_audited(
     assert await jobs.refund(marked) is None  # a second refund changes nothing, audits nothing
 
     assert await event_texts(audit) == [
-        f"🎬 <@{MEMBER}> started job `{done.id}` (standard, 4s): -10 credits. Balance: 90.",
-        f"✅ Job `{done.id}` of <@{MEMBER}> finished and was delivered (attachment); "
-        "it cost 10 credits.",
-        f"🎬 <@{MEMBER}> started job `{failed.id}` (standard, 4s): -7 credits. Balance: 83.",
+        f"🎬 <@{MEMBER}> started job `{done.id}` (sora-2-pro, standard, 4 s): -10 credits. "
+        "Balance: 90.",
+        f"✅ Job `{done.id}` of <@{MEMBER}> (sora-2-pro) finished and was delivered "
+        "(attachment); it cost 10 credits.",
+        f"🎬 <@{MEMBER}> started job `{failed.id}` (sora-2-pro, standard, 4 s): -7 credits. "
+        "Balance: 83.",
         f"↩️ Job `{failed.id}` of <@{MEMBER}> failed (timeout): 7 credits refunded. "
         "Balance: 90.",
     ]

@@ -120,7 +120,7 @@ async def test_preview_shows_the_price_and_cancel_charges_nothing(start: Starter
     fields = {f["name"]: f["value"] for f in preview.message.embeds[0]["fields"]}
     assert fields["Price"] == f"{PRICE} credits"
     assert fields["Server balance after"] == str(STARTING_CREDITS - PRICE)
-    assert fields["Variant"] == "standard, 4 s, 16:9"
+    assert fields["Variant"] == "sora-2-pro · Standard · 4 s · 16:9"
     assert fields["Your daily cap"].startswith("100 credits left")
     assert await h.job_of(iid) is None and await h.balance() == STARTING_CREDITS
 

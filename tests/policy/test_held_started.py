@@ -44,7 +44,7 @@ async def test_a_confirm_left_started_without_a_job_is_ended_and_told(start: Sta
 
     [notice] = notices(h)
     assert notice.content.startswith(f"<@{MEMBER}>")
-    assert "Nothing was charged" in notice.content and "/sora again" in notice.content
+    assert "Nothing was charged" in notice.content and "ask for it again" in notice.content
     request = await pending.get(preview.request_id)
     assert request is not None and request.status is PendingStatus.EXPIRED
     assert request.abandoned
