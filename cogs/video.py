@@ -71,11 +71,11 @@ class VideoCog(commands.Cog):
         fit: str = "crop",
     ) -> None:
         launcher = self.bot.launcher
-        model_id = await self._model_id(interaction.guild_id, model)
+        model_id = await self._model_id(interaction.guild_id, _text(model))
         # Re-validated here: a raw interaction can carry any text, whatever was suggested.
         picked = choices.chosen(launcher.offer(model_id), {
-            "duration": duration, "aspect_ratio": aspect_ratio, "quality": quality,
-            "sound": sound,
+            "duration": _text(duration), "aspect_ratio": _text(aspect_ratio),
+            "quality": _text(quality), "sound": _text(sound),
         })
         options = launcher.options(model_id, prompt, picked)
         image = image_from_attachment(start_image) if start_image is not None else None

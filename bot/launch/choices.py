@@ -91,11 +91,14 @@ def _cut(text: str) -> str:
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
 
 
-def _matching(suggestions: list[Suggestion], typed: str) -> list[Suggestion]:
-    """The suggestions containing what the member typed; all of them when none does, so a
-    wrong value typed is answered with the right ones."""
+def _matching(suggestions: list[Suggestion], typed: str, *,
+              by_name: bool = False) -> list[Suggestion]:
+    """The suggestions whose value (or name, with ``by_name``: a model's label) contains what
+    the member typed; all of them when none does, so a wrong value typed is answered with the
+    right ones. (Not the value names: "6 credits" would match a typed "6".)"""
     folded = typed.strip().casefold()
-    hits = [s for s in suggestions if folded in s.name.casefold() or folded in s.value.casefold()]
+    hits = [s for s in suggestions if folded in s.value.casefold()
+            or (by_name and folded in s.name.casefold())]
     return (hits or suggestions)[:MAX_SUGGESTIONS]
 
 
@@ -107,7 +110,7 @@ def model_suggestions(offers: Iterable[Offer], typed: str = "") -> list[Suggesti
         if needs_image(offer.model):
             name += " · needs a start image"
         suggestions.append(Suggestion(_cut(name), offer.id))
-    return _matching(suggestions, typed)
+    return _matching(suggestions, typed, by_name=True)
 
 
 def value_text(value: Scalar) -> str:
