@@ -129,3 +129,27 @@ async def test_image_to_video_for_every_family_with_an_image_field(
     [generate] = h.apiframe_requests(GENERATE)
     block = check_block(model, generate.json, chosen)
     assert model.start_image is not None and block[model.start_image] == url
+
+
+@pytest.mark.parametrize(("ratio", "fitted"), [("adaptive", False), ("21:9", True)])
+async def test_a_start_image_follows_any_model_s_aspect_ratio(
+    start: Starter, ratio: str, fitted: bool,
+) -> None:
+    # Seedance's "adaptive" is not a shape: the image keeps its own. 21:9 is one /sora never
+    # had: a 4:3 image is centre-cropped to it.
+    h = await start(**lineup(Priced("seedance-2", flat=FLAT)))
+    h.apiframe.script_next_job(queued_s=1, processing_s=4)
+    image = png(160, 120)
+    frame = h.discord.cdn.add(image, "first-frame.png", "image/png")
+    iid = await send_video(h, "waves", model="seedance-2", aspect_ratio=ratio,
+                           start_image=frame)
+
+    job = await delivered(h, iid)
+
+    [upload_id] = h.apiframe.uploads
+    assert (h.apiframe.uploads[upload_id] != image) is fitted
+    assert (job.start_image_note is not None) is fitted
+    [generate] = h.apiframe_requests(GENERATE)
+    assert generate.json["seedanceParams"]["aspect_ratio"] == ratio
+    assert generate.json["seedanceParams"]["start_image"] == job.start_image_url
+    assert await h.balance() == STARTING_CREDITS - FLAT
