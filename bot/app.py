@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 #: Cogs loaded at start-up, in order.
 DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.errors", "cogs.sora", "cogs.budget", "cogs.credits",
                                           "cogs.approvals", "cogs.animate",
-                                          "cogs.results")
+                                          "cogs.results", "cogs.video")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ def check_fit_mode(value: object) -> str:
     if type(value) is not str or value not in FIT_MODES:
         raise InvalidRequest("fit must be crop or pad.")
     return value
+
+
+#: An aspect ratio that names a shape ("16:9"), as opposed to a mode such as "adaptive".
+_SHAPE = re.compile(r"[1-9][0-9]{0,3}:[1-9][0-9]{0,3}")
 
 
 def parse_ratio(aspect_ratio: str) -> tuple[int, int]:
@@ -116,9 +121,10 @@ def fit_start_image(decoded: DecodedImage, aspect_ratio: str, mode: str, *,
     when the result would be too small, too large, or over ``max_bytes``. Consumes
     ``decoded``: its pixels are closed on return, and each intermediate image as soon as
     the next exists, so at most two copies are ever held. An empty ``aspect_ratio`` (a model
-    that follows its image's shape) keeps the shape.
+    that follows its image's shape), or one that is not a shape (Seedance's ``adaptive``),
+    keeps the shape.
     """
-    wanted = parse_ratio(aspect_ratio) if aspect_ratio else None
+    wanted = parse_ratio(aspect_ratio) if _SHAPE.fullmatch(aspect_ratio) else None
     mode = check_fit_mode(mode)
     source = decoded.source
     pil_format = _PIL_FORMATS[source.mime]

@@ -31,6 +31,7 @@ from bot.jobs.acks import AckStore, OpenAck
 from bot.jobs.model import Job, JobLimitReached
 from bot.jobs.retired import RetiredModels
 from bot.jobs.store import JobStore
+from bot.launch.choices import check_inputs
 from bot.launch.imagefit import CROP, check_fit_mode
 from bot.launch.port import (
     AUDIT_UNREACHABLE,
@@ -175,6 +176,8 @@ class Launcher:
         request = self.request(origin, model, options)
         if (image is not None or image_url is not None) and not self.offer(model).takes_image:
             raise OptionRefused(f"{self.offer(model).label} does not take a start image.")
+        # A model needing an input nobody gave would only fail after the charge.
+        check_inputs(self.offer(model), with_image=image is not None or image_url is not None)
         if image is not None:
             check_attachment_meta(image.size, image.content_type,
                                   self._settings.jobs.max_start_image_bytes)

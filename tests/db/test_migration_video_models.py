@@ -4,6 +4,7 @@ their option values; jobs of any model fit afterwards; nothing else about the ta
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,11 @@ import pytest
 from bot.db.database import Database, load_migrations
 from bot.jobs.model import Job
 from bot.request import VideoOptions
+from tests.support.clock import FakeClock
+from tests.support.stores import build_stores, make_job, settings_with
 
 BEFORE = 11  # the schema version before 0012
+GUILD = 42
 
 
 def job_values(job_id: str, **changes: object) -> dict[str, object]:
@@ -77,3 +81,21 @@ async def test_sora_jobs_keep_everything_and_gain_their_option_values(tmp_path: 
         with pytest.raises(sqlite3.IntegrityError):  # 0002's other checks still hold
             insert(conn, job_values("neg", price=0, params="{}"))
     conn.close()
+
+
+async def test_the_store_writes_and_reads_back_a_job_of_another_model(tmp_path: Path) -> None:
+    """Through JobStore.create: a Veo job with a 4,500-character prompt (over Sora's 4,000)
+    and no aspect ratio is reserved, stored and read back with its options."""
+    settings, clock = settings_with(), FakeClock()
+    async with await Database.open(tmp_path / "bot.sqlite3") as db:
+        stores = build_stores(db, settings, clock)
+        await stores.ledger.grant(GUILD, 100, actor="test", reason="test")
+        veo = VideoOptions.of("a" * 4500, {"duration": 6, "resolution": "1080p",
+                                           "generate_audio": True})
+        request = replace(make_job(guild_id=GUILD, user_id=7, price=30, interaction_id=5005),
+                          model="veo-3", options=veo)
+        job = await stores.jobs.create(request, max_per_guild=5, max_per_member=5)
+        stored = await stores.jobs.get(job.id)
+        assert stored is not None and stored.options == veo and stored.model == "veo-3"
+        assert (stored.duration, stored.aspect_ratio, stored.resolution) == (6, "", "1080p")
+        assert await stores.ledger.balance(GUILD) == 100 - 30
