@@ -20,6 +20,7 @@ from bot.jobs.model import FailureKind, Job, JobState
 from cogs.adapters import launch
 from tests.fakes.apiframe_model import RETIRED_FAILURE, JobScript
 from tests.sora_harness import GENERATE, MEMBER, STARTING_CREDITS, SoraHarness, Starter
+from tests.support.video import Priced, lineup, send_video
 
 # The other model is Sora 2 (with its built-in grid), not another family: on this branch the
 # jobs table still CHECKs Sora's duration, aspect ratio and resolution (see the report).
@@ -189,3 +190,46 @@ async def test_a_restored_model_is_offered_again(start: Starter) -> None:
     assert (await retired.restore(OTHER)) is not None
     assert await retired.restore(OTHER) is None
     assert [o.id for o in await h.bot.launcher.offers_for(h.guild.id)] == [SORA, OTHER]
+
+
+async def test_a_non_sora_model_retired_mid_flight_through_video(
+    start: Starter, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The same through /video for another family: Veo retires while two of its jobs run;
+    both are refunded once, Veo is refused from then on and Kling carries on."""
+    veo, kling = "veo-3.1-fast", "kling-2.6"
+    h = await start(**lineup(Priced(veo, per_second=5, label="Veo 3.1 Fast"),
+                             Priced(kling, flat=25, label="Kling 2.6"), default=veo))
+    h.apiframe.default_script = JobScript(queued_s=1, processing_s=900)
+    jobs = [await h.created_job(await send_video(h, f"a heron, take {n}", model=veo,
+                                                 duration="8")) for n in range(2)]
+    for job in jobs:
+        assert job.model == veo and job.price == 40
+        await h.run_until(job.id, JobState.SUBMITTED, step=0)
+    assert await h.balance() == STARTING_CREDITS - 80
+
+    h.apiframe.retire(veo)
+    finished = [await h.run_until(job.id, JobState.REFUNDED, step=1) for job in jobs]
+    journal = await journal_is_sound(h)
+    for job in finished:
+        assert job.failure_kind is FailureKind.MODEL_RETIRED
+        assert [(kind, delta) for kind, delta, jid in journal if jid == job.id] == [
+            ("reserve", -40), ("refund", 40)]
+        status = h.discord.get_message(job.status_message_id or 0)
+        assert status is not None and f"{veo} has been retired" in status.content
+        assert "You can use sora-2-pro or Kling 2.6 instead" in status.content
+    assert await h.balance() == STARTING_CREDITS
+    assert len(alerts(caplog, veo)) == 1 and len(await audit_alerts(h, veo)) == 1
+
+    # /video no longer offers Veo, refuses it when typed, and the default falls back.
+    generates = len(h.apiframe_requests(GENERATE))
+    await refused_privately(h, await send_video(h, model=veo), "retired", "Kling 2.6")
+    assert len(h.apiframe_requests(GENERATE)) == generates
+    assert await h.balance() == STARTING_CREDITS
+    assert [o.id for o in await h.bot.launcher.offers_for(h.guild.id)] == [SORA, kling]
+    h.apiframe.default_script = JobScript(queued_s=1, processing_s=4)
+    other = await h.run_until((await h.created_job(await send_video(h, model=kling))).id,
+                              JobState.DELIVERED)
+    assert other.model == kling and other.price == 25
+    assert h.apiframe_requests(GENERATE)[-1].json["model"] == kling
+    await journal_is_sound(h)
