@@ -9,13 +9,11 @@ import pytest
 
 from bot.jobs.model import JobState
 from bot.policy.held import custom_id
-from tests.fakes.discord import StoredMessage
+from tests.launch.test_sora_refusals import refused
 from tests.sora_harness import (
-    EPHEMERAL,
     GENERATE,
     MEMBER,
     STARTING_CREDITS,
-    SoraHarness,
     Starter,
     integer,
     png,
@@ -130,17 +128,6 @@ async def test_an_operator_offer_narrows_the_suggestions(start: Starter) -> None
 # -- refusals ------------------------------------------------------------------------------
 
 
-async def refused(h: SoraHarness, iid: int) -> StoredMessage:
-    """The private answer to ``iid``, after checking that the request cost nothing at all."""
-    answer = await h.reply(iid, ephemeral=True)
-    assert answer.flags & EPHEMERAL
-    assert answer.allowed_mentions is not None and answer.allowed_mentions["parse"] == []
-    assert await h.job_count() == 0
-    assert await h.balance() == STARTING_CREDITS
-    assert await h.journal() == [("initial", STARTING_CREDITS, None)]
-    assert h.apiframe_requests(GENERATE) == [] and h.apiframe.created_count == 0
-    assert [m for m in h.channel_messages() if m.interaction_id == iid] == []
-    return answer
 
 
 @pytest.mark.parametrize(
