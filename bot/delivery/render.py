@@ -293,7 +293,7 @@ def _timeout_minutes(job: Job) -> int:
     return max(1, round((job.deadline_at - job.created_at).total_seconds() / 60))
 
 
-def _failure_reason(job: Job) -> str:
+def _failure_reason(job: Job, offer: Offer | None) -> str:
     kind = job.failure_kind
     if kind is FailureKind.CONTENT_POLICY:
         return ("Apiframe's content policy rejected this prompt, so no video was made."
@@ -303,8 +303,8 @@ def _failure_reason(job: Job) -> str:
     if kind is FailureKind.RESULT_UNAVAILABLE:
         return "The video service had a problem: the finished video could not be retrieved."
     if kind is FailureKind.MODEL_RETIRED:
-        return (f"The video model {job.model} has been retired by the video service, so no"
-                " video was made.")
+        return (f"The video model {model_name(job.model, offer)} has been retired by the video"
+                " service, so no video was made.")
     if kind is FailureKind.RESULT_REFUSED:
         return ("The video service's answer could not be retrieved safely (it was not a video"
                 " from the service's own servers), so nothing was posted.")
@@ -327,14 +327,15 @@ def _failure_reason(job: Job) -> str:
     return "Something went wrong and no video was made."
 
 
-def failure_text(job: Job) -> str:
-    """Plain words for a failed job, always saying the credits came back.
+def failure_text(job: Job, offer: Offer | None = None) -> str:
+    """Plain words for a failed job, always saying the credits came back (``offer``: the job's
+    model as offered now, for its label).
 
     ``job.failure_detail`` is internal (provider messages, stack hints) and never shown.
     """
     refund = (f"The {credits(job.price)} {'was' if job.price == 1 else 'were'} refunded to"
               " this server.")
-    return f"{_failure_reason(job)} {refund} (Job {job.id})"
+    return f"{_failure_reason(job, offer)} {refund} (Job {job.id})"
 
 
 def permission_hint(channel_id: int) -> str:

@@ -193,7 +193,7 @@ class Outcomes:
         if ready is None:
             return
         job = ready
-        text = render.failure_text(job)
+        text = render.failure_text(job, self._lineup.get(job.model))
         if job.failure_kind is FailureKind.MODEL_RETIRED:
             text += " " + instead(await self._usable_models(job.guild_id))
         try:

@@ -113,7 +113,7 @@ async def test_retired_mid_flight_refunds_each_job_once_and_refuses_the_model(
     for job in finished:
         status = h.discord.get_message(job.status_message_id or 0)
         assert status is not None and not status.ephemeral
-        assert f"{SORA} has been retired" in status.content
+        assert "Sora 2 Pro has been retired" in status.content
         assert "You can use Sora 2 instead: choose it with /video." in status.content
         assert f"{job.price} credits were refunded" in status.content
         assert "model not found" not in status.content  # the provider's words stay internal
@@ -164,7 +164,7 @@ async def test_a_generate_refused_at_submit_marks_the_model_and_refunds(
         ("reserve", -OTHER_PRICE), ("refund", OTHER_PRICE)]
     status = h.discord.get_message(job.status_message_id or 0)
     assert status is not None
-    assert f"{OTHER} has been retired" in status.content
+    assert "Sora 2 has been retired" in status.content
     # /sora's model is the one left: named as the alternative.
     assert "You can use Sora 2 Pro instead" in status.content
     assert list(await h.services.store.retired.all()) == [OTHER]
@@ -216,7 +216,7 @@ async def test_a_non_sora_model_retired_mid_flight_through_video(
         assert [(kind, delta) for kind, delta, jid in journal if jid == job.id] == [
             ("reserve", -40), ("refund", 40)]
         status = h.discord.get_message(job.status_message_id or 0)
-        assert status is not None and f"{veo} has been retired" in status.content
+        assert status is not None and "Veo 3.1 Fast has been retired" in status.content
         assert "You can use sora-2-pro or Kling 2.6 instead" in status.content
     assert await h.balance() == STARTING_CREDITS
     assert len(alerts(caplog, veo)) == 1 and len(await audit_alerts(h, veo)) == 1
