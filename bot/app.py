@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import aiohttp
@@ -31,6 +31,7 @@ from bot.launch.lastframe import LastFrames
 from bot.launch.startimages import StartImageService
 from bot.launch.usecase import Launcher
 from bot.ledger.store import Ledger
+from bot.metrics import Metrics
 from bot.policy.approvals import PendingStore
 from bot.policy.guild_rules import GuildRules
 from bot.policy.holds import HoldService
@@ -85,6 +86,8 @@ class Services:
     http: aiohttp.ClientSession
     store: Store
     apiframe: ApiframeClient
+    #: The Prometheus instruments everything above counts into (rendered at /metrics).
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def make_start_image_service(settings: Settings) -> StartImageService:
@@ -95,7 +98,9 @@ def make_start_image_service(settings: Settings) -> StartImageService:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterator[Store]:
+async def open_store(
+    settings: Settings, clock: Clock = utc_now, metrics: Metrics | None = None
+) -> AsyncIterator[Store]:
     """Open (and migrate) the database; close it on exit."""
     db = await Database.open(
         settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms
@@ -106,7 +111,7 @@ async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterato
         audit = AuditLog(db, clock)
         jobs = JobStore(
             db, ledger, timeout=timedelta(minutes=settings.jobs.timeout_minutes), clock=clock,
-            policy=policy, audit=audit,
+            policy=policy, audit=audit, metrics=metrics,
         )
         pending = PendingStore(db, clock=clock)
         yield Store(db=db, ledger=ledger, jobs=jobs, policy=policy, audit=audit,
@@ -117,7 +122,8 @@ async def open_store(settings: Settings, clock: Clock = utc_now) -> AsyncIterato
 
 
 def make_apiframe_client(
-    settings: Settings, http: aiohttp.ClientSession, downloads: DownloadGate | None = None
+    settings: Settings, http: aiohttp.ClientSession, downloads: DownloadGate | None = None,
+    metrics: Metrics | None = None,
 ) -> ApiframeClient:
     """The client; without ``downloads`` it can call the API but refuses every download."""
     return ApiframeClient(
@@ -127,6 +133,7 @@ def make_apiframe_client(
         timeout=settings.apiframe.request_timeout_seconds,
         max_retries=settings.apiframe.max_retries,
         downloads=downloads,
+        metrics=metrics,
     )
 
 
@@ -136,13 +143,14 @@ async def open_services(
 ) -> AsyncIterator[Services]:
     """Build every resource in one exit stack, so shutdown closes them in reverse order."""
     async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(open_store(settings, clock))
+        metrics = Metrics()
+        store = await stack.enter_async_context(open_store(settings, clock, metrics))
         http = await stack.enter_async_context(
             aiohttp.ClientSession(headers={"User-Agent": "sora-discord-bot"})
         )
         downloads = await stack.enter_async_context(
             DownloadGate(DownloadPolicy.from_config(settings.apiframe)))
-        apiframe = make_apiframe_client(settings, http, downloads)
+        apiframe = make_apiframe_client(settings, http, downloads, metrics)
         budget = BudgetService(store.db, store.ledger, store.audit, store.jobs, settings, clock)
         images = make_start_image_service(settings)
         stack.callback(images.close)
@@ -150,7 +158,7 @@ async def open_services(
         yield Services(settings=settings, clock=clock, budget=budget,
                        rules=GuildRules(store.policy), holds=HoldService(store.pending),
                        images=images, frames=frames, http=http, store=store,
-                       apiframe=apiframe)
+                       apiframe=apiframe, metrics=metrics)
 
 
 def default_intents() -> discord.Intents:
@@ -182,6 +190,8 @@ class SoraBot(commands.Bot):
             # Echoed prompts must never ping anyone; messages opt in to the requester only.
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=guild_ready_timeout,
+            # Counts Discord's HTTP errors for /metrics, REST and interaction webhooks alike.
+            http_trace=services.metrics.discord_trace(),
         )
         self.services = services
         self._extensions = tuple(extensions)
@@ -199,6 +209,7 @@ class SoraBot(commands.Bot):
             clock=services.clock,
             retired=services.store.retired,
             usable_models=self._usable_labels,
+            metrics=services.metrics,
         )
         self.audit_poster = AuditPoster(services.store.audit, self, self.scheduler.duties)
         store = services.store

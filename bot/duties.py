@@ -48,6 +48,8 @@ class _Slot:
     duty: Duty
     due_at: float = -math.inf  # a new duty's first pass is due at once
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    #: Loop time when its last pass ended (None: none yet), for the health check.
+    ended_at: float | None = None
 
 
 class Duties:
@@ -82,6 +84,16 @@ class Duties:
     @property
     def running(self) -> bool:
         return self._loop_task is not None
+
+    @property
+    def alive(self) -> bool:
+        """Started and not ended: a loop that crashed or was stopped is not alive."""
+        return self._loop_task is not None and not self._loop_task.done()
+
+    def last_ran(self, name: str) -> float | None:
+        """When ``name``'s last pass ended, on the event loop's clock (None: never)."""
+        slot = self._slots.get(name)
+        return None if slot is None else slot.ended_at
 
     def start(self) -> None:
         if self._loop_task is None:
@@ -127,8 +139,9 @@ class Duties:
         except Exception:  # a duty normally logs its own failures; this is the backstop
             log.exception("duty %s: pass failed; retrying", slot.duty.name)
             delay = RETRY_SECONDS
+        now = asyncio.get_running_loop().time()
+        slot.ended_at = now
         if slot.due_at == math.inf:  # not woken during the pass, which keeps its claim
-            now = asyncio.get_running_loop().time()
             slot.due_at = math.inf if delay is None else now + delay
         slot.task = None
         self._wake.set()

@@ -65,6 +65,7 @@ from bot.apiframe.models import Upload as Upload
 from bot.apiframe.models import WebhookEvent as WebhookEvent
 from bot.apiframe.models import parse_model
 from bot.apiframe.retries import Retries
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class ApiframeClient:
         max_retry_after: float = 60.0,
         user_agent: str = "sora-discord-bot/0.1 (+aiohttp)",
         downloads: DownloadGate | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -117,6 +119,8 @@ class ApiframeClient:
         self._clock = clock
         self._user_agent = user_agent
         self._downloads = downloads
+        # Every request and failure is counted here, the one request path (and downloads).
+        self._metrics = metrics if metrics is not None else Metrics()
 
     def __repr__(self) -> str:
         return (
@@ -250,7 +254,8 @@ class ApiframeClient:
         )
 
         async def attempt() -> int:
-            return await self._download_once(gate, target, dest, max_bytes, client_timeout)
+            with self._metrics.provider_call("GET result video"):
+                return await self._download_once(gate, target, dest, max_bytes, client_timeout)
 
         return await self._retries.run(attempt, idempotent=True, where=_where(target))
 
@@ -278,8 +283,11 @@ class ApiframeClient:
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
 
+        route = _route(method, segments)
+
         async def attempt() -> Any:
-            return await self._call_once(method, url, where, headers, query, json_body, form)
+            with self._metrics.provider_call(route):
+                return await self._call_once(method, url, where, headers, query, json_body, form)
 
         idempotent = method == "GET" or idempotency_key is not None
         return await self._retries.run(attempt, idempotent=idempotent, where=where)
@@ -386,6 +394,13 @@ class ApiframeClient:
         except aiohttp.ClientError as exc:
             # Dropping the cause on purpose: aiohttp errors carry request_info (our headers).
             raise TransportError(f"Apiframe {where} failed: {type(exc).__name__}") from None
+
+
+def _route(method: str, segments: tuple[str, ...]) -> str:
+    """A metric label for a call: the route's template, so job ids never become labels."""
+    if segments[:2] == ("v2", "jobs") and len(segments) > 2:
+        segments = (*segments[:2], "{id}", *segments[3:])
+    return f"{method} /{'/'.join(segments)}"
 
 
 def _where(url: URL) -> str:

@@ -7,7 +7,7 @@ an event into one conditional state change in the job store, so an event that ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.apiframe.client import JobStatus, ProviderJob
@@ -30,6 +30,8 @@ class JobEvent:
     failure: FailureKind | None = None
     detail: str | None = None
     source: str = "poll"
+    #: What Apiframe billed for the job (its ``creditCost``), when the answer says.
+    credit_cost: int | None = None
 
 
 # Substrings of Apiframe's free-text error that mean the provider's moderation refused it.
@@ -47,6 +49,13 @@ def classify_error(error: str | None) -> FailureKind:
 
 def event_from_job(job: ProviderJob, *, source: str = "poll") -> JobEvent:
     """Translate a ``GET /v2/jobs/:id`` answer into an event."""
+    event = _event_from_job(job, source)
+    if job.credit_cost is not None:
+        event = replace(event, credit_cost=job.credit_cost)
+    return event
+
+
+def _event_from_job(job: ProviderJob, source: str) -> JobEvent:
     if job.status is JobStatus.COMPLETED:
         url = job.video_url
         if url is None:

@@ -23,6 +23,7 @@ from bot.jobs import audit_texts
 from bot.jobs.model import IN_FLIGHT, FailureKind, Job, JobLimitReached, JobState
 from bot.ledger.journal import is_refunded
 from bot.ledger.store import Ledger
+from bot.metrics import Metrics
 from bot.policy.rules import MemberSpending
 from bot.request import VideoRequest
 
@@ -94,9 +95,11 @@ class JobStore:
 
     def __init__(
         self, db: Database, ledger: Ledger, *, timeout: timedelta, clock: Clock,
-        policy: PolicyStore, audit: AuditLog,
+        policy: PolicyStore, audit: AuditLog, metrics: Metrics | None = None,
     ) -> None:
         self._db, self._ledger, self._timeout, self._clock = db, ledger, timeout, clock
+        # Counted once per job, after the transaction that makes it so has committed.
+        self._metrics = metrics if metrics is not None else Metrics()
         self._policy = policy
         # Job start, delivery and refund are audited in the transaction that makes them so.
         self._audit = audit
@@ -158,6 +161,7 @@ class JobStore:
             await audit_texts.job_started(self._audit, tx, job, reserve)
             if within is not None:
                 await within(tx)
+        self._metrics.credits_reserved.labels(model=job.model).inc(job.price)
         return job
 
     async def _check_limits(
@@ -221,6 +225,14 @@ class JobStore:
             tuple(exclude),
         )
         return from_db_time(row["at"]) if row else None
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state (every state, zeros included), for /metrics."""
+        rows = await self._db.fetchall("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        counts = dict.fromkeys(JobState, 0)
+        for row in rows:
+            counts[JobState(row["state"])] = int(row["n"])
+        return counts
 
     async def _transition(
         self, job_id: str, expected: JobState | tuple[JobState, ...], sets: dict[str, object],
@@ -313,14 +325,22 @@ class JobStore:
             refunded = Job.from_row(row) if row else None
             if refunded is not None and entry is not None:
                 await audit_texts.job_refunded(self._audit, tx, refunded, entry)
+        if refunded is not None and entry is not None:
+            self._metrics.credits_refunded.labels(model=job.model).inc(entry.delta)
         return refunded
 
     async def mark_delivered(self, job_id: str, mode: str, message_id: int | None) -> Job | None:
-        return await self._transition(job_id, JobState.COMPLETED, {
+        job = await self._transition(job_id, JobState.COMPLETED, {
             "state": JobState.DELIVERED, "delivery_mode": mode,
             "delivered_message_id": message_id, "delivered_at": self._now(),
             "interaction_token": None,
         }, then=self._job_delivered)
+        if job is not None:
+            self._metrics.credits_charged.labels(model=job.model).inc(job.price)
+            delivered = job.delivered_at or self._clock()
+            self._metrics.job_duration.labels(model=job.model).observe(
+                max(0.0, (delivered - job.created_at).total_seconds()))
+        return job
 
     async def _job_delivered(self, tx: Transaction, job: Job) -> None:
         await audit_texts.job_delivered(self._audit, tx, job)

@@ -41,6 +41,7 @@ from bot.jobs.events import EventKind, JobEvent, event_from_job
 from bot.jobs.model import FailureKind, Job, JobState
 from bot.jobs.retired import RetiredModels, operator_advice
 from bot.jobs.store import JobStore
+from bot.metrics import Metrics
 from bot.worker.outcomes import Outcomes
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,13 @@ class JobScheduler:
         clock: Clock,
         retired: RetiredModels,
         usable_models: Callable[[int], Awaitable[Sequence[str]]],
+        metrics: Metrics | None = None,
     ) -> None:
         """``usable_models(guild_id)``: the labels of the models that guild may use now (the
         launch use case knows; the worker cannot import it), named when a model retires."""
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
         self._retired = retired
+        self._metrics = metrics if metrics is not None else Metrics()
         self.publisher = publisher
         self._settings, self._workdir, self._clock = settings, workdir, clock
         self._poll = timedelta(seconds=settings.apiframe.poll_interval_seconds)
@@ -262,6 +265,7 @@ class JobScheduler:
             assert event.result_url is not None
             if await self._store.mark_completed(job.id, event.result_url) is not None:
                 log.info("job %s: completed", job.id)
+                self._billed(job, event)
                 self.wake()
         else:
             failure = event.failure or FailureKind.PROVIDER_ERROR
@@ -269,7 +273,13 @@ class JobScheduler:
                                                  expected=(JobState.SUBMITTED,))
             if done is not None:
                 log.warning("job %s: failed (%s): %s", job.id, failure, event.detail)
+                self._billed(job, event)
                 self.wake()
+
+    def _billed(self, job: Job, event: JobEvent) -> None:
+        """Count what Apiframe billed, once: only the transition that ended the job calls this."""
+        if event.credit_cost:
+            self._metrics.provider_billed.labels(model=job.model).inc(event.credit_cost)
 
     async def _show_progress(self, job: Job, *, force: bool = False) -> None:
         now = self._clock()

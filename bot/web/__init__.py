@@ -1,0 +1,1 @@
+"""The bot's HTTP side: the routes its listener serves (operations: ops.py)."""
