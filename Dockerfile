@@ -2,7 +2,7 @@
 # Build stage: build a wheel of the bot and its dependencies.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY bot ./bot
 COPY cogs ./cogs
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
@@ -18,6 +18,15 @@ WORKDIR /home/sora
 # The database lives on a volume so it survives container upgrades.
 VOLUME ["/data"]
 ENV PYTHONUNBUFFERED=1
+# The bot's HTTP listener ([web]): Apiframe's webhooks, /healthz and /metrics. Bind it to
+# 0.0.0.0 in the config so the health check and Prometheus can reach it.
+EXPOSE 8080
+# Healthy only when the gateway is connected, the database takes a write and the scheduler
+# runs (GET /healthz answers 200; 503 or no answer fails). python, since slim has no curl.
+# Another port or path: set SORA_BOT_HEALTHZ_URL.
+ENV SORA_BOT_HEALTHZ_URL=http://127.0.0.1:8080/healthz
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['SORA_BOT_HEALTHZ_URL'], timeout=8)"]
 # Mount your config at /config/config.toml with [database] path = "/data/sora-bot.sqlite3";
 # pass secrets as SORA_BOT_DISCORD_TOKEN and SORA_BOT_APIFRAME_API_KEY.
 ENTRYPOINT ["sora-bot", "--config", "/config/config.toml"]

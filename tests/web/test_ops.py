@@ -4,10 +4,12 @@ bot running against the loopback fakes on a real SQLite file."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -210,3 +212,39 @@ async def test_scheduler_lag_is_how_late_the_most_overdue_job_is(start: Starter)
         m = await scrape(client)
     assert 85 <= value(m, "sora_scheduler_lag_seconds") <= 95
     assert value(m, "sora_jobs", state="submitted") == 1
+
+
+# --- the container's HEALTHCHECK ---------------------------------------------------------
+
+
+def dockerfile_healthcheck() -> tuple[list[str], str, str]:
+    """The HEALTHCHECK's command, the URL it reads by default, and the EXPOSEd port."""
+    text = (Path(__file__).parents[2] / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = text.splitlines()
+    [check] = [line for line in lines if line.startswith("HEALTHCHECK")]
+    env = "ENV SORA_BOT_HEALTHZ_URL="
+    [url] = [line.removeprefix(env) for line in lines if line.startswith(env)]
+    [port] = [line.split()[1] for line in lines if line.startswith("EXPOSE")]
+    return json.loads(check.split(" CMD ", 1)[1]), url, port
+
+
+async def run_check(command: list[str], url: str) -> int:
+    python, *args = command
+    assert python == "python"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *args, env={**os.environ, "SORA_BOT_HEALTHZ_URL": url},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    return await asyncio.wait_for(proc.wait(), 30)
+
+
+async def test_the_dockerfile_healthcheck_passes_only_on_a_healthy_bot(start: Starter) -> None:
+    command, default_url, port = dockerfile_healthcheck()
+    assert default_url == f"http://127.0.0.1:{port}/healthz"
+    h = await start()
+    async with ops_client(h) as client:
+        await healthy(h, client)
+        url = str(client.make_url("/healthz"))
+        assert await run_check(command, url) == 0
+        await h.bot.scheduler.duties.stop()
+        assert await run_check(command, url) != 0
+        assert await run_check(command, str(client.make_url("/nothing-here"))) != 0
