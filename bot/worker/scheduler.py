@@ -41,6 +41,7 @@ from bot.jobs.events import EventKind, JobEvent, event_from_job
 from bot.jobs.model import FailureKind, Job, JobState
 from bot.jobs.retired import RetiredModels, operator_advice
 from bot.jobs.store import JobStore
+from bot.web.link import WEBHOOK_EVENTS, WebhookLink
 from bot.worker.outcomes import Outcomes
 
 log = logging.getLogger(__name__)
@@ -67,14 +68,18 @@ class JobScheduler:
         clock: Clock,
         retired: RetiredModels,
         usable_models: Callable[[int], Awaitable[Sequence[str]]],
+        webhooks: WebhookLink | None = None,
     ) -> None:
         """``usable_models(guild_id)``: the labels of the models that guild may use now (the
-        launch use case knows; the worker cannot import it), named when a model retires."""
+        launch use case knows; the worker cannot import it), named when a model retires.
+        ``webhooks``: submissions ask for webhooks, and polling slows while they arrive."""
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
         self._retired = retired
         self.publisher = publisher
         self._settings, self._workdir, self._clock = settings, workdir, clock
         self._poll = timedelta(seconds=settings.apiframe.poll_interval_seconds)
+        self._webhooks = webhooks
+        self._safety_poll = timedelta(seconds=settings.web.webhook_poll_interval_seconds)
         self._progress_every = timedelta(seconds=settings.jobs.progress_edit_interval_seconds)
         self._outcomes = Outcomes(
             store=store, apiframe=apiframe, publisher=publisher, clock=clock, workdir=workdir,
@@ -195,10 +200,13 @@ class JobScheduler:
         except (OptionRefused, ValueError) as exc:
             await self._fail(job, FailureKind.REJECTED, f"not sent: {exc}")
             return
+        hook = self._webhooks
         try:
             accepted = await self._apiframe.generate(
                 prompt=job.prompt, model=job.model, params_field=model.params, params=block,
                 params_required=model.params_required, idempotency_key=job.idempotency_key,
+                webhook_url=hook.url_for(job.id) if hook else None,
+                webhook_events=WEBHOOK_EVENTS if hook else None,
             )
         except ModelUnavailable as exc:
             await self._fail(job, FailureKind.MODEL_RETIRED, str(exc))
@@ -215,12 +223,17 @@ class JobScheduler:
             log.warning("job %s: submit failed (%s); retrying", job.id, exc)
             await self._store.reschedule(job, self._backoff(job))
         else:
-            submitted = await self._store.mark_submitted(
-                job.id, accepted.job_id, self._clock() + self._poll
-            )
+            submitted = await self._store.mark_submitted(job.id, accepted.job_id,
+                                                         self._next_poll())
             if submitted is not None:
                 log.info("job %s: submitted as Apiframe job %s", job.id, accepted.job_id)
                 await self._show_progress(submitted, force=True)
+
+    def _next_poll(self) -> datetime:
+        """When a running job is next polled: the safety net's slower pace while webhooks
+        arrive (bot/web/link.py says when they do), else the normal interval."""
+        healthy = self._webhooks is not None and self._webhooks.healthy()
+        return self._clock() + (self._safety_poll if healthy else self._poll)
 
     async def _poll_once(self, job: Job) -> None:
         assert job.apiframe_job_id is not None
@@ -254,7 +267,7 @@ class JobScheduler:
             return
         if event.kind is EventKind.PROGRESS:
             updated = await self._store.record_progress(
-                job.id, event.progress or 0, self._clock() + self._poll
+                job.id, event.progress or 0, self._next_poll()
             )
             if updated is not None:
                 await self._show_progress(updated)

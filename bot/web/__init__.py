@@ -1,0 +1,1 @@
+"""The bot's HTTP listener (server.py) and what it serves: Apiframe webhooks (webhooks.py)."""
