@@ -1,16 +1,12 @@
-"""The real bot with its HTTP listener on, against both loopback fakes."""
+"""Helpers for the listener's tests; the bot itself comes from tests/conftest.py's ``start``
+(which also fails a test whose log shows a secret)."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from tests.fakes.apiframe import FakeApiframe
-from tests.fakes.discord import FakeDiscord
-from tests.sora_harness import ConfigWriter, SoraHarness, Starter, harness_factory
+from tests.sora_harness import SoraHarness
 
 
 def free_port() -> int:
@@ -26,14 +22,6 @@ def web_section(port: int, **overrides: Any) -> dict[str, Any]:
     return {"enabled": True, "host": "127.0.0.1", "port": port,
             "public_url": f"http://127.0.0.1:{port}", "max_body_bytes": 4096,
             "webhook_poll_interval_seconds": 600, "webhook_quiet_seconds": 600, **overrides}
-
-
-@pytest.fixture
-async def start(
-    fake_discord: FakeDiscord, fake_apiframe: FakeApiframe, write_config: ConfigWriter
-) -> AsyncIterator[Starter]:
-    async with harness_factory(fake_discord, fake_apiframe, write_config) as starter:
-        yield starter
 
 
 async def snapshot(h: SoraHarness) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:

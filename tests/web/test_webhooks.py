@@ -8,6 +8,7 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import pytest
 
 from bot.jobs.events import event_from_job
 from bot.jobs.model import Job, JobState
@@ -57,7 +58,9 @@ async def post(url: str, body: bytes, signature: str | None = None) -> int:
         return r.status
 
 
-async def test_a_job_finished_by_webhooks_alone(start: Starter) -> None:
+async def test_a_job_finished_by_webhooks_alone(
+    start: Starter, caplog: pytest.LogCaptureFixture
+) -> None:
     h = await start(web=web_section(free_port()))
     job = await submitted(h)
     body = h.apiframe_requests(GENERATE)[0].json
@@ -78,6 +81,7 @@ async def test_a_job_finished_by_webhooks_alone(start: Starter) -> None:
     assert len(h.apiframe_requests(GENERATE)) == 1
     assert [kind for kind, _d, _j in await h.journal()].count("refund") == 0
     assert h.bot.webhooks is not None and h.bot.webhooks.healthy()
+    assert query["token"][0] not in caplog.text  # the URL's token is a secret too
 
 
 async def test_refused_deliveries_change_nothing(start: Starter) -> None:
