@@ -24,9 +24,10 @@ def web_section(port: int, **overrides: Any) -> dict[str, Any]:
             "webhook_poll_interval_seconds": 600, "webhook_quiet_seconds": 600, **overrides}
 
 
-async def snapshot(h: SoraHarness) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Every job row and every journal row: what "nothing changed" compares."""
+async def snapshot(h: SoraHarness) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every job row and every journal row, column by column: what "nothing changed"
+    compares."""
     db = h.services.store.db
     jobs = await db.fetchall("SELECT * FROM jobs ORDER BY id", ())
     journal = await db.fetchall("SELECT * FROM ledger_journal ORDER BY id", ())
-    return [tuple(r) for r in jobs], [tuple(r) for r in journal]
+    return jobs, journal

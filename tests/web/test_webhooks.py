@@ -13,7 +13,7 @@ import pytest
 from bot.jobs.events import event_from_job
 from bot.jobs.model import Job, JobState
 from tests.conftest import APIFRAME_KEY
-from tests.fakes.apiframe_model import WebhookDelivery
+from tests.fakes.apiframe_model import Fault, WebhookDelivery
 from tests.fakes.apiframe_webhooks import sign
 from tests.sora_harness import GENERATE, POLL, SoraHarness, Starter
 from tests.web.conftest import free_port, snapshot, web_section
@@ -174,3 +174,22 @@ async def test_polling_takes_over_when_webhooks_stop(start: Starter) -> None:
     assert h.apiframe_requests(POLL)
     assert not h.bot.webhooks.healthy()  # so new jobs are polled at the normal rate again
     assert [kind for kind, _d, _j in await h.journal()].count("refund") == 0
+
+
+async def test_a_webhook_that_beats_the_submissions_answer_changes_nothing(
+    start: Starter,
+) -> None:
+    h = await start(web=web_section(free_port()))
+    # Apiframe creates the job at once but holds its 202: its first event comes first.
+    h.apiframe.inject(GENERATE, Fault.slow(1.0, after_processing=True))
+    iid = await h.send_sora("a kite over a windy beach")
+    job = await h.created_job(iid)
+    await h.until(lambda: bool(h.apiframe.jobs), what="Apiframe to create the job")
+    before = await snapshot(h)
+    early = await tick(h, 30)
+    assert [(d.event, d.status) for d in early] == [("progress", 503)]
+    assert await snapshot(h) == before and (await h.job(job.id)).state is JobState.RESERVED
+    await until_state(h, job.id, JobState.SUBMITTED)  # the answer arrives; webhooks resume
+    later = await tick(h, 40)
+    assert [(d.event, d.status) for d in later] == [("completed", 200)]
+    await until_state(h, job.id, JobState.DELIVERED)
