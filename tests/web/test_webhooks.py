@@ -146,9 +146,12 @@ async def test_a_webhook_racing_a_poll_applies_once(start: Starter) -> None:
         remote = await h.services.apiframe.get_job(str(job.apiframe_job_id))
         await h.bot.scheduler.apply_event(event_from_job(remote))
 
-    await asyncio.gather(h.apiframe.tick(), poll(), poll())
+    sent, *_ = await asyncio.gather(h.apiframe.tick(), poll(), poll())
     await until_state(h, job.id, JobState.DELIVERED)
+    # Late arrivals of both routes, again side by side: the job stays delivered, once.
+    await asyncio.gather(poll(), post(sent[0].url, sent[0].body, sent[0].signature))
     await asyncio.sleep(0.3)  # room for a second delivery, if one were coming
+    assert (await h.job(job.id)).state is JobState.DELIVERED
     assert len([m for m in h.channel_messages() if m.attachments]) == 1
     journal = await h.journal()
     assert [(kind, j) for kind, _d, j in journal if j == job.id] == [("reserve", job.id)]
