@@ -14,7 +14,7 @@ from bot.config import ConfigError, parse_settings
 from bot.config_web import WebConfig
 from bot.web.server import ListenerError, WebServer
 from tests.conftest import APIFRAME_KEY, DISCORD_TOKEN, run_cli
-from tests.sora_harness import ConfigWriter
+from tests.sora_harness import GENERATE, ConfigWriter, Starter
 from tests.web.conftest import free_port, web_section
 
 
@@ -102,3 +102,22 @@ def test_webhooks_are_on_only_with_the_listener_and_a_public_url() -> None:
     assert WebConfig(enabled=True, public_url="https://bot.example.org").webhooks_on
     assert not WebConfig(enabled=True, public_url="https://bot.example.org",
                          webhooks=False).webhooks_on
+
+
+async def test_without_webhooks_the_listener_serves_none_and_stops_with_the_bot(
+    start: Starter,
+) -> None:
+    port = free_port()
+    h = await start(web=web_section(port, webhooks=False))
+    iid = await h.send_sora("a lighthouse in fog")
+    await h.created_job(iid)
+    await h.until(lambda: bool(h.apiframe_requests(GENERATE)), what="the submission")
+    assert "webhookUrl" not in h.apiframe_requests(GENERATE)[0].json
+    assert h.bot.webhooks is None
+    async with aiohttp.ClientSession() as http, http.post(
+        f"http://127.0.0.1:{port}/webhooks/apiframe", data=b"{}"
+    ) as response:
+        assert response.status == 404
+    await h.bot.close()
+    with socket.socket() as probe:  # the bot's stop closed the listener
+        probe.bind(("127.0.0.1", port))
