@@ -9,7 +9,8 @@ the Apiframe job that URL was issued to, while that job is still in flight (see 
 Health is what lets polling slow down: webhooks count as healthy while a verified one arrived
 within ``quiet`` (and, optimistically, for ``quiet`` after the listener starts, so the first
 jobs are not polled at full rate while waiting for the first proof). Once they stop, polling
-returns to its normal interval.
+returns to its normal interval: the scheduler never puts a poll later than the end of the
+healthy window plus one normal interval.
 """
 
 from __future__ import annotations
@@ -68,8 +69,12 @@ class WebhookLink:
         """A verified webhook for one of the bot's jobs arrived."""
         self._last = self._clock()
 
-    def healthy(self) -> bool:
+    def healthy_for(self) -> timedelta:
+        """How much longer webhooks count as healthy without another one (zero: not now)."""
         if self._since is None:
-            return False
+            return timedelta(0)
         latest = max(self._since, self._last or self._since)
-        return self._clock() - latest < self._quiet
+        return max(timedelta(0), latest + self._quiet - self._clock())
+
+    def healthy(self) -> bool:
+        return self.healthy_for() > timedelta(0)

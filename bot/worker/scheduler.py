@@ -232,8 +232,12 @@ class JobScheduler:
     def _next_poll(self) -> datetime:
         """When a running job is next polled: the safety net's slower pace while webhooks
         arrive (bot/web/link.py says when they do), else the normal interval."""
-        healthy = self._webhooks is not None and self._webhooks.healthy()
-        return self._clock() + (self._safety_poll if healthy else self._poll)
+        healthy_for = self._webhooks.healthy_for() if self._webhooks else timedelta(0)
+        if not healthy_for:
+            return self._clock() + self._poll
+        # Never past the end of the healthy window plus one normal interval: a job must not
+        # wait out the slow pace after webhooks stopped coming.
+        return self._clock() + min(self._safety_poll, healthy_for + self._poll)
 
     async def _poll_once(self, job: Job) -> None:
         assert job.apiframe_job_id is not None

@@ -159,9 +159,10 @@ async def test_a_webhook_racing_a_poll_applies_once(start: Starter) -> None:
 
 
 async def test_polling_takes_over_when_webhooks_stop(start: Starter) -> None:
-    # Apiframe is told to post to a port nothing listens on: every delivery fails.
+    # Apiframe is told to post to a port nothing listens on: every delivery fails. The slow
+    # pace (600 s) would outlast the test: polling must come back once the quiet 1.5 s pass.
     web = web_section(free_port(), public_url=f"http://127.0.0.1:{free_port()}",
-                      webhook_poll_interval_seconds=1, webhook_quiet_seconds=1.5)
+                      webhook_poll_interval_seconds=600, webhook_quiet_seconds=1.5)
     h = await start(web=web)
     job = await submitted(h)
     assert h.bot.webhooks is not None and h.bot.webhooks.healthy()  # presumed, at first
