@@ -19,6 +19,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.db.database import DatabaseError
 from bot.discord_endpoints import point_discord_at
 from bot.logs import setup_logging
+from bot.web.server import ListenerError
 
 log = logging.getLogger("bot")
 
@@ -138,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ))
     except discord.LoginFailure:
         return _fail("Discord rejected the token (check discord.token)", sys.stderr)
-    except (cli_ops.OperatorError, cli_models.CatalogUnavailable) as exc:
+    except (cli_ops.OperatorError, cli_models.CatalogUnavailable, ListenerError) as exc:
         return _fail(str(exc), sys.stderr)
     except DatabaseError as exc:
         # Database.open names the file; a failure later on may not, so make sure it does.

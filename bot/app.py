@@ -36,6 +36,10 @@ from bot.policy.approvals import PendingStore
 from bot.policy.guild_rules import GuildRules
 from bot.policy.holds import HoldService
 from bot.policy.store import PolicyStore
+from bot.web.link import WebhookLink
+from bot.web.ops import Health, gateway_connected, ops_routes
+from bot.web.server import WebServer
+from bot.web.webhooks import WebhookReceiver
 from bot.worker.scheduler import JobScheduler
 
 log = logging.getLogger(__name__)
@@ -197,6 +201,14 @@ class SoraBot(commands.Bot):
         self._extensions = tuple(extensions)
         self._run_jobs = run_jobs
         settings = services.settings
+        web_config = settings.web
+        #: The HTTP listener ([web] enabled): other routes join it with ``web.add_routes``
+        #: before setup_hook starts it (the webhook receiver's are added below).
+        self.web = WebServer(web_config) if web_config.enabled else None
+        self.webhooks = WebhookLink(
+            public_url=web_config.public_url, api_key=settings.apiframe.api_key,
+            clock=services.clock, quiet=timedelta(seconds=web_config.webhook_quiet_seconds),
+        ) if web_config.webhooks_on and web_config.public_url else None
         self.scheduler = JobScheduler(
             store=services.store.jobs,
             apiframe=services.apiframe,
@@ -210,7 +222,21 @@ class SoraBot(commands.Bot):
             retired=services.store.retired,
             usable_models=self._usable_labels,
             metrics=services.metrics,
+            webhooks=self.webhooks,
         )
+        if self.web is not None and self.webhooks is not None:
+            self.web.add_routes(WebhookReceiver(
+                api_key=settings.apiframe.api_key, link=self.webhooks,
+                store=services.store.jobs, apply=self.scheduler.apply_event,
+                max_body_bytes=web_config.max_body_bytes,
+            ).routes())
+        if self.web is not None:
+            # Operations on the same listener: /healthz (the Docker HEALTHCHECK) and /metrics.
+            self.web.add_routes(ops_routes(
+                Health(db=services.store.db, duties=self.scheduler.duties,
+                       gateway=lambda: gateway_connected(self)),
+                services.metrics, services.store.jobs, services.clock,
+            ))
         self.audit_poster = AuditPoster(services.store.audit, self, self.scheduler.duties)
         store = services.store
         # Every entry point starts its jobs here (see cogs/adapters.py). Built with the bot,
@@ -232,11 +258,20 @@ class SoraBot(commands.Bot):
         if self._run_jobs:
             # Runs before the gateway connects, so no new interaction can race it.
             await self.retire_orphan_acks()
+            # Before any job moves: a port in use stops start-up in one line (web.port).
+            await self.start_listener()
             # Unfinished jobs resume over REST at once; the audit outbox and the hold sweep
             # are duties of the same scheduler.
             self.scheduler.start()
         log.info("Loaded %d cog(s); %d application command(s) in the tree",
                  len(self._extensions), len(self.tree.get_commands()))
+
+    async def start_listener(self) -> None:
+        """Start the HTTP listener, if configured (a port in use raises ListenerError)."""
+        if self.web is not None:
+            await self.web.start()
+            if self.webhooks is not None:
+                self.webhooks.listening()
 
     async def retire_orphan_acks(self) -> None:
         """Tell members whose request an earlier run acknowledged but never recorded."""
@@ -247,6 +282,10 @@ class SoraBot(commands.Bot):
         await acks.forget_recorded()
 
     async def close(self) -> None:
+        if self.web is not None:  # first: no webhook should find the scheduler stopping
+            await self.web.stop()
+        if self.webhooks is not None:
+            self.webhooks.stopped()
         await self.scheduler.stop()
         await super().close()
 

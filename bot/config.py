@@ -29,6 +29,7 @@ from pydantic import (
 
 from bot.catalog.lineup import Lineup, build_lineup
 from bot.catalog.video import Catalog
+from bot.config_web import WebConfig
 
 #: The largest credit amount or balance anywhere: JSON consumers (and JavaScript) lose precision
 #: above it. Config bounds ``max_balance`` by it; the ledger (and its database triggers) too.
@@ -264,6 +265,7 @@ class Settings(_Strict):
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     _lineup: Lineup | None = PrivateAttr(default=None)
     _catalog: Catalog | None = PrivateAttr(default=None)
 
@@ -346,8 +348,8 @@ def _describe(error: ValidationError) -> str:
     if kind in _TYPE_HINTS:
         return f"{loc}: {_TYPE_HINTS[kind]}"
     message = str(first["msg"]).removeprefix("Value error, ")
-    if not first["loc"]:  # a whole-file check (the video lineup) names its own key
-        return message
+    if not first["loc"] or message.startswith(f"{loc}."):
+        return message  # a whole-table check (the video lineup, [web]) names its own key
     return f"{loc}: {message}"
 
 

@@ -1,14 +1,18 @@
 """Job events: what Apiframe says happened to a job, whichever way it reached us.
 
-Polling produces them today; webhooks will produce the same events later. The scheduler turns
+Polling and webhooks (bot/web/webhooks.py) produce the same events. The scheduler turns
 an event into one conditional state change in the job store, so an event that arrives twice
 (or by both routes) changes nothing the second time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
 
 from bot.apiframe.client import JobStatus, ProviderJob
 from bot.apiframe.errors import is_retired_model_error
@@ -69,3 +73,27 @@ def _event_from_job(job: ProviderJob, source: str) -> JobEvent:
         return JobEvent(job.id, EventKind.FAILED, failure=FailureKind.CANCELLED,
                         detail=job.error or "cancelled by the provider", source=source)
     return JobEvent(job.id, EventKind.PROGRESS, progress=job.progress or 0, source=source)
+
+
+#: ``GET /v2/jobs`` answers carry ``createdAt``; a webhook does not, and no event reads it.
+_NO_CREATED_AT = "1970-01-01T00:00:00Z"
+
+
+def event_from_webhook(data: Mapping[str, Any]) -> JobEvent:
+    """Translate a webhook payload (reference §13.2) into the event a poll would have given.
+
+    Parsed as the job answer it mirrors, so every result shape and odd progress is read by
+    the same defensive code as polling. Raises ``ValueError`` when it is not a job event.
+    """
+    job_id = data.get("jobId")
+    if not isinstance(job_id, str) or not job_id:
+        raise ValueError("no jobId")
+    try:
+        job = ProviderJob.model_validate({
+            "id": job_id, "status": data.get("status"), "model": data.get("model") or "?",
+            "progress": data.get("progress"), "result": data.get("result"),
+            "error": data.get("error"), "createdAt": _NO_CREATED_AT,
+        })
+    except ValidationError as exc:
+        raise ValueError(f"not a job event ({exc.error_count()} problem(s))") from None
+    return event_from_job(job, source="webhook")

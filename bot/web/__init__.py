@@ -1,1 +1,2 @@
-"""The bot's HTTP side: the routes its listener serves (operations: ops.py)."""
+"""The bot's HTTP listener (server.py) and what it serves: Apiframe webhooks (webhooks.py),
+/healthz and /metrics (ops.py)."""

@@ -42,6 +42,7 @@ from bot.jobs.model import FailureKind, Job, JobState
 from bot.jobs.retired import RetiredModels, operator_advice
 from bot.jobs.store import JobStore
 from bot.metrics import Metrics
+from bot.web.link import WEBHOOK_EVENTS, WebhookLink
 from bot.worker.outcomes import Outcomes
 
 log = logging.getLogger(__name__)
@@ -69,15 +70,19 @@ class JobScheduler:
         retired: RetiredModels,
         usable_models: Callable[[int], Awaitable[Sequence[str]]],
         metrics: Metrics | None = None,
+        webhooks: WebhookLink | None = None,
     ) -> None:
         """``usable_models(guild_id)``: the labels of the models that guild may use now (the
-        launch use case knows; the worker cannot import it), named when a model retires."""
+        launch use case knows; the worker cannot import it), named when a model retires.
+        ``webhooks``: submissions ask for webhooks, and polling slows while they arrive."""
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
         self._retired = retired
         self._metrics = metrics if metrics is not None else Metrics()
         self.publisher = publisher
         self._settings, self._workdir, self._clock = settings, workdir, clock
         self._poll = timedelta(seconds=settings.apiframe.poll_interval_seconds)
+        self._webhooks = webhooks
+        self._safety_poll = timedelta(seconds=settings.web.webhook_poll_interval_seconds)
         self._progress_every = timedelta(seconds=settings.jobs.progress_edit_interval_seconds)
         self._outcomes = Outcomes(
             store=store, apiframe=apiframe, publisher=publisher, clock=clock, workdir=workdir,
@@ -198,10 +203,13 @@ class JobScheduler:
         except (OptionRefused, ValueError) as exc:
             await self._fail(job, FailureKind.REJECTED, f"not sent: {exc}")
             return
+        hook = self._webhooks
         try:
             accepted = await self._apiframe.generate(
                 prompt=job.prompt, model=job.model, params_field=model.params, params=block,
                 params_required=model.params_required, idempotency_key=job.idempotency_key,
+                webhook_url=hook.url_for(job.id) if hook else None,
+                webhook_events=WEBHOOK_EVENTS if hook else None,
             )
         except ModelUnavailable as exc:
             await self._fail(job, FailureKind.MODEL_RETIRED, str(exc))
@@ -218,12 +226,21 @@ class JobScheduler:
             log.warning("job %s: submit failed (%s); retrying", job.id, exc)
             await self._store.reschedule(job, self._backoff(job))
         else:
-            submitted = await self._store.mark_submitted(
-                job.id, accepted.job_id, self._clock() + self._poll
-            )
+            submitted = await self._store.mark_submitted(job.id, accepted.job_id,
+                                                         self._next_poll())
             if submitted is not None:
                 log.info("job %s: submitted as Apiframe job %s", job.id, accepted.job_id)
                 await self._show_progress(submitted, force=True)
+
+    def _next_poll(self) -> datetime:
+        """When a running job is next polled: the safety net's slower pace while webhooks
+        arrive (bot/web/link.py says when they do), else the normal interval."""
+        healthy_for = self._webhooks.healthy_for() if self._webhooks else timedelta(0)
+        if not healthy_for:
+            return self._clock() + self._poll
+        # Never past the end of the healthy window plus one normal interval: a job must not
+        # wait out the slow pace after webhooks stopped coming.
+        return self._clock() + min(self._safety_poll, healthy_for + self._poll)
 
     async def _poll_once(self, job: Job) -> None:
         assert job.apiframe_job_id is not None
@@ -257,7 +274,7 @@ class JobScheduler:
             return
         if event.kind is EventKind.PROGRESS:
             updated = await self._store.record_progress(
-                job.id, event.progress or 0, self._clock() + self._poll
+                job.id, event.progress or 0, self._next_poll()
             )
             if updated is not None:
                 await self._show_progress(updated)
