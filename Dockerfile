@@ -27,7 +27,9 @@ EXPOSE 8080
 ENV SORA_BOT_HEALTHZ_URL=http://127.0.0.1:8080/healthz
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['SORA_BOT_HEALTHZ_URL'], timeout=8)"]
-# Mount your config at /config/config.toml with [database] path = "/data/sora-bot.sqlite3";
+# Mount your config at /config/config.toml with [database] path = "/data/sora-bot.sqlite3" and
+# [web] enabled = true (host = "0.0.0.0" to publish the port for webhooks and /metrics; the
+# HEALTHCHECK above needs the listener on);
 # pass secrets as SORA_BOT_DISCORD_TOKEN and SORA_BOT_APIFRAME_API_KEY.
 ENTRYPOINT ["sora-bot", "--config", "/config/config.toml"]
 CMD ["run"]
