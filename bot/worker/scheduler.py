@@ -42,6 +42,7 @@ from bot.jobs.model import FailureKind, Job, JobState
 from bot.jobs.retired import RetiredModels, operator_advice
 from bot.jobs.store import JobStore
 from bot.worker.outcomes import Outcomes
+from bot.worker.poller import BatchPoller
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ MAX_IDLE = timedelta(seconds=5)
 SCAN_RETRY_SECONDS = 1.0
 #: The name of the job queue's duty.
 JOBS = "jobs"
+#: The name of the batched poller's duty (bot/worker/poller.py).
+POLLS = "polls"
 #: Longest back-off between retries of one step.
 MAX_BACKOFF = timedelta(minutes=2)
 
@@ -67,9 +70,14 @@ class JobScheduler:
         clock: Clock,
         retired: RetiredModels,
         usable_models: Callable[[int], Awaitable[Sequence[str]]],
+        batched_polls: bool = True,
     ) -> None:
         """``usable_models(guild_id)``: the labels of the models that guild may use now (the
-        launch use case knows; the worker cannot import it), named when a model retires."""
+        launch use case knows; the worker cannot import it), named when a model retires.
+
+        ``batched_polls``: follow submitted jobs through Apiframe's job listing
+        (bot/worker/poller.py); False polls each job on its own (the old path, kept as the
+        benchmark's baseline)."""
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
         self._retired = retired
         self.publisher = publisher
@@ -90,6 +98,14 @@ class JobScheduler:
         #: The one background loop; other services register their duties on it.
         self.duties = Duties()
         self.duties.add(Duty(JOBS, self._scan, self._next_scan))
+        self._batched = batched_polls
+        if batched_polls:
+            poller = BatchPoller(
+                store=store, apiframe=apiframe, clock=clock, interval=lambda: self._poll,
+                single=self._poll_step, apply=self.apply_event, show_progress=self._show_progress,
+                card_every=self._progress_every, backoff=self._backoff, limit=self._limit,
+            )
+            self.duties.add(Duty(POLLS, poller.sweep, poller.next_in))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -103,6 +119,7 @@ class JobScheduler:
     def wake(self) -> None:
         """Look at the queue now (a job was created or an event arrived)."""
         self.duties.wake(JOBS)
+        self.duties.wake(POLLS)
 
     async def stop(self) -> None:
         """Stop taking work and cancel steps in progress; the database keeps their place."""
@@ -130,7 +147,7 @@ class JobScheduler:
 
     async def _dispatch_due(self) -> None:
         capacity = self._settings.jobs.max_concurrent_work * 4
-        for job in await self._store.due(limit=capacity):
+        for job in await self._store.due(limit=capacity, polls=not self._batched):
             if job.id not in self._active:
                 task = asyncio.create_task(self._step(job), name=f"job-{job.id}")
                 self._active[job.id] = task
@@ -138,12 +155,13 @@ class JobScheduler:
 
     def _finished(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self._active.pop(job_id, None)
-        self.wake()
+        self.duties.wake(JOBS)  # not the poller: a step's end tells it nothing new
 
     async def _idle_delay(self) -> float:
         # Steps under way keep their past due time until they finish (and wake the loop);
         # counting them would spin the loop for as long as a slow request takes.
-        upcoming = await self._store.next_due_at(exclude=tuple(self._active))
+        upcoming = await self._store.next_due_at(exclude=tuple(self._active),
+                                                 polls=not self._batched)
         if upcoming is None:
             return MAX_IDLE.total_seconds()
         seconds = (upcoming - self._clock()).total_seconds()
@@ -221,6 +239,16 @@ class JobScheduler:
             if submitted is not None:
                 log.info("job %s: submitted as Apiframe job %s", job.id, accepted.job_id)
                 await self._show_progress(submitted, force=True)
+
+    async def _poll_step(self, job: Job) -> None:
+        """The single-job poll for the batched poller, with a step's back-off on errors."""
+        try:
+            await self._poll_once(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s: poll failed; will retry", job.id)
+            await self._store.reschedule(job, self._backoff(job))
 
     async def _poll_once(self, job: Job) -> None:
         assert job.apiframe_job_id is not None
