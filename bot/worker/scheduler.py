@@ -176,6 +176,9 @@ class JobScheduler:
                 return
             try:
                 await self._advance(fresh)
+                if fresh.state is JobState.RESERVED and self._batched:
+                    # Submitted now: the poller may be idling towards a sweep planned before.
+                    self.duties.wake(POLLS)
             except asyncio.CancelledError:
                 raise
             except Exception:
