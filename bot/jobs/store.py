@@ -207,11 +207,11 @@ class JobStore:
         " OR (state = 'refunded' AND notified_at IS NULL))"
     )
 
-    #: The same without submitted jobs, which a batched poller follows instead.
-    _STEPS = (
-        "(state IN ('reserved', 'completed', 'failed')"
-        " OR (state = 'refunded' AND notified_at IS NULL))"
-    )
+    # Written as _PENDING plus a term, so SQLite still uses the jobs_pending partial index.
+    #: Without submitted jobs, which a batched poller follows instead.
+    _STEPS = f"{_PENDING} AND state != 'submitted'"
+    #: Only submitted jobs.
+    _POLLS = f"{_PENDING} AND state = 'submitted'"
 
     async def due(self, limit: int, *, polls: bool = True) -> list[Job]:
         """Unfinished jobs whose next step is due now, oldest first (without submitted jobs
@@ -243,7 +243,7 @@ class JobStore:
     async def polls_due(self, until: datetime, limit: int) -> list[Job]:
         """Submitted jobs due to be looked at by ``until``, soonest first."""
         rows = await self._db.fetchall(
-            "SELECT * FROM jobs WHERE state = 'submitted' AND next_action_at <= ?"
+            f"SELECT * FROM jobs WHERE {self._POLLS} AND next_action_at <= ?"  # noqa: S608
             " ORDER BY next_action_at LIMIT ?",
             (to_db_time(until), limit),
         )
@@ -252,9 +252,16 @@ class JobStore:
     async def next_poll_at(self) -> datetime | None:
         """When the next submitted job is due to be looked at."""
         row = await self._db.fetchone(
-            "SELECT MIN(next_action_at) AS at FROM jobs WHERE state = 'submitted'", ()
+            f"SELECT MIN(next_action_at) AS at FROM jobs WHERE {self._POLLS}", ()  # noqa: S608
         )
         return from_db_time(row["at"]) if row else None
+
+    async def count_polls(self) -> int:
+        """How many jobs are submitted (running at the provider, as far as we know)."""
+        row = await self._db.fetchone(
+            f"SELECT COUNT(*) AS n FROM jobs WHERE {self._POLLS}", ()  # noqa: S608
+        )
+        return int(row["n"]) if row else 0
 
     async def record_polls(self, progress: Mapping[str, int], poll_at: datetime) -> int:
         """What one listing said of many running jobs, in one transaction: each job's

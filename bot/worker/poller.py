@@ -53,6 +53,7 @@ class _Listing:
     found: dict[str, ProviderJob]
     #: The error that stopped the paging early (the jobs not found back off), if any.
     failed: ApiframeError | None = None
+    pages: int = 0
 
 
 class BatchPoller:
@@ -92,7 +93,11 @@ class BatchPoller:
         late = [job for job in due if now >= job.deadline_at or job.apiframe_job_id is None]
         wanted = {job.apiframe_job_id: job for job in due
                   if job.apiframe_job_id is not None and now < job.deadline_at}
-        listing = await self._list(wanted) if wanted else _Listing({})
+        # The listing holds every running job of ours, due or not: read enough pages for all.
+        listing = await self._list(wanted, await self._store.count_polls()) if wanted \
+            else _Listing({})
+        log.debug("batched poll: %d due, %d found in %d page(s)", len(due), len(listing.found),
+                  listing.pages)
         running: list[Job] = []
         finished: list[ProviderJob] = []
         for remote in listing.found.values():
@@ -102,7 +107,9 @@ class BatchPoller:
                 finished.append(remote)
         if running:
             progress = {job.id: job.progress or 0 for job in running}
-            await self._store.record_polls(progress, self._clock() + interval)
+            # From the sweep's start, when the listing was asked for: a long sweep does not
+            # stretch every job's interval by its own length.
+            await self._store.record_polls(progress, now + interval)
         unseen = [job for af_id, job in wanted.items() if af_id not in listing.found]
         if listing.failed is not None and unseen:
             await self._back_off(unseen, listing.failed)
@@ -122,17 +129,18 @@ class BatchPoller:
         seconds = (upcoming - self._clock()).total_seconds()
         return max(0.05, min(seconds, MAX_IDLE.total_seconds()))
 
-    async def _list(self, wanted: dict[str, Job]) -> _Listing:
+    async def _list(self, wanted: dict[str, Job], running: int) -> _Listing:
         """Page through the newest-first listing until every wanted job was seen, the list
-        ends, or the pages the wanted jobs could fill (plus spares) are read."""
+        ends, or the pages our ``running`` jobs could fill (plus spares) are read."""
         listing = _Listing({})
         cursor: str | None = None
-        for _ in range(len(wanted) // PAGE + 1 + SPARE_PAGES):
+        for _ in range(max(running, len(wanted)) // PAGE + 1 + SPARE_PAGES):
             try:
                 page = await self._apiframe.list_jobs(limit=PAGE, cursor=cursor)
             except ApiframeError as exc:
                 listing.failed = exc
                 break
+            listing.pages += 1
             for remote in page.jobs:
                 if remote.id in wanted:
                     listing.found[remote.id] = remote
