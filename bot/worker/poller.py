@@ -88,8 +88,8 @@ class BatchPoller:
         """Look at every submitted job due now or within half a poll interval."""
         now, interval = self._clock(), self._interval()
         due = await self._store.polls_due(now + interval / 2, MAX_SWEEP)
-        if not due:
-            return
+        if not due or due[0].next_action_at > now:
+            return  # nothing due yet (an idle pass or a wake): pull no job forward
         late = [job for job in due if now >= job.deadline_at or job.apiframe_job_id is None]
         wanted = {job.apiframe_job_id: job for job in due
                   if job.apiframe_job_id is not None and now < job.deadline_at}

@@ -9,6 +9,8 @@ idempotent against its own retry: submission reuses the job's Idempotency-Key, s
 are conditional writes, the refund is unique per job in the ledger, and Discord posts either
 edit the original response or carry an enforced nonce. Showing a job's outcome (the video or
 the failure notice, and looking for an earlier attempt's post first) is bot/worker/outcomes.py.
+Submitted jobs are followed by bot/worker/poller.py, a duty of its own that reads Apiframe's
+job listing for many jobs at once and hands this module the few that need a single poll.
 """
 
 from __future__ import annotations
