@@ -48,6 +48,8 @@ STARTING_CREDITS = 500
 GENERATE = "POST /v2/videos/generate"
 UPLOAD = "POST /v2/uploads"
 POLL = "GET /v2/jobs/{id}"
+#: The job listing the batched poller reads (one call looks at up to 100 jobs).
+LIST = "GET /v2/jobs"
 CHANNEL_MESSAGES = "/channels/{channel_id}/messages"
 CALLBACK = "/interactions/{interaction_id}/{interaction_token}/callback"
 ORIGINAL = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"

@@ -13,7 +13,7 @@ twice. Reserving credits and writing the job row happen in one transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,10 @@ from bot.request import VideoRequest
 if TYPE_CHECKING:
     from bot.audit.trail import AuditLog
     from bot.policy.store import PolicyStore
+
+
+#: Jobs per statement when many are updated at once (two bound values each).
+_CHUNK = 500
 
 
 def has_job(interaction_id: str) -> str:
@@ -207,20 +211,32 @@ class JobStore:
         " OR (state = 'refunded' AND notified_at IS NULL))"
     )
 
-    async def due(self, limit: int) -> list[Job]:
-        """Unfinished jobs whose next step is due now, oldest first."""
+    # Written as _PENDING plus a term, so SQLite still uses the jobs_pending partial index.
+    #: Without submitted jobs, which a batched poller follows instead.
+    _STEPS = f"{_PENDING} AND state != 'submitted'"
+    #: Only submitted jobs.
+    _POLLS = f"{_PENDING} AND state = 'submitted'"
+
+    async def due(self, limit: int, *, polls: bool = True) -> list[Job]:
+        """Unfinished jobs whose next step is due now, oldest first (without submitted jobs
+        when ``polls`` is False)."""
+        pending = self._PENDING if polls else self._STEPS
         rows = await self._db.fetchall(
-            f"SELECT * FROM jobs WHERE {self._PENDING} AND next_action_at <= ?"  # noqa: S608
+            f"SELECT * FROM jobs WHERE {pending} AND next_action_at <= ?"  # noqa: S608
             " ORDER BY next_action_at LIMIT ?",
             (self._now(), limit),
         )
         return [Job.from_row(r) for r in rows]
 
-    async def next_due_at(self, exclude: Collection[str] = ()) -> datetime | None:
-        """When the next unfinished job is due, ignoring ``exclude`` (steps under way)."""
+    async def next_due_at(
+        self, exclude: Collection[str] = (), *, polls: bool = True
+    ) -> datetime | None:
+        """When the next unfinished job is due, ignoring ``exclude`` (steps under way), and
+        submitted jobs when ``polls`` is False."""
         skip = ",".join("?" * len(exclude))
+        pending = self._PENDING if polls else self._STEPS
         row = await self._db.fetchone(
-            f"SELECT MIN(next_action_at) AS at FROM jobs WHERE {self._PENDING}"  # noqa: S608
+            f"SELECT MIN(next_action_at) AS at FROM jobs WHERE {pending}"  # noqa: S608
             + (f" AND id NOT IN ({skip})" if exclude else ""),
             tuple(exclude),
         )
@@ -233,6 +249,66 @@ class JobStore:
         for row in rows:
             counts[JobState(row["state"])] = int(row["n"])
         return counts
+
+    # -- the batched poller's queue: submitted jobs, read and rescheduled many at a time ----
+
+    async def polls_due(self, until: datetime, limit: int) -> list[Job]:
+        """Submitted jobs due to be looked at by ``until``, soonest first."""
+        rows = await self._db.fetchall(
+            f"SELECT * FROM jobs WHERE {self._POLLS} AND next_action_at <= ?"  # noqa: S608
+            " ORDER BY next_action_at LIMIT ?",
+            (to_db_time(until), limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def next_poll_at(self) -> datetime | None:
+        """When the next submitted job is due to be looked at."""
+        row = await self._db.fetchone(
+            f"SELECT MIN(next_action_at) AS at FROM jobs WHERE {self._POLLS}", ()  # noqa: S608
+        )
+        return from_db_time(row["at"]) if row else None
+
+    async def count_polls(self) -> int:
+        """How many jobs are submitted (running at the provider, as far as we know)."""
+        row = await self._db.fetchone(
+            f"SELECT COUNT(*) AS n FROM jobs WHERE {self._POLLS}", ()  # noqa: S608
+        )
+        return int(row["n"]) if row else 0
+
+    async def record_polls(self, progress: Mapping[str, int], poll_at: datetime) -> int:
+        """What one listing said of many running jobs, in one transaction: each job's
+        progress, its next look at ``poll_at``, its error count cleared. Only jobs still
+        submitted change (a webhook may have finished one meanwhile); returns how many."""
+        values = [(job_id, max(0, min(100, p))) for job_id, p in progress.items()]
+        return await self._update_many(
+            values, "progress = v.column2, next_action_at = ?, attempts = 0",
+            (to_db_time(poll_at),),
+        )
+
+    async def reschedule_polls(self, retry_at: Mapping[str, datetime]) -> int:
+        """Back off many submitted jobs at once: each to its own time, one error counted."""
+        values = [(job_id, to_db_time(at)) for job_id, at in retry_at.items()]
+        return await self._update_many(
+            values, "next_action_at = v.column2, attempts = attempts + 1", ()
+        )
+
+    async def _update_many(
+        self, values: Sequence[tuple[str, object]], assignments: str, params: tuple[object, ...]
+    ) -> int:
+        changed = 0
+        async with self._db.transaction() as tx:
+            # One statement per chunk instead of one per job; a chunk stays far below SQLite's
+            # bound-parameter limit.
+            for start in range(0, len(values), _CHUNK):
+                chunk = values[start:start + _CHUNK]
+                rows = ",".join(["(?,?)"] * len(chunk))
+                changed += await tx.execute(
+                    f"UPDATE jobs SET {assignments}, updated_at = ?"  # noqa: S608
+                    f" FROM (VALUES {rows}) AS v WHERE jobs.id = v.column1"
+                    " AND jobs.state = 'submitted'",
+                    (*params, self._now(), *(item for pair in chunk for item in pair)),
+                )
+        return changed
 
     async def _transition(
         self, job_id: str, expected: JobState | tuple[JobState, ...], sets: dict[str, object],

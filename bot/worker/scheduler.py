@@ -9,6 +9,8 @@ idempotent against its own retry: submission reuses the job's Idempotency-Key, s
 are conditional writes, the refund is unique per job in the ledger, and Discord posts either
 edit the original response or carry an enforced nonce. Showing a job's outcome (the video or
 the failure notice, and looking for an earlier attempt's post first) is bot/worker/outcomes.py.
+Submitted jobs are followed by bot/worker/poller.py, a duty of its own that reads Apiframe's
+job listing for many jobs at once and hands this module the few that need a single poll.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from bot.jobs.store import JobStore
 from bot.metrics import Metrics
 from bot.web.link import WEBHOOK_EVENTS, WebhookLink
 from bot.worker.outcomes import Outcomes
+from bot.worker.poller import BatchPoller
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,8 @@ MAX_IDLE = timedelta(seconds=5)
 SCAN_RETRY_SECONDS = 1.0
 #: The name of the job queue's duty.
 JOBS = "jobs"
+#: The name of the batched poller's duty (bot/worker/poller.py).
+POLLS = "polls"
 #: Longest back-off between retries of one step.
 MAX_BACKOFF = timedelta(minutes=2)
 
@@ -71,10 +76,15 @@ class JobScheduler:
         usable_models: Callable[[int], Awaitable[Sequence[str]]],
         metrics: Metrics | None = None,
         webhooks: WebhookLink | None = None,
+        batched_polls: bool = True,
     ) -> None:
         """``usable_models(guild_id)``: the labels of the models that guild may use now (the
         launch use case knows; the worker cannot import it), named when a model retires.
-        ``webhooks``: submissions ask for webhooks, and polling slows while they arrive."""
+        ``webhooks``: submissions ask for webhooks, and polling slows while they arrive.
+
+        ``batched_polls``: follow submitted jobs through Apiframe's job listing
+        (bot/worker/poller.py); False polls each job on its own (the old path, kept as the
+        benchmark's baseline)."""
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
         self._retired = retired
         self._metrics = metrics if metrics is not None else Metrics()
@@ -98,6 +108,14 @@ class JobScheduler:
         #: The one background loop; other services register their duties on it.
         self.duties = Duties()
         self.duties.add(Duty(JOBS, self._scan, self._next_scan))
+        self._batched = batched_polls
+        if batched_polls:
+            poller = BatchPoller(
+                store=store, apiframe=apiframe, clock=clock, interval=self._poll_interval,
+                single=self._poll_step, apply=self.apply_event, show_progress=self._show_progress,
+                card_every=self._progress_every, backoff=self._backoff, limit=self._limit,
+            )
+            self.duties.add(Duty(POLLS, poller.sweep, poller.next_in))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -111,6 +129,7 @@ class JobScheduler:
     def wake(self) -> None:
         """Look at the queue now (a job was created or an event arrived)."""
         self.duties.wake(JOBS)
+        self.duties.wake(POLLS)
 
     async def stop(self) -> None:
         """Stop taking work and cancel steps in progress; the database keeps their place."""
@@ -138,7 +157,7 @@ class JobScheduler:
 
     async def _dispatch_due(self) -> None:
         capacity = self._settings.jobs.max_concurrent_work * 4
-        for job in await self._store.due(limit=capacity):
+        for job in await self._store.due(limit=capacity, polls=not self._batched):
             if job.id not in self._active:
                 task = asyncio.create_task(self._step(job), name=f"job-{job.id}")
                 self._active[job.id] = task
@@ -146,12 +165,13 @@ class JobScheduler:
 
     def _finished(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self._active.pop(job_id, None)
-        self.wake()
+        self.duties.wake(JOBS)  # not the poller: a step's end tells it nothing new
 
     async def _idle_delay(self) -> float:
         # Steps under way keep their past due time until they finish (and wake the loop);
         # counting them would spin the loop for as long as a slow request takes.
-        upcoming = await self._store.next_due_at(exclude=tuple(self._active))
+        upcoming = await self._store.next_due_at(exclude=tuple(self._active),
+                                                 polls=not self._batched)
         if upcoming is None:
             return MAX_IDLE.total_seconds()
         seconds = (upcoming - self._clock()).total_seconds()
@@ -166,6 +186,9 @@ class JobScheduler:
                 return
             try:
                 await self._advance(fresh)
+                if fresh.state is JobState.RESERVED and self._batched:
+                    # Submitted now: the poller may be idling towards a sweep planned before.
+                    self.duties.wake(POLLS)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -232,15 +255,29 @@ class JobScheduler:
                 log.info("job %s: submitted as Apiframe job %s", job.id, accepted.job_id)
                 await self._show_progress(submitted, force=True)
 
-    def _next_poll(self) -> datetime:
-        """When a running job is next polled: the safety net's slower pace while webhooks
-        arrive (bot/web/link.py says when they do), else the normal interval."""
+    def _poll_interval(self) -> timedelta:
+        """How long until a running job is next looked at: the safety net's slower pace while
+        webhooks arrive (bot/web/link.py says when they do), else the normal interval. The
+        batched poller asks this too."""
         healthy_for = self._webhooks.healthy_for() if self._webhooks else timedelta(0)
         if not healthy_for:
-            return self._clock() + self._poll
+            return self._poll
         # Never past the end of the healthy window plus one normal interval: a job must not
         # wait out the slow pace after webhooks stopped coming.
-        return self._clock() + min(self._safety_poll, healthy_for + self._poll)
+        return min(self._safety_poll, healthy_for + self._poll)
+
+    def _next_poll(self) -> datetime:
+        return self._clock() + self._poll_interval()
+
+    async def _poll_step(self, job: Job) -> None:
+        """The single-job poll for the batched poller, with a step's back-off on errors."""
+        try:
+            await self._poll_once(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s: poll failed; will retry", job.id)
+            await self._store.reschedule(job, self._backoff(job))
 
     async def _poll_once(self, job: Job) -> None:
         assert job.apiframe_job_id is not None
