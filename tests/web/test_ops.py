@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.jobs.model import JobState
 from tests.fakes.apiframe_model import Fault
-from tests.sora_harness import GENERATE, POLL, SoraHarness, Starter
+from tests.sora_harness import GENERATE, LIST, POLL, SoraHarness, Starter
 from tests.support.ops import health_of, ops_client, scrape, total, value
 
 MODEL = "sora-2-pro"
@@ -156,9 +156,9 @@ async def test_a_disconnected_gateway_is_503(start: Starter) -> None:
 
 async def test_metrics_count_a_delivered_and_a_refunded_job(start: Starter) -> None:
     h = await start()
-    # One poll answered 503 (counted as an error of its route), one progress edit refused by
+    # One listing poll answered 503 (counted as an error of its route), one progress edit refused by
     # Discord with a 500 (discord.py retries it; the error is counted once).
-    h.apiframe.inject(POLL, Fault.status(503))
+    h.apiframe.inject(LIST, Fault.status(503))
     h.discord.inject_status("PATCH", WEBHOOK_MESSAGE, status=500)
     h.apiframe.script_next_job(queued_s=1, processing_s=4)
     delivered = await h.created_job(await h.send_sora("a fox in the snow", duration=8))
@@ -188,11 +188,12 @@ async def test_metrics_count_a_delivered_and_a_refunded_job(start: Starter) -> N
     assert value(m, "sora_job_duration_seconds_sum", model=MODEL) == pytest.approx(took, abs=1)
     # Every request the fake Apiframe saw was counted under its route, and only those.
     assert value(m, "sora_apiframe_requests_total", route=GENERATE) == 2
-    assert value(m, "sora_apiframe_requests_total", route="GET /v2/jobs/{id}") == len(
+    assert value(m, "sora_apiframe_requests_total", route=LIST) == len(
+        h.apiframe_requests(LIST))
+    assert value(m, "sora_apiframe_requests_total", route=POLL) == len(
         h.apiframe_requests(POLL))
     assert value(m, "sora_apiframe_requests_total", route="GET result video") == 1
-    assert value(m, "sora_apiframe_errors_total", route="GET /v2/jobs/{id}",
-                 kind="ServerError") == 1
+    assert value(m, "sora_apiframe_errors_total", route=LIST, kind="ServerError") == 1
     assert total(m, "sora_apiframe_errors_total", lambda labels: True) == 1
     # Discord: as many errors as the fake answered, the injected 500 among them.
     answered = [r.status for r in h.discord.requests if r.status is not None and r.status >= 400]
