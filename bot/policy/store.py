@@ -77,6 +77,11 @@ class MemberJobs(Protocol):
     ) -> datetime | None: ...
 
 
+def _ids(listed: object) -> frozenset[int]:
+    """The ids of a ``group_concat`` (NULL: none listed)."""
+    return frozenset(int(i) for i in str(listed).split(",")) if listed else frozenset()
+
+
 def _whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -107,14 +112,18 @@ class PolicyStore:
 
     @staticmethod
     async def _load(reader: Reader, guild_id: int) -> GuildPolicy:
-        row = await reader.fetchone("SELECT * FROM guild_policies WHERE guild_id = ?",
-                                    (guild_id,))
+        # One statement, lists included: it runs inside the reserving transaction, where
+        # every statement is a trip to the database thread.
+        row = await reader.fetchone(
+            "SELECT p.*,"
+            " (SELECT group_concat(role_id) FROM guild_policy_roles AS r"
+            "  WHERE r.guild_id = p.guild_id) AS listed_roles,"
+            " (SELECT group_concat(channel_id) FROM guild_policy_channels AS c"
+            "  WHERE c.guild_id = p.guild_id) AS listed_channels"
+            " FROM guild_policies AS p WHERE p.guild_id = ?",
+            (guild_id,))
         if row is None:
             return GuildPolicy(guild_id)
-        roles = await reader.fetchall(
-            "SELECT role_id FROM guild_policy_roles WHERE guild_id = ?", (guild_id,))
-        channels = await reader.fetchall(
-            "SELECT channel_id FROM guild_policy_channels WHERE guild_id = ?", (guild_id,))
         return GuildPolicy(
             guild_id=guild_id,
             daily_cap=row["daily_cap"],
@@ -124,8 +133,8 @@ class PolicyStore:
             max_in_flight_member=row["max_in_flight_member"],
             max_resolution=row["max_resolution"],
             max_duration=row["max_duration"],
-            allowed_role_ids=frozenset(int(r["role_id"]) for r in roles),
-            allowed_channel_ids=frozenset(int(c["channel_id"]) for c in channels),
+            allowed_role_ids=_ids(row["listed_roles"]),
+            allowed_channel_ids=_ids(row["listed_channels"]),
             frozen=bool(row["frozen"]),
             buttons_open=bool(row["buttons_open"]),
             preview_above=row["preview_above"],
