@@ -174,15 +174,22 @@ class PolicyStore:
         """
         return await self._judge(tx, subject)
 
-    async def precheck(self, subject: PolicySubject) -> GuildPolicy:
-        """:meth:`check` outside a transaction: advisory, for refusing before slow work."""
-        return await self._judge(self._db, subject)
+    async def precheck(
+        self, subject: PolicySubject, policy: GuildPolicy | None = None
+    ) -> GuildPolicy:
+        """:meth:`check` outside a transaction: advisory, for refusing before slow work.
+
+        ``policy``: the guild's policy if the caller has just read it (one read fewer).
+        """
+        return await self._judge(self._db, subject, policy)
 
     async def _judge(
-        self, reader: Database | Transaction, subject: PolicySubject
+        self, reader: Database | Transaction, subject: PolicySubject,
+        policy: GuildPolicy | None = None,
     ) -> GuildPolicy:
         now = self._clock()
-        policy = await self._load(reader, subject.guild_id)
+        if policy is None or policy.guild_id != subject.guild_id:
+            policy = await self._load(reader, subject.guild_id)
         if policy == GuildPolicy(subject.guild_id):
             return policy  # the defaults allow everything: skip the spending queries
         spending = await self._spending(reader, subject.guild_id, subject.user_id, now)
