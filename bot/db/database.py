@@ -231,14 +231,9 @@ class Database:
     """One SQLite connection per process, on its own thread; transactions on it are
     serialised by a lock."""
 
-    def __init__(self, thread: _Thread, reader: _Thread, path: Path,
-                 schema_version: int) -> None:
-        # Use Database.open(): it configures the connections and applies migrations.
+    def __init__(self, thread: _Thread, path: Path, schema_version: int) -> None:
+        # Use Database.open(): it configures the connection and applies migrations.
         self._thread: _Thread | None = thread
-        # Autocommit reads go to a second, read-only connection on its own thread: in WAL
-        # mode they see every committed transaction and never wait for the writer's lock
-        # (nor queue behind its fsyncs), which the acknowledgement path's reads used to do.
-        self._reader: _Thread | None = reader
         self._path = path
         self._schema_version = schema_version
         self._lock = asyncio.Lock()
@@ -270,24 +265,14 @@ class Database:
                 f"{path}: cannot create its folder ({exc.strerror}); create it, or point "
                 "database.path elsewhere"
             ) from None
-        loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         try:
-            conn, version = await loop.run_in_executor(
+            conn, version = await asyncio.get_running_loop().run_in_executor(
                 executor, _connect, path, busy_timeout_ms, known)
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
-        try:
-            reader = await loop.run_in_executor(reads, _connect_reader, path, busy_timeout_ms)
-        except BaseException:
-            reads.shutdown(wait=False)
-            await loop.run_in_executor(executor, conn.close)
-            executor.shutdown(wait=False)
-            raise
-        return cls(_Thread(conn, executor, busy_timeout_ms),
-                   _Thread(reader, reads, busy_timeout_ms), path, version)
+        return cls(_Thread(conn, executor, busy_timeout_ms), path, version)
 
     @property
     def path(self) -> Path:
@@ -367,32 +352,28 @@ class Database:
             raise
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        """A read of what is committed, on the read connection (never a transaction's
-        uncommitted writes: inside one, read through the Transaction)."""
-        rows = (await self._read(sql, params, 1))[1]
+        """A read in autocommit mode, never interleaved with another coroutine's transaction."""
+        self._refuse_reentry()
+        async with self._lock:
+            thread = self._live()
+            rows = (await thread.call(_run, thread.conn, (), sql, params, 1))[1]
         return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return (await self._read(sql, params, 2))[1]
-
-    async def _read(self, sql: str, params: Params, fetch: int) -> tuple[int, list[Row]]:
-        # Inside its own transaction a task would not see its own writes here: refuse.
         self._refuse_reentry()
-        if self._reader is None:
-            raise DatabaseClosed("the database is closed")
-        return await self._reader.call(_run, self._reader.conn, (), sql, params, fetch)
+        async with self._lock:
+            thread = self._live()
+            return (await thread.call(_run, thread.conn, (), sql, params, 2))[1]
 
     async def close(self) -> None:
         """Wait for the running transaction, then close; the last connection removes the WAL."""
         async with self._lock:
-            reader, self._reader = self._reader, None
             thread, self._thread = self._thread, None
-            for each in (reader, thread):  # the writer last: it removes the WAL
-                if each is not None:
-                    try:
-                        await each.call(each.conn.close)
-                    finally:
-                        each._executor.shutdown(wait=False)
+            if thread is not None:
+                try:
+                    await thread.call(thread.conn.close)
+                finally:
+                    thread._executor.shutdown(wait=False)
 
     async def __aenter__(self) -> Database:
         return self
@@ -433,24 +414,6 @@ def _connect(path: Path, busy_timeout_ms: int,
         conn.close()
         raise
     return conn, version
-
-
-def _connect_reader(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
-    """On the read thread: a second connection that can only read (``query_only``)."""
-    try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000,
-                               check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise explain(path, translate(exc)) from exc
-    try:
-        conn.row_factory = sqlite3.Row
-        _exec(conn, f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
-        _exec(conn, "PRAGMA foreign_keys = ON")  # as the writer, whatever a read asks
-        _exec(conn, "PRAGMA query_only = ON")
-    except DatabaseError as exc:
-        conn.close()
-        raise explain(path, exc) from exc
-    return conn
 
 
 def _exec(conn: sqlite3.Connection, sql: str) -> None:
