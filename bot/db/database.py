@@ -96,29 +96,6 @@ def _run(conn: sqlite3.Connection, prelude: Sequence[str], sql: str, params: Par
         raise translate(exc) from exc
 
 
-def _begin_now(conn: sqlite3.Connection, busy_timeout_ms: int) -> bool:
-    """``BEGIN IMMEDIATE`` only if the write lock is free this instant; whether it began.
-
-    Run on the event loop: with no busy wait it takes microseconds. When another process
-    holds the lock, the caller sends the BEGIN to the thread instead, to wait there.
-    """
-    if conn.in_transaction:
-        return False  # a rollback is still queued on the thread: begin after it, there
-    try:
-        conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-                return False
-            raise
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
-    except sqlite3.Error as exc:
-        raise translate(exc) from exc
-    return True
-
-
 def _rollback_sync(conn: sqlite3.Connection) -> None:
     # Checked on the thread, after every statement queued before it: a BEGIN still queued
     # when the caller gave up is rolled back too. SQLite already rolls back by itself after
@@ -160,16 +137,7 @@ class Transaction:
         thread = self._live()
         prelude, self._prelude = self._prelude, []
         try:
-            if prelude[:1] == ["BEGIN IMMEDIATE"] and _begin_now(thread.conn,
-                                                                  thread.busy_timeout_ms):
-                prelude = prelude[1:]
-            if fetch == 2 or "BEGIN IMMEDIATE" in prelude:
-                return await thread.call(_run, thread.conn, prelude, sql, params, fetch)
-            # Once BEGIN IMMEDIATE holds the write lock, a single-row statement cannot wait
-            # for another connection (WAL): it is page-cache work of tens of microseconds,
-            # cheaper run here than a trip to the thread and back. Whatever can block stays
-            # on the thread: the BEGIN (busy_timeout), COMMIT (fsync), whole-table reads.
-            return _run(thread.conn, prelude, sql, params, fetch)
+            return await thread.call(_run, thread.conn, prelude, sql, params, fetch)
         except DatabaseError:
             if not thread.conn.in_transaction:
                 # The BEGIN itself failed (busy), or SQLite rolled everything back (disk
