@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+import aiosqlite
 
 from bot.db.errors import (
     ConstraintViolation,
@@ -53,115 +54,34 @@ log = logging.getLogger(__name__)
 Row = dict[str, Any]
 Params = Sequence[object]
 
-_T = TypeVar("_T")
-
 # RETURNING (3.35) and STRICT tables (3.37) are used by the migrations.
 MIN_SQLITE_VERSION = (3, 37, 0)
 
 
-class _Thread:
-    """The connection's own thread: every call to SQLite runs there, one at a time, in order.
-
-    One hop per statement (run, fetch and close the cursor in one call) instead of a hop for
-    each of those steps; the hop, not SQLite, was most of a short transaction's time.
-    """
-
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor,
-                 busy_timeout_ms: int) -> None:
-        self.conn, self._executor, self.busy_timeout_ms = conn, executor, busy_timeout_ms
-
-    async def call(self, fn: Callable[..., _T], *args: object) -> _T:
-        # Submitted before the first await: a cancelled caller's call still runs, in order.
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-
-def _run(conn: sqlite3.Connection, prelude: Sequence[str], sql: str, params: Params,
-         fetch: int) -> tuple[int, list[Row]]:
-    """On the thread: the deferred control statements, then ``sql``; (rowcount, rows).
-
-    ``fetch`` is 0 (none), 1 (the first row) or 2 (all rows).
-    """
-    try:
-        for control in prelude:
-            conn.execute(control)
-        cursor = conn.execute(sql, params)
-        try:
-            if fetch == 0:
-                return cursor.rowcount, []
-            found = cursor.fetchall() if fetch == 2 else cursor.fetchmany(1)
-            return cursor.rowcount, [dict(row) for row in found]
-        finally:
-            cursor.close()
-    except sqlite3.Error as exc:
-        raise translate(exc) from exc
-
-
-def _rollback_sync(conn: sqlite3.Connection) -> None:
-    # Checked on the thread, after every statement queued before it: a BEGIN still queued
-    # when the caller gave up is rolled back too. SQLite already rolls back by itself after
-    # some errors (e.g. disk full).
-    if conn.in_transaction:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            log.exception("rollback failed")
-
-
 class Transaction:
-    """A write transaction in progress; valid only inside ``async with db.transaction()``.
+    """A write transaction in progress; valid only inside ``async with db.transaction()``."""
 
-    ``BEGIN IMMEDIATE``, ``SAVEPOINT`` and ``RELEASE`` are not sent on their own: they are
-    queued and run on the database thread just before the next statement (or the COMMIT), in
-    the same hop, so a transaction costs one hop per statement that returns something.
-    """
-
-    def __init__(self, thread: _Thread) -> None:
-        self._thread: _Thread | None = thread
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn: aiosqlite.Connection | None = conn
         self._savepoints = 0
-        self._prelude: list[str] = ["BEGIN IMMEDIATE"]
 
-    def _live(self) -> _Thread:
-        if self._thread is None:
+    def _live(self) -> aiosqlite.Connection:
+        if self._conn is None:
             raise DatabaseClosed("the transaction has already ended")
-        return self._thread
+        return self._conn
 
     def _end(self) -> None:
-        self._thread = None
-
-    @property
-    def begun(self) -> bool:
-        """Whether BEGIN has been sent (queued statements not yet run do not count)."""
-        return "BEGIN IMMEDIATE" not in self._prelude
-
-    async def _statement(self, sql: str, params: Params, fetch: int) -> tuple[int, list[Row]]:
-        thread = self._live()
-        prelude, self._prelude = self._prelude, []
-        try:
-            return await thread.call(_run, thread.conn, prelude, sql, params, fetch)
-        except DatabaseError:
-            if not thread.conn.in_transaction:
-                # The BEGIN itself failed (busy), or SQLite rolled everything back (disk
-                # full): going on would write outside any transaction.
-                self._end()
-            raise
+        self._conn = None
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
-        return (await self._statement(sql, params, 0))[0]
+        return await _execute(self._live(), sql, params)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        rows = (await self._statement(sql, params, 1))[1]
-        return rows[0] if rows else None
+        return await _fetchone(self._live(), sql, params)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return (await self._statement(sql, params, 2))[1]
-
-    async def _commit(self) -> None:
-        thread = self._live()
-        prelude, self._prelude = self._prelude, []
-        # An empty transaction still takes the write lock: a caller may be asking whether
-        # the database is writable (and a busy one is reported as such).
-        await thread.call(_run, thread.conn, prelude, "COMMIT", (), 0)
+        return await _fetchall(self._live(), sql, params)
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested scope whose writes are undone if it raises, leaving the transaction usable.
@@ -173,35 +93,54 @@ class Transaction:
 
     @asynccontextmanager
     async def _savepoint(self) -> AsyncIterator[None]:
-        self._live()
+        conn = self._live()
         self._savepoints += 1
         name = f"sp_{self._savepoints}"
-        opening = f"SAVEPOINT {name}"
-        self._prelude.append(opening)
+        await _execute(conn, f"SAVEPOINT {name}", ())
         try:
             yield
         except BaseException:
-            if self._prelude and self._prelude[-1] == opening:
-                self._prelude.pop()  # nothing ran inside it: nothing to undo
-            elif self._thread is not None:
-                self._prelude += [f"ROLLBACK TO {name}", f"RELEASE {name}"]
+            await _execute(conn, f"ROLLBACK TO {name}", ())
+            await _execute(conn, f"RELEASE {name}", ())
             raise
         else:
-            if self._prelude and self._prelude[-1] == opening:
-                self._prelude.pop()
-            else:
-                self._prelude.append(f"RELEASE {name}")
+            await _execute(conn, f"RELEASE {name}", ())
         finally:
             self._savepoints -= 1
 
 
-class Database:
-    """One SQLite connection per process, on its own thread; transactions on it are
-    serialised by a lock."""
+async def _execute(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
+    try:
+        async with conn.execute(sql, params) as cursor:
+            return cursor.rowcount
+    except sqlite3.Error as exc:
+        raise translate(exc) from exc
 
-    def __init__(self, thread: _Thread, path: Path, schema_version: int) -> None:
+
+async def _fetchone(conn: aiosqlite.Connection, sql: str, params: Params) -> Row | None:
+    try:
+        async with conn.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+    except sqlite3.Error as exc:
+        raise translate(exc) from exc
+    return None if row is None else dict(row)
+
+
+async def _fetchall(conn: aiosqlite.Connection, sql: str, params: Params) -> list[Row]:
+    try:
+        async with conn.execute(sql, params) as cursor:
+            rows = await cursor.fetchall()
+    except sqlite3.Error as exc:
+        raise translate(exc) from exc
+    return [dict(row) for row in rows]
+
+
+class Database:
+    """One SQLite connection per process; transactions on it are serialised by a lock."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path, schema_version: int) -> None:
         # Use Database.open(): it configures the connection and applies migrations.
-        self._thread: _Thread | None = thread
+        self._conn: aiosqlite.Connection | None = conn
         self._path = path
         self._schema_version = schema_version
         self._lock = asyncio.Lock()
@@ -233,14 +172,28 @@ class Database:
                 f"{path}: cannot create its folder ({exc.strerror}); create it, or point "
                 "database.path elsewhere"
             ) from None
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         try:
-            conn, version = await asyncio.get_running_loop().run_in_executor(
-                executor, _connect, path, busy_timeout_ms, known)
+            conn = await aiosqlite.connect(
+                path, isolation_level=None, timeout=busy_timeout_ms / 1000
+            )
+        except sqlite3.Error as exc:
+            raise explain(path, translate(exc)) from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            await _execute(conn, f"PRAGMA busy_timeout = {busy_timeout_ms:d}", ())
+            mode = await _fetchone(conn, "PRAGMA journal_mode = WAL", ())
+            if mode is None or str(next(iter(mode.values()))).lower() != "wal":
+                raise DatabaseError(f"{path}: could not switch the database to WAL mode")
+            await _execute(conn, "PRAGMA foreign_keys = ON", ())
+            version = await _migrate(conn, path, known)
+        except DatabaseError as exc:
+            await conn.close()
+            # Named after the file, so the operator knows which one to restore or fix.
+            raise explain(path, exc) from exc
         except BaseException:
-            executor.shutdown(wait=False)
+            await conn.close()
             raise
-        return cls(_Thread(conn, executor, busy_timeout_ms), path, version)
+        return cls(conn, path, version)
 
     @property
     def path(self) -> Path:
@@ -253,12 +206,12 @@ class Database:
 
     @property
     def closed(self) -> bool:
-        return self._thread is None
+        return self._conn is None
 
-    def _live(self) -> _Thread:
-        if self._thread is None:
+    def _live(self) -> aiosqlite.Connection:
+        if self._conn is None:
             raise DatabaseClosed("the database is closed")
-        return self._thread
+        return self._conn
 
     def _refuse_reentry(self) -> None:
         # asyncio.Lock is not re-entrant: waiting for it from inside our own transaction
@@ -269,79 +222,82 @@ class Database:
             )
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` if the block raises.
-
-        IMMEDIATE takes the write lock up front (sent with the first statement), so a
-        transaction that reads then writes can never be overtaken by another connection
-        between the two.
-        """
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` if the block raises."""
         self._refuse_reentry()
         return self._transaction()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Transaction]:
         async with self._lock:
-            thread = self._live()
-            tx = Transaction(thread)
+            conn = self._live()
+            # IMMEDIATE takes the write lock up front, so a transaction that reads then writes
+            # can never be overtaken by another connection between the two.
+            await self._begin(conn)
+            tx = Transaction(conn)
             self._owner = asyncio.current_task()
             try:
                 yield tx
             except BaseException:
-                began = tx.begun
                 tx._end()
-                if began:
-                    await self._rollback(thread)
+                await self._rollback(conn)
                 raise
             else:
+                tx._end()
                 try:
-                    await tx._commit()
-                except BaseException:
-                    await self._rollback(thread)
+                    await _execute(conn, "COMMIT", ())
+                except DatabaseError:
+                    await self._rollback(conn)
                     raise
-                finally:
-                    tx._end()
             finally:
                 self._owner = None
 
     @staticmethod
-    async def _rollback(thread: _Thread) -> None:
-        """ROLLBACK whatever is open, even if the caller is being cancelled.
+    async def _begin(conn: aiosqlite.Connection) -> None:
+        """BEGIN IMMEDIATE, undone if the caller is cancelled while it waits for the lock.
 
-        The thread goes on with a statement after its await is cancelled (a shutdown, a
-        timeout, a BEGIN waiting for another process's lock): without this the transaction
-        would stay open with nobody to end it, and every later one on this connection fail.
+        aiosqlite runs the statement on its own thread, which goes on after the await is
+        cancelled (a shutdown, a timeout): without this the transaction would begin anyway,
+        with nobody to end it, and every later one on this connection would fail.
         """
-        done = asyncio.ensure_future(thread.call(_rollback_sync, thread.conn))
+        begin = asyncio.ensure_future(_execute(conn, "BEGIN IMMEDIATE", ()))
         try:
-            await asyncio.shield(done)
+            await asyncio.shield(begin)
         except asyncio.CancelledError:
+            # Statements run in order on that thread, so wait for the BEGIN to end either way
+            # and roll back whatever it opened.
             with contextlib.suppress(BaseException):
-                await asyncio.shield(done)
+                await asyncio.shield(begin)
+            if conn.in_transaction:
+                await asyncio.shield(Database._rollback(conn))
             raise
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        # SQLite already rolls back by itself after some errors (e.g. disk full).
+        if not conn.in_transaction:
+            return
+        try:
+            await _execute(conn, "ROLLBACK", ())
+        except DatabaseError:
+            log.exception("rollback failed")
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """A read in autocommit mode, never interleaved with another coroutine's transaction."""
         self._refuse_reentry()
         async with self._lock:
-            thread = self._live()
-            rows = (await thread.call(_run, thread.conn, (), sql, params, 1))[1]
-        return rows[0] if rows else None
+            return await _fetchone(self._live(), sql, params)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         self._refuse_reentry()
         async with self._lock:
-            thread = self._live()
-            return (await thread.call(_run, thread.conn, (), sql, params, 2))[1]
+            return await _fetchall(self._live(), sql, params)
 
     async def close(self) -> None:
         """Wait for the running transaction, then close; the last connection removes the WAL."""
         async with self._lock:
-            thread, self._thread = self._thread, None
-            if thread is not None:
-                try:
-                    await thread.call(thread.conn.close)
-                finally:
-                    thread._executor.shutdown(wait=False)
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await conn.close()
 
     async def __aenter__(self) -> Database:
         return self
@@ -350,74 +306,33 @@ class Database:
         await self.close()
 
 
-def _connect(path: Path, busy_timeout_ms: int,
-             known: Sequence[Migration]) -> tuple[sqlite3.Connection, int]:
-    """On the database thread: connect, configure, migrate; the connection and its version."""
-    try:
-        # The connection is used only on this thread (the executor has one worker).
-        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000,
-                               check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise explain(path, translate(exc)) from exc
-    try:
-        conn.row_factory = sqlite3.Row
-        _exec(conn, f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-        if mode is None or str(mode[0]).lower() != "wal":
-            raise DatabaseError(f"{path}: could not switch the database to WAL mode")
-        # FULL, not WAL's usual NORMAL: every COMMIT is fsynced before it returns, so a
-        # transaction the bot reported (credits reserved, a job written) survives a power cut,
-        # not only a killed process.
-        _exec(conn, "PRAGMA synchronous = FULL")
-        _exec(conn, "PRAGMA foreign_keys = ON")
-        version = _migrate(conn, path, known)
-    except sqlite3.Error as exc:
-        conn.close()
-        raise explain(path, translate(exc)) from exc
-    except DatabaseError as exc:
-        conn.close()
-        # Named after the file, so the operator knows which one to restore or fix.
-        raise explain(path, exc) from exc
-    except BaseException:
-        conn.close()
-        raise
-    return conn, version
-
-
-def _exec(conn: sqlite3.Connection, sql: str) -> None:
-    try:
-        conn.execute(sql).close()
-    except sqlite3.Error as exc:
-        raise translate(exc) from exc
-
-
-def _migrate(conn: sqlite3.Connection, path: Path, known: Sequence[Migration]) -> int:
+async def _migrate(conn: aiosqlite.Connection, path: Path, known: Sequence[Migration]) -> int:
     """Apply every pending migration in ONE transaction; returns the resulting version."""
     newest = len(known)
     # Re-read the version under the write lock: another process may have migrated meanwhile.
-    _exec(conn, "BEGIN IMMEDIATE")
+    await _execute(conn, "BEGIN IMMEDIATE", ())
     try:
-        row = conn.execute("PRAGMA user_version").fetchone()
-        current = int(row[0]) if row else 0
+        row = await _fetchone(conn, "PRAGMA user_version", ())
+        current = int(next(iter(row.values()))) if row else 0
         if current > newest:
             raise SchemaTooNew.of(path, current, newest)
         for migration in known[current:]:
-            _apply(conn, migration)
+            await _apply(conn, migration)
         if newest > current:
-            _exec(conn, f"PRAGMA user_version = {newest:d}")
-        _exec(conn, "COMMIT")
+            await _execute(conn, f"PRAGMA user_version = {newest:d}", ())
+        await _execute(conn, "COMMIT", ())
     except BaseException:
-        _rollback_sync(conn)
+        await Database._rollback(conn)
         raise
     if newest > current:
         log.info("database %s migrated from schema %d to %d", path, current, newest)
     return max(current, newest)
 
 
-def _apply(conn: sqlite3.Connection, migration: Migration) -> None:
+async def _apply(conn: aiosqlite.Connection, migration: Migration) -> None:
     for statement in split_statements(migration.sql):
         try:
-            _exec(conn, statement)
+            await _execute(conn, statement, ())
         except DatabaseError as exc:
             raise MigrationError(
                 f"migration {migration.name} failed: {exc}", code=exc.code
