@@ -171,18 +171,24 @@ class JobStore:
     async def _check_limits(
         self, tx: Transaction, new: VideoRequest, max_per_guild: int, max_per_member: int
     ) -> None:
+        guild_n, member_n = await self.in_flight_counts(new.guild_id, new.user_id, tx=tx)
+        if member_n >= max_per_member:
+            raise JobLimitReached(scope="member", running=member_n, limit=max_per_member)
+        if guild_n >= max_per_guild:
+            raise JobLimitReached(scope="guild", running=guild_n, limit=max_per_guild)
+
+    async def in_flight_counts(
+        self, guild_id: int, user_id: int, *, tx: Transaction | None = None
+    ) -> tuple[int, int]:
+        """``(the guild's, the member's)`` jobs in flight: counted by SQLite, not fetched."""
         marks = ",".join("?" * len(IN_FLIGHT))
-        row = await tx.fetchone(
+        row = await (self._db if tx is None else tx).fetchone(
             "SELECT COUNT(*) AS guild_n, COALESCE(SUM(user_id = ?), 0) AS member_n FROM jobs"  # noqa: S608
             f" WHERE guild_id = ? AND state IN ({marks})",
-            (new.user_id, new.guild_id, *IN_FLIGHT),
+            (user_id, guild_id, *IN_FLIGHT),
         )
         assert row is not None
-        if int(row["member_n"]) >= max_per_member:
-            raise JobLimitReached(scope="member", running=int(row["member_n"]),
-                                  limit=max_per_member)
-        if int(row["guild_n"]) >= max_per_guild:
-            raise JobLimitReached(scope="guild", running=int(row["guild_n"]), limit=max_per_guild)
+        return int(row["guild_n"]), int(row["member_n"])
 
     async def get(self, job_id: str, *, tx: Transaction | None = None) -> Job | None:
         """The job, read inside ``tx`` when given (the caller's change depends on it)."""

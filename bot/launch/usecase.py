@@ -105,7 +105,9 @@ class Launcher:
     async def offers_for(self, guild_id: int) -> tuple[Offer, ...]:
         """The enabled models this guild's members may use now, in config order: the ones its
         moderators allow, minus any the provider has retired."""
-        allowed = await self._allowed_models(guild_id)
+        return await self._offers(await self._allowed_models(guild_id))
+
+    async def _offers(self, allowed: frozenset[str] | None) -> tuple[Offer, ...]:
         retired = await self._retired_models()
         return tuple(offer for offer in self._settings.lineup.offers.values()
                      if (allowed is None or offer.id in allowed) and offer.id not in retired)
@@ -133,9 +135,9 @@ class Launcher:
         """Models the provider said are retired or unknown (until an operator restores one)."""
         return frozenset() if self._retired is None else await self._retired.ids()
 
-    async def _check_usable(self, request: VideoRequest) -> None:
+    async def _check_usable(self, request: VideoRequest, policy: GuildPolicy) -> None:
         """Refuse a model this guild may not use now, naming the ones it may."""
-        offers = await self.offers_for(request.guild_id)
+        offers = await self._offers(policy.models)
         if any(offer.id == request.model for offer in offers):
             return
         label = self.offer(request.model).label
@@ -181,7 +183,7 @@ class Launcher:
         if image is not None:
             check_attachment_meta(image.size, image.content_type,
                                   self._settings.jobs.max_start_image_bytes)
-        await self.precheck(request)
+        policy = await self.precheck(request)
 
         async def rehost() -> tuple[str | None, str | None]:
             if image is None:
@@ -189,7 +191,8 @@ class Launcher:
             return await self._rehost(image, options.aspect_ratio, fit)
 
         if gate:
-            policy = await self._policy.get(origin.guild_id)
+            # The policy the precheck just read: a moderator's change from this instant on
+            # is still applied by the check inside the reserving transaction.
             kind = gate_for(policy, request.price)
             if kind is not None:
                 await self._hold(kind, request, policy, port, rehost)
@@ -268,23 +271,27 @@ class Launcher:
         self._wake()
         return job
 
-    async def precheck(self, request: VideoRequest) -> None:
-        """Refuse early, before any slow work, when the request cannot succeed right now.
+    async def precheck(self, request: VideoRequest) -> GuildPolicy:
+        """Refuse early, before any slow work, when the request cannot succeed right now;
+        the guild's policy, as read for the check.
 
-        Only advisory: :meth:`_reserve` checks again inside the reserving transaction.
+        Only advisory: :meth:`_reserve` checks again inside the reserving transaction. It
+        runs before every acknowledgement, so it reads each thing once: the policy (shared
+        by the model check, the rules and the caller's gate), counts rather than rows.
         """
-        await self._check_usable(request)
-        policy = await self._policy.precheck(request)
+        policy = await self._policy.get(request.guild_id)
+        await self._check_usable(request, policy)
+        await self._policy.precheck(request, policy)
         per_guild, per_member = self._policy.in_flight_limits(policy)
-        running = await self._jobs.in_flight(request.guild_id)
-        mine = sum(1 for job in running if job.user_id == request.user_id)
+        running, mine = await self._jobs.in_flight_counts(request.guild_id, request.user_id)
         if mine >= per_member:
             raise JobLimitReached(scope="member", running=mine, limit=per_member)
-        if len(running) >= per_guild:
-            raise JobLimitReached(scope="guild", running=len(running), limit=per_guild)
+        if running >= per_guild:
+            raise JobLimitReached(scope="guild", running=running, limit=per_guild)
         balance = await self._ledger.balance(request.guild_id)
         if balance < request.price:
             raise InsufficientCredits(balance=balance, price=request.price)
+        return policy
 
     async def _hold(self, kind: PendingKind, request: VideoRequest, policy: GuildPolicy,
                     port: DiscordPort, rehost: Rehost) -> PendingRequest:

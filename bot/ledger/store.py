@@ -110,7 +110,8 @@ class Ledger:
             async with tx.savepoint():
                 yield tx
 
-    async def _ensure_guild(self, tx: Transaction, guild_id: int) -> None:
+    async def _ensure_guild(self, tx: Transaction, guild_id: int) -> bool:
+        """Give a guild seen for the first time its starting credits; whether it was new."""
         now = self._now()
         created = await tx.fetchone(
             "INSERT INTO guild_balances (guild_id, balance, created_at, updated_at)"
@@ -122,6 +123,7 @@ class Ledger:
                 tx, guild_id, EntryKind.INITIAL, self._start, self._start,
                 actor="system", reason="starting credits", job_id=None,
             )
+        return created is not None
 
     async def _journal(
         self,
@@ -298,13 +300,14 @@ class Ledger:
         reason: str | None,
         job: str | None,
     ) -> JournalEntry:
-        await self._ensure_guild(tx, guild)
         # The sufficiency check lives inside the write, so concurrent spenders cannot both pass.
-        row = await tx.fetchone(
-            "UPDATE guild_balances SET balance = balance - ?, updated_at = ?"
-            " WHERE guild_id = ? AND balance >= ? RETURNING balance",
-            (value, self._now(), guild, value),
-        )
+        # The guild is written first only when the spend finds no row: a known guild (every
+        # spend but its first) costs one statement, not an "ensure" insert each time.
+        spend = ("UPDATE guild_balances SET balance = balance - ?, updated_at = ?"
+                 " WHERE guild_id = ? AND balance >= ? RETURNING balance")
+        row = await tx.fetchone(spend, (value, self._now(), guild, value))
+        if row is None and await self._ensure_guild(tx, guild):
+            row = await tx.fetchone(spend, (value, self._now(), guild, value))
         if row is None:
             if job is not None and await tx.fetchone(
                 "SELECT 1 FROM ledger_journal WHERE job_id = ? AND kind = 'reserve'", (job,)

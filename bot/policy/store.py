@@ -77,6 +77,11 @@ class MemberJobs(Protocol):
     ) -> datetime | None: ...
 
 
+def _ids(listed: object) -> frozenset[int]:
+    """The ids of a ``group_concat`` (NULL: none listed)."""
+    return frozenset(int(i) for i in str(listed).split(",")) if listed else frozenset()
+
+
 def _whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -107,14 +112,18 @@ class PolicyStore:
 
     @staticmethod
     async def _load(reader: Reader, guild_id: int) -> GuildPolicy:
-        row = await reader.fetchone("SELECT * FROM guild_policies WHERE guild_id = ?",
-                                    (guild_id,))
+        # One statement, lists included: it runs inside the reserving transaction, where
+        # every statement is a trip to the database thread.
+        row = await reader.fetchone(
+            "SELECT p.*,"
+            " (SELECT group_concat(role_id) FROM guild_policy_roles AS r"
+            "  WHERE r.guild_id = p.guild_id) AS listed_roles,"
+            " (SELECT group_concat(channel_id) FROM guild_policy_channels AS c"
+            "  WHERE c.guild_id = p.guild_id) AS listed_channels"
+            " FROM guild_policies AS p WHERE p.guild_id = ?",
+            (guild_id,))
         if row is None:
             return GuildPolicy(guild_id)
-        roles = await reader.fetchall(
-            "SELECT role_id FROM guild_policy_roles WHERE guild_id = ?", (guild_id,))
-        channels = await reader.fetchall(
-            "SELECT channel_id FROM guild_policy_channels WHERE guild_id = ?", (guild_id,))
         return GuildPolicy(
             guild_id=guild_id,
             daily_cap=row["daily_cap"],
@@ -124,8 +133,8 @@ class PolicyStore:
             max_in_flight_member=row["max_in_flight_member"],
             max_resolution=row["max_resolution"],
             max_duration=row["max_duration"],
-            allowed_role_ids=frozenset(int(r["role_id"]) for r in roles),
-            allowed_channel_ids=frozenset(int(c["channel_id"]) for c in channels),
+            allowed_role_ids=_ids(row["listed_roles"]),
+            allowed_channel_ids=_ids(row["listed_channels"]),
             frozen=bool(row["frozen"]),
             buttons_open=bool(row["buttons_open"]),
             preview_above=row["preview_above"],
@@ -165,15 +174,22 @@ class PolicyStore:
         """
         return await self._judge(tx, subject)
 
-    async def precheck(self, subject: PolicySubject) -> GuildPolicy:
-        """:meth:`check` outside a transaction: advisory, for refusing before slow work."""
-        return await self._judge(self._db, subject)
+    async def precheck(
+        self, subject: PolicySubject, policy: GuildPolicy | None = None
+    ) -> GuildPolicy:
+        """:meth:`check` outside a transaction: advisory, for refusing before slow work.
+
+        ``policy``: the guild's policy if the caller has just read it (one read fewer).
+        """
+        return await self._judge(self._db, subject, policy)
 
     async def _judge(
-        self, reader: Database | Transaction, subject: PolicySubject
+        self, reader: Database | Transaction, subject: PolicySubject,
+        policy: GuildPolicy | None = None,
     ) -> GuildPolicy:
         now = self._clock()
-        policy = await self._load(reader, subject.guild_id)
+        if policy is None or policy.guild_id != subject.guild_id:
+            policy = await self._load(reader, subject.guild_id)
         if policy == GuildPolicy(subject.guild_id):
             return policy  # the defaults allow everything: skip the spending queries
         spending = await self._spending(reader, subject.guild_id, subject.user_id, now)

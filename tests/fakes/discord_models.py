@@ -358,6 +358,8 @@ class FakeInteraction:
     followup_ids: list[int] = field(default_factory=list)
     autocomplete_choices: list[dict[str, Any]] | None = None
     modal: dict[str, Any] | None = None
+    #: When the first response arrived (the fake's clock), for acknowledgement latencies.
+    acknowledged_at: float | None = None
 
     @property
     def acknowledged(self) -> bool:

@@ -87,6 +87,7 @@ class InteractionRoutes:
         data: dict[str, Any] = body.get("data") or {}
         message = self._respond(call, interaction, int(body["type"]), data)
         interaction.response_type = int(body["type"])
+        interaction.acknowledged_at = state.now()
         if not call.flag("with_response"):
             return Reply(204)
         return Reply(200, self._callback_response(interaction, message))
