@@ -64,6 +64,13 @@ class Transaction:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn: aiosqlite.Connection | None = conn
         self._savepoints = 0
+        #: SAVEPOINT / RELEASE not sent yet: they ride with the next statement (one trip to
+        #: the connection's thread fewer each); COMMIT and ROLLBACK make them moot.
+        self._pending: list[str] = []
+
+    def _prelude(self) -> list[str]:
+        pending, self._pending = self._pending, []
+        return pending
 
     def _live(self) -> aiosqlite.Connection:
         if self._conn is None:
@@ -75,13 +82,14 @@ class Transaction:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
-        return await _execute(self._live(), sql, params)
+        return (await _run(self._live(), sql, params, 0, self._prelude()))[0]
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        return await _fetchone(self._live(), sql, params)
+        rows = (await _run(self._live(), sql, params, 1, self._prelude()))[1]
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return await _fetchall(self._live(), sql, params)
+        return (await _run(self._live(), sql, params, 2, self._prelude()))[1]
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested scope whose writes are undone if it raises, leaving the transaction usable.
@@ -96,43 +104,65 @@ class Transaction:
         conn = self._live()
         self._savepoints += 1
         name = f"sp_{self._savepoints}"
-        await _execute(conn, f"SAVEPOINT {name}", ())
+        opened = f"SAVEPOINT {name}"
+        self._pending.append(opened)
         try:
             yield
         except BaseException:
-            await _execute(conn, f"ROLLBACK TO {name}", ())
-            await _execute(conn, f"RELEASE {name}", ())
+            if opened in self._pending:  # never sent: nothing of it reached SQLite
+                del self._pending[self._pending.index(opened):]
+            else:
+                await _run(conn, f"ROLLBACK TO {name}", (), 0, self._prelude())
+                await _execute(conn, f"RELEASE {name}", ())
             raise
         else:
-            await _execute(conn, f"RELEASE {name}", ())
+            self._pending.append(f"RELEASE {name}")
         finally:
             self._savepoints -= 1
 
 
-async def _execute(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
+def _statement(conn: aiosqlite.Connection, prelude: Sequence[str], sql: str, params: Params,
+               fetch: int) -> tuple[int, list[Row]]:
+    """On aiosqlite's thread: the deferred control statements, then ``sql``, its fetch (0
+    none, 1 the first row, 2 all) and the cursor's close, in one go; (rowcount, rows)."""
+    raw = conn._conn
+    for control in prelude:
+        raw.execute(control)
+    cursor = raw.execute(sql, params)
     try:
-        async with conn.execute(sql, params) as cursor:
-            return cursor.rowcount
+        if fetch == 0:
+            return cursor.rowcount, []
+        found = cursor.fetchall() if fetch == 2 else cursor.fetchmany(1)
+        return cursor.rowcount, [dict(row) for row in found]
+    finally:
+        cursor.close()
+
+
+async def _run(conn: aiosqlite.Connection, sql: str, params: Params, fetch: int,
+               prelude: Sequence[str] = ()) -> tuple[int, list[Row]]:
+    # One trip to aiosqlite's thread per statement: its own cursor API takes one trip each to
+    # execute, fetch and close, and those trips, not SQLite, were most of a short
+    # transaction's time (benchmarks/store_throughput.py). Queued like every aiosqlite call,
+    # so statements still run in order on the connection's one thread.
+    try:
+        done: tuple[int, list[Row]] = await conn._execute(  # type: ignore[no-untyped-call]
+            _statement, conn, prelude, sql, params, fetch)
+        return done
     except sqlite3.Error as exc:
         raise translate(exc) from exc
+
+
+async def _execute(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
+    return (await _run(conn, sql, params, 0))[0]
 
 
 async def _fetchone(conn: aiosqlite.Connection, sql: str, params: Params) -> Row | None:
-    try:
-        async with conn.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-    except sqlite3.Error as exc:
-        raise translate(exc) from exc
-    return None if row is None else dict(row)
+    rows = (await _run(conn, sql, params, 1))[1]
+    return rows[0] if rows else None
 
 
 async def _fetchall(conn: aiosqlite.Connection, sql: str, params: Params) -> list[Row]:
-    try:
-        async with conn.execute(sql, params) as cursor:
-            rows = await cursor.fetchall()
-    except sqlite3.Error as exc:
-        raise translate(exc) from exc
-    return [dict(row) for row in rows]
+    return (await _run(conn, sql, params, 2))[1]
 
 
 class Database:
