@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import peak_rss_mb
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -47,16 +49,6 @@ CONCURRENCY = 8
 MB = 1024 * 1024
 
 
-def peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- what each child runs --------------------------------------------------------------------

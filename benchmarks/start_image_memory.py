@@ -30,21 +30,13 @@ import threading
 import zlib
 from pathlib import Path
 
+from common import peak_rss_mb
+
 REQUESTS = 4
 TARGET_MB = 300
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- images (written by the parent, read by each child) ------------------------------------
