@@ -77,11 +77,6 @@ class ConfigError(Exception):
     """A configuration problem, rendered as one actionable line."""
 
 
-def variant_key(resolution: str, duration: int) -> str:
-    """The pricing-grid key of a variant, e.g. ``high-8s``."""
-    return f"{resolution}-{duration}s"
-
-
 class _Strict(BaseModel):
     # strict: TOML has real types, so a quoted value is a mistake to report, not to coerce.
     # Fields TOML cannot spell exactly (a Path from a string, a tuple from an array) opt out
@@ -300,10 +295,6 @@ class Settings(_Strict):
         """Every video model of the vendored contract (enabled or not)."""
         assert self._catalog is not None
         return self._catalog
-
-    def price(self, resolution: str, duration: int, model: str | None = None) -> int:
-        """Credits for one Sora variant of ``model`` (default: the /sora model)."""
-        return self.pricing[model or self.apiframe.model][variant_key(resolution, duration)]
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

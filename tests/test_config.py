@@ -74,9 +74,10 @@ def test_example_file_sets_every_key_the_models_know() -> None:
 def test_defaults_match_the_seed_grid() -> None:
     settings = parse_settings(minimal(), env={})
     assert settings.pricing == DEFAULT_PRICING
-    assert settings.price("high", 15) == 75
-    assert settings.price("standard", 4) == 12
-    assert settings.price("standard", 8, model="sora-2") == 8
+    sora = settings.lineup.offer("sora-2-pro")
+    assert sora.price({"resolution": "high", "duration": 15}) == 75
+    assert sora.price({"resolution": "standard", "duration": 4}) == 12
+    assert settings.pricing["sora-2"]["standard-8s"] == 8
 
 
 def _set(section: str, **values: object):  # type: ignore[no-untyped-def]

@@ -60,7 +60,6 @@ from bot.apiframe.models import Me as Me
 from bot.apiframe.models import Modality as Modality
 from bot.apiframe.models import ModelCatalog as ModelCatalog
 from bot.apiframe.models import ProviderJob as ProviderJob
-from bot.apiframe.models import SoraParams as SoraParams
 from bot.apiframe.models import Upload as Upload
 from bot.apiframe.models import WebhookEvent as WebhookEvent
 from bot.apiframe.models import parse_model

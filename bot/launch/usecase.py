@@ -105,31 +105,24 @@ class Launcher:
     async def offers_for(self, guild_id: int) -> tuple[Offer, ...]:
         """The enabled models this guild's members may use now, in config order: the ones its
         moderators allow, minus any the provider has retired."""
-        return await self._offers(await self._allowed_models(guild_id))
+        policy = await self._policy.get(guild_id)
+        return self._usable(policy.models, await self._retired_models())
 
-    async def _offers(self, allowed: frozenset[str] | None) -> tuple[Offer, ...]:
-        retired = await self._retired_models()
+    def _usable(self, allowed: frozenset[str] | None,
+                retired: frozenset[str]) -> tuple[Offer, ...]:
         return tuple(offer for offer in self._settings.lineup.offers.values()
                      if (allowed is None or offer.id in allowed) and offer.id not in retired)
 
     async def default_for(self, guild_id: int) -> Offer | None:
         """The model /video uses when a member picks none: the guild's default, else the
         bot's, else the first usable one (None: this guild may use no model now)."""
-        offers = await self.offers_for(guild_id)
-        wanted = (await self._guild_default(guild_id), self._settings.lineup.default)
-        for model in wanted:
+        policy = await self._policy.get(guild_id)  # read once: allowed models and default
+        offers = self._usable(policy.models, await self._retired_models())
+        for model in (policy.default_model, self._settings.lineup.default):
             found = next((offer for offer in offers if offer.id == model), None)
             if found is not None:
                 return found
         return offers[0] if offers else None
-
-    async def _allowed_models(self, guild_id: int) -> frozenset[str] | None:
-        """The models the guild's policy allows (None: every enabled one)."""
-        return (await self._policy.get(guild_id)).models
-
-    async def _guild_default(self, guild_id: int) -> str | None:
-        """The guild policy's default model, if its moderators chose one."""
-        return (await self._policy.get(guild_id)).default_model
 
     async def _retired_models(self) -> frozenset[str]:
         """Models the provider said are retired or unknown (until an operator restores one)."""
@@ -137,12 +130,13 @@ class Launcher:
 
     async def _check_usable(self, request: VideoRequest, policy: GuildPolicy) -> None:
         """Refuse a model this guild may not use now, naming the ones it may."""
-        offers = await self._offers(policy.models)
+        retired = await self._retired_models()
+        offers = self._usable(policy.models, retired)
         if any(offer.id == request.model for offer in offers):
             return
         label = self.offer(request.model).label
-        why = ("has been retired by the video service" if request.model in
-               await self._retired_models() else "is not available on this server")
+        why = ("has been retired by the video service" if request.model in retired
+               else "is not available on this server")
         others = ", ".join(offer.label for offer in offers)
         raise OptionRefused(f"{label} {why}. " + (
             f"You can use {others} instead (/video)." if others

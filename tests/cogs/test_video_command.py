@@ -85,7 +85,10 @@ async def test_without_a_model_the_default_is_followed_and_other_choices_price_i
     start: Starter,
 ) -> None:
     h = await start(**LINEUP)
-    price = h.services.settings.price
+    grid = h.services.settings.pricing["sora-2-pro"]
+
+    def price(resolution: str, seconds: int) -> int:
+        return grid[f"{resolution}-{seconds}s"]
 
     standard = await suggestions(h, "duration")
     high = await suggestions(h, "duration", quality="high")

@@ -78,7 +78,7 @@ async def test_text_to_video_debits_the_exact_price_and_posts_the_video(start: S
     assert callback.time - interaction.dispatched_at < 3.0
 
     job = await h.created_job(iid)
-    price = h.services.settings.price("high", 8)
+    price = h.services.settings.pricing["sora-2-pro"]["high-8s"]
     assert (job.price, price) == (40, 40)
     assert await h.balance() == STARTING_CREDITS - price
     assert (job.status_message_id, job.user_id) == (interaction.original_message_id, MEMBER)
