@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -57,20 +57,24 @@ Params = Sequence[object]
 # RETURNING (3.35) and STRICT tables (3.37) are used by the migrations.
 MIN_SQLITE_VERSION = (3, 37, 0)
 
+_T = TypeVar("_T")
+
 
 class Transaction:
-    """A write transaction in progress; valid only inside ``async with db.transaction()``."""
+    """A write transaction in progress; valid only inside ``async with db.transaction()``.
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    Its statements run right here on the event loop's thread, not on aiosqlite's: the write
+    lock is already held (``BEGIN IMMEDIATE``), so a statement cannot wait for another
+    connection, and in WAL mode it only touches pages in memory until COMMIT. A trip to
+    aiosqlite's thread and back costs ~75 us here, more than such a statement itself
+    (benchmarks/store_throughput.py). What can wait, BEGIN (for the lock) and COMMIT (for
+    the fsync), still goes to that thread.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, gate: _Gate) -> None:
         self._conn: aiosqlite.Connection | None = conn
+        self._gate = gate
         self._savepoints = 0
-        #: SAVEPOINT / RELEASE not sent yet: they ride with the next statement (one trip to
-        #: the connection's thread fewer each); COMMIT and ROLLBACK make them moot.
-        self._pending: list[str] = []
-
-    def _prelude(self) -> list[str]:
-        pending, self._pending = self._pending, []
-        return pending
 
     def _live(self) -> aiosqlite.Connection:
         if self._conn is None:
@@ -80,16 +84,24 @@ class Transaction:
     def _end(self) -> None:
         self._conn = None
 
+    async def _inline(self, sql: str, params: Params, fetch: int) -> tuple[int, list[Row]]:
+        conn = self._live()
+        await self._gate.idle()
+        try:
+            return _statement(conn, sql, params, fetch)
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
-        return (await _run(self._live(), sql, params, 0, self._prelude()))[0]
+        return (await self._inline(sql, params, 0))[0]
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        rows = (await _run(self._live(), sql, params, 1, self._prelude()))[1]
+        rows = (await self._inline(sql, params, 1))[1]
         return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return (await _run(self._live(), sql, params, 2, self._prelude()))[1]
+        return (await self._inline(sql, params, 2))[1]
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested scope whose writes are undone if it raises, leaving the transaction usable.
@@ -101,34 +113,53 @@ class Transaction:
 
     @asynccontextmanager
     async def _savepoint(self) -> AsyncIterator[None]:
-        conn = self._live()
         self._savepoints += 1
         name = f"sp_{self._savepoints}"
-        opened = f"SAVEPOINT {name}"
-        self._pending.append(opened)
+        await self.execute(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
-            if opened in self._pending:  # never sent: nothing of it reached SQLite
-                del self._pending[self._pending.index(opened):]
-            else:
-                await _run(conn, f"ROLLBACK TO {name}", (), 0, self._prelude())
-                await _execute(conn, f"RELEASE {name}", ())
+            if self._conn is not None:
+                await self.execute(f"ROLLBACK TO {name}")
+                await self.execute(f"RELEASE {name}")
             raise
         else:
-            self._pending.append(f"RELEASE {name}")
+            await self.execute(f"RELEASE {name}")
         finally:
             self._savepoints -= 1
 
 
-def _statement(conn: aiosqlite.Connection, prelude: Sequence[str], sql: str, params: Params,
+class _Gate:
+    """The last call sent to aiosqlite's thread, so nothing runs inline while it still runs.
+
+    A caller cancelled while its call was on that thread (a shutdown, a timeout) leaves the
+    call running there; a statement run inline meanwhile would use the connection from two
+    threads at once.
+    """
+
+    def __init__(self) -> None:
+        self._last: asyncio.Future[Any] | None = None
+
+    async def idle(self) -> None:
+        last = self._last
+        if last is not None and not last.done():
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(last)
+
+    async def call(self, conn: aiosqlite.Connection, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on aiosqlite's thread, in order with every earlier call."""
+        await self.idle()
+        sent: asyncio.Future[_T] = asyncio.ensure_future(
+            conn._execute(fn, *args))  # type: ignore[no-untyped-call]
+        self._last = sent
+        return await asyncio.shield(sent)
+
+
+def _statement(conn: aiosqlite.Connection, sql: str, params: Params,
                fetch: int) -> tuple[int, list[Row]]:
-    """On aiosqlite's thread: the deferred control statements, then ``sql``, its fetch (0
-    none, 1 the first row, 2 all) and the cursor's close, in one go; (rowcount, rows)."""
-    raw = conn._conn
-    for control in prelude:
-        raw.execute(control)
-    cursor = raw.execute(sql, params)
+    """``sql``, its fetch (0 none, 1 the first row, 2 all) and the cursor's close, in one
+    go on whichever thread calls it; (rowcount, rows)."""
+    cursor = conn._conn.execute(sql, params)
     try:
         if fetch == 0:
             return cursor.rowcount, []
@@ -138,43 +169,46 @@ def _statement(conn: aiosqlite.Connection, prelude: Sequence[str], sql: str, par
         cursor.close()
 
 
-async def _run(conn: aiosqlite.Connection, sql: str, params: Params, fetch: int,
-               prelude: Sequence[str] = ()) -> tuple[int, list[Row]]:
-    # One trip to aiosqlite's thread per statement: its own cursor API takes one trip each to
-    # execute, fetch and close, and those trips, not SQLite, were most of a short
-    # transaction's time (benchmarks/store_throughput.py). Queued like every aiosqlite call,
-    # so statements still run in order on the connection's one thread.
+def _rollback_if_open(conn: aiosqlite.Connection) -> None:
+    # Decided on the connection's thread, after whatever was queued before it (a BEGIN that
+    # was still waiting for the lock when its caller was cancelled).
+    if conn._conn.in_transaction:
+        conn._conn.execute("ROLLBACK")
+
+
+async def _run(gate: _Gate, conn: aiosqlite.Connection, sql: str, params: Params,
+               fetch: int) -> tuple[int, list[Row]]:
+    """One statement on aiosqlite's thread: run, fetch and close in one trip (its own cursor
+    API takes one trip each)."""
     try:
-        done: tuple[int, list[Row]] = await conn._execute(  # type: ignore[no-untyped-call]
-            _statement, conn, prelude, sql, params, fetch)
-        return done
+        return await gate.call(conn, _statement, conn, sql, params, fetch)
     except sqlite3.Error as exc:
         raise translate(exc) from exc
 
 
 async def _execute(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
-    return (await _run(conn, sql, params, 0))[0]
+    """For set-up and migrations, before any transaction can run inline."""
+    return (await _run(_Gate(), conn, sql, params, 0))[0]
 
 
 async def _fetchone(conn: aiosqlite.Connection, sql: str, params: Params) -> Row | None:
-    rows = (await _run(conn, sql, params, 1))[1]
+    rows = (await _run(_Gate(), conn, sql, params, 1))[1]
     return rows[0] if rows else None
-
-
-async def _fetchall(conn: aiosqlite.Connection, sql: str, params: Params) -> list[Row]:
-    return (await _run(conn, sql, params, 2))[1]
 
 
 class Database:
     """One SQLite connection per process; transactions on it are serialised by a lock."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, schema_version: int) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, schema_version: int,
+                 busy_timeout_ms: int = 5000) -> None:
         # Use Database.open(): it configures the connection and applies migrations.
         self._conn: aiosqlite.Connection | None = conn
+        self._busy_timeout_ms = busy_timeout_ms
         self._path = path
         self._schema_version = schema_version
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
+        self._gate = _Gate()
 
     @classmethod
     async def open(
@@ -203,8 +237,11 @@ class Database:
                 "database.path elsewhere"
             ) from None
         try:
+            # Transactions run their statements on the event loop's thread (see Transaction),
+            # strictly one at a time with aiosqlite's own thread (see _Gate).
             conn = await aiosqlite.connect(
-                path, isolation_level=None, timeout=busy_timeout_ms / 1000
+                path, isolation_level=None, timeout=busy_timeout_ms / 1000,
+                check_same_thread=False,
             )
         except sqlite3.Error as exc:
             raise explain(path, translate(exc)) from exc
@@ -223,7 +260,7 @@ class Database:
         except BaseException:
             await conn.close()
             raise
-        return cls(conn, path, version)
+        return cls(conn, path, version, busy_timeout_ms)
 
     @property
     def path(self) -> Path:
@@ -263,7 +300,7 @@ class Database:
             # IMMEDIATE takes the write lock up front, so a transaction that reads then writes
             # can never be overtaken by another connection between the two.
             await self._begin(conn)
-            tx = Transaction(conn)
+            tx = Transaction(conn, self._gate)
             self._owner = asyncio.current_task()
             try:
                 yield tx
@@ -274,59 +311,67 @@ class Database:
             else:
                 tx._end()
                 try:
-                    await _execute(conn, "COMMIT", ())
+                    await _run(self._gate, conn, "COMMIT", (), 0)
                 except DatabaseError:
                     await self._rollback(conn)
                     raise
             finally:
                 self._owner = None
 
-    @staticmethod
-    async def _begin(conn: aiosqlite.Connection) -> None:
-        """BEGIN IMMEDIATE, undone if the caller is cancelled while it waits for the lock.
+    async def _begin(self, conn: aiosqlite.Connection) -> None:
+        """BEGIN IMMEDIATE: right here when the write lock is free, else on aiosqlite's thread.
 
-        aiosqlite runs the statement on its own thread, which goes on after the await is
-        cancelled (a shutdown, a timeout): without this the transaction would begin anyway,
-        with nobody to end it, and every later one on this connection would fail.
+        Only another connection (another process: the CLI, a second bot on the same file) can
+        hold the lock, since this one's transactions take turns: so first ask without waiting,
+        which costs no trip, and wait on the thread only when the answer is busy.
         """
-        begin = asyncio.ensure_future(_execute(conn, "BEGIN IMMEDIATE", ()))
+        await self._gate.idle()
+        raw = conn._conn
         try:
-            await asyncio.shield(begin)
+            raw.execute("PRAGMA busy_timeout = 0")
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+            finally:
+                raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+        try:
+            await _run(self._gate, conn, "BEGIN IMMEDIATE", (), 0)
         except asyncio.CancelledError:
-            # Statements run in order on that thread, so wait for the BEGIN to end either way
-            # and roll back whatever it opened.
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(begin)
-            if conn.in_transaction:
-                await asyncio.shield(Database._rollback(conn))
+            # The BEGIN goes on without us on that thread: end what it opens.
+            await asyncio.shield(self._rollback(conn))
             raise
 
-    @staticmethod
-    async def _rollback(conn: aiosqlite.Connection) -> None:
-        # SQLite already rolls back by itself after some errors (e.g. disk full).
-        if not conn.in_transaction:
-            return
+    async def _rollback(self, conn: aiosqlite.Connection) -> None:
+        # SQLite already rolls back by itself after some errors (e.g. disk full); whether a
+        # transaction is open is decided on the thread, after anything still queued there.
         try:
-            await _execute(conn, "ROLLBACK", ())
-        except DatabaseError:
-            log.exception("rollback failed")
+            await self._gate.call(conn, _rollback_if_open, conn)
+        except sqlite3.Error as exc:
+            log.error("rollback failed: %s", translate(exc))
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """A read in autocommit mode, never interleaved with another coroutine's transaction."""
         self._refuse_reentry()
         async with self._lock:
-            return await _fetchone(self._live(), sql, params)
+            rows = (await _run(self._gate, self._live(), sql, params, 1))[1]
+            return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         self._refuse_reentry()
         async with self._lock:
-            return await _fetchall(self._live(), sql, params)
+            return (await _run(self._gate, self._live(), sql, params, 2))[1]
 
     async def close(self) -> None:
         """Wait for the running transaction, then close; the last connection removes the WAL."""
         async with self._lock:
             conn, self._conn = self._conn, None
             if conn is not None:
+                await self._gate.idle()
                 await conn.close()
 
     async def __aenter__(self) -> Database:
@@ -352,7 +397,8 @@ async def _migrate(conn: aiosqlite.Connection, path: Path, known: Sequence[Migra
             await _execute(conn, f"PRAGMA user_version = {newest:d}", ())
         await _execute(conn, "COMMIT", ())
     except BaseException:
-        await Database._rollback(conn)
+        with contextlib.suppress(sqlite3.Error):
+            await _Gate().call(conn, _rollback_if_open, conn)
         raise
     if newest > current:
         log.info("database %s migrated from schema %d to %d", path, current, newest)

@@ -343,3 +343,39 @@ async def test_a_transaction_cancelled_while_waiting_to_begin_leaves_none_open(
         async with db.transaction() as tx:
             await tx.execute("CREATE TABLE after_cancel (x INTEGER)")
         assert "after_cancel" in tables(path)
+
+
+async def test_waiting_for_another_process_lock_keeps_the_loop_free_and_the_timeout(
+    tmp_path: Path,
+) -> None:
+    """BEGIN is first tried right on the event loop without waiting; when another process
+    holds the write lock, the wait happens on aiosqlite's thread (the loop keeps running) and
+    the operator's busy timeout is back in force afterwards."""
+    path = tmp_path / "db.sqlite3"
+    async with await Database.open(path, busy_timeout_ms=10_000, migrations=[COUNTER]) as db:
+        other = raw_connect(path)
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        async def writer() -> None:
+            async with db.transaction() as tx:
+                await tx.execute("UPDATE counter SET n = 5")
+
+        clock = asyncio.create_task(ticker())
+        write = asyncio.create_task(writer())
+        await asyncio.sleep(0.3)
+        assert not write.done()
+        assert ticks >= 10  # the loop was not blocked by the wait
+        other.rollback()
+        other.close()
+        await asyncio.wait_for(write, 5)
+        clock.cancel()
+        assert await db.fetchone("SELECT n FROM counter") == {"n": 5}
+        row = await db.fetchone("PRAGMA busy_timeout")
+        assert row is not None and next(iter(row.values())) == 10_000
