@@ -128,8 +128,11 @@ class Duties:
                 else:
                     earliest = min(earliest, slot.due_at)
             timeout = None if earliest == math.inf else earliest - now
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when the
+            # wake and a cancellation (stop()) land together, and this loop would never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _pass(self, slot: _Slot) -> None:
         delay: float | None

@@ -143,8 +143,9 @@ class _Gate:
     async def idle(self) -> None:
         last = self._last
         if last is not None and not last.done():
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(last)
+            # Its outcome is its caller's; a cancellation of ours still reaches us (a shutdown
+            # must not be swallowed here).
+            await asyncio.wait((last,))
 
     async def call(self, conn: aiosqlite.Connection, fn: Callable[..., _T], *args: Any) -> _T:
         """``fn(*args)`` on aiosqlite's thread, in order with every earlier call."""
@@ -325,20 +326,8 @@ class Database:
         hold the lock, since this one's transactions take turns: so first ask without waiting,
         which costs no trip, and wait on the thread only when the answer is busy.
         """
-        await self._gate.idle()
-        raw = conn._conn
-        try:
-            raw.execute("PRAGMA busy_timeout = 0")
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    raise
-            finally:
-                raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
-        except sqlite3.Error as exc:
-            raise translate(exc) from exc
+        if await self._now_or_busy(conn, "BEGIN IMMEDIATE", (), 0) is not None:
+            return
         try:
             await _run(self._gate, conn, "BEGIN IMMEDIATE", (), 0)
         except asyncio.CancelledError:
@@ -354,11 +343,41 @@ class Database:
         except sqlite3.Error as exc:
             log.error("rollback failed: %s", translate(exc))
 
+    async def _now_or_busy(self, conn: aiosqlite.Connection, sql: str, params: Params,
+                           fetch: int) -> tuple[int, list[Row]] | None:
+        """``sql`` right here on the loop, without waiting for another connection's lock:
+        None if it would have had to wait (then the caller waits on aiosqlite's thread)."""
+        await self._gate.idle()
+        raw = conn._conn
+        try:
+            raw.execute("PRAGMA busy_timeout = 0")
+            try:
+                return _statement(conn, sql, params, fetch)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+                return None
+            finally:
+                raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        """A read in autocommit mode, never interleaved with another coroutine's transaction."""
+        """One row, read in autocommit mode right here on the event loop: no trip to
+        aiosqlite's thread (~75 us), never interleaved with another coroutine's transaction.
+
+        One-row reads are the bot's lookups (a balance, a policy, a count over an index), and
+        most run before an interaction is acknowledged, where Discord allows 3 s shared by a
+        burst. A read that may scan a growing table (history, exports, counts over every
+        job) must use :meth:`fetchall`, which runs on the thread and holds nothing up.
+        """
         self._refuse_reentry()
         async with self._lock:
-            rows = (await _run(self._gate, self._live(), sql, params, 1))[1]
+            conn = self._live()
+            done = await self._now_or_busy(conn, sql, params, 1)
+            if done is None:  # WAL readers wait only in rare cases (another's recovery)
+                done = await _run(self._gate, conn, sql, params, 1)
+            rows = done[1]
             return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
