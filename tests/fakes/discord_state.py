@@ -41,6 +41,8 @@ class DiscordState:
         self.add_user(self.owner_id, "owner")
         self.bot_user = self.add_user(self.new_id(), "sora-bot", bot=True)
         self.guilds: dict[int, FakeGuild] = {}
+        #: GET /gateway/bot's ``shards``; None: one per 1,000 guilds, as Discord recommends.
+        self.recommended_shards: int | None = None
         self.interactions: dict[int, FakeInteraction] = {}
         self._by_token: dict[str, FakeInteraction] = {}
         #: Messages the bot created (channel sends, interaction responses, followups) by channel.
@@ -100,9 +102,18 @@ class DiscordState:
     def bot_id(self) -> int:
         return int(self.bot_user["id"])
 
-    def add_guild(self, name: str = "Test Guild") -> FakeGuild:
+    def add_guild(
+        self, name: str = "Test Guild", *, shard: tuple[int, int] | None = None
+    ) -> FakeGuild:
+        """A new guild; ``shard=(id, count)`` picks an id that shard owns (a few ms earlier:
+        Discord routes a guild to shard ``(guild_id >> 22) % count``, its id's milliseconds)."""
+        guild_id = self.new_id()
+        if shard is not None:
+            shard_id, count = shard
+            # Never a later id: it would look created in the future.
+            guild_id -= (((guild_id >> 22) - shard_id) % count) << 22
         guild = FakeGuild(
-            guild_id=self.new_id(),
+            guild_id=guild_id,
             name=name,
             owner_id=self.owner_id,
             bot_user_id=self.bot_id,
