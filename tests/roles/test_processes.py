@@ -22,8 +22,8 @@ from tests.kill9_support import (
     GENERATE,
     apiframe_time_running,
     read_balance,
-    read_journal,
     read_jobs,
+    read_journal,
     result_messages,
     until_job,
 )
@@ -88,9 +88,9 @@ async def test_gateways_own_their_shards_and_a_worker_delivers_their_jobs(
     worker = await start_bot(worker_config, "worker")
     try:
         await worker.wait_for_log("Worker logged in over REST")
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/healthz") as reply:
-                assert reply.status == 200, await reply.text()
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"http://127.0.0.1:{port}/healthz") as reply:
+            assert reply.status == 200, await reply.text()
         async with apiframe_time_running(fake_apiframe):
             for guild_id in (zero.id, one.id):
                 await until_job(db_path, lambda j, g=guild_id: j["guild_id"] == g
