@@ -43,17 +43,9 @@ class Role(StrEnum):
         """Whether it runs the scheduler, its duties and the HTTP listener."""
         return self is not Role.GATEWAY
 
-    def describe(self, discord: DiscordConfig) -> str:
-        """One line for ``sora-bot check``: what a process of this role would do."""
-        if self is Role.WORKER:
-            return "worker: REST only (no gateway); scheduler, audit poster, web listener"
-        shards = describe_shards(discord)
-        if self is Role.GATEWAY:
-            return f"gateway: {shards}; answers interactions and writes jobs, runs no scheduler"
-        return f"run: {shards}; answers interactions and runs the scheduler in one process"
-
 
 def describe_shards(discord: DiscordConfig) -> str:
+    """The shards a gateway process with this config owns, for ``sora-bot check``."""
     if discord.shard_count is None:
         return "one unsharded gateway connection"
     ids = discord.shard_ids if discord.shard_ids is not None else range(discord.shard_count)

@@ -65,8 +65,6 @@ async def test_a_gateway_owns_its_shards_and_a_worker_none(sharded: Services) ->
         assert (gateway.shard_count, gateway.shard_ids) == (4, [1, 3])
     async with build_bot(sharded, Role.WORKER) as worker:
         assert not isinstance(worker, commands.AutoShardedBot)
-    assert "shards 1, 3 of 4" in Role.GATEWAY.describe(sharded.settings.discord)
-    assert "no gateway" in Role.WORKER.describe(sharded.settings.discord)
 
 
 async def test_without_shards_every_role_is_the_plain_bot(tmp_path: Any) -> None:
