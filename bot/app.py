@@ -193,6 +193,7 @@ class SoraBot(commands.Bot):
         run_jobs: bool = False,
         gateway: bool = True,
         retire_orphans: bool | None = None,
+        orphan_min_age: timedelta = timedelta(0),
         **options: Any,
     ) -> None:
         # The bot never joins voice; discord.py would otherwise warn once per process that
@@ -216,6 +217,9 @@ class SoraBot(commands.Bot):
         #: Orphaned acknowledgements are retired by a process that answers interactions
         #: (before it connects); by default the one-process bot (run_jobs on the gateway).
         self._retire_orphans = run_jobs and gateway if retire_orphans is None else retire_orphans
+        #: With several gateway processes, a younger ack may be another live process's
+        #: request about to be recorded: only older ones are taken for orphans.
+        self._orphan_min_age = orphan_min_age
         settings = services.settings
         web_config = settings.web
         #: The HTTP listener ([web] enabled): other routes join it with ``web.add_routes``
@@ -294,7 +298,10 @@ class SoraBot(commands.Bot):
     async def retire_orphan_acks(self) -> None:
         """Tell members whose request an earlier run acknowledged but never recorded."""
         acks = self.services.store.acks
+        now = self.services.clock()
         for ack in await acks.orphans():
+            if now - discord.utils.snowflake_time(ack.interaction_id) < self._orphan_min_age:
+                continue
             await self.scheduler.publisher.retire_orphan(ack)
             await acks.close(ack.interaction_id)
         await acks.forget_recorded()

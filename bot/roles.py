@@ -17,6 +17,7 @@ which parts start (:func:`build_bot`) and whether the process connects (``bot.__
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -24,6 +25,11 @@ from discord.ext import commands
 
 from bot.app import Services, SoraBot
 from bot.config import DiscordConfig
+
+#: A gateway takes an acknowledged request for an orphan (a killed process's) only when it is
+#: this old: any number of gateways share the table, and one starting must not retire the
+#: request another is recording right now (validation and a start-image upload take seconds).
+ORPHAN_MIN_AGE = timedelta(minutes=2)
 
 
 class Role(StrEnum):
@@ -68,6 +74,12 @@ def build_bot(services: Services, role: Role, **options: Any) -> SoraBot:
         if config.shard_ids is not None:
             shards["shard_ids"] = list(config.shard_ids)
         return ShardedSoraBot(services, run_jobs=role.runs_jobs, gateway=True,
-                              retire_orphans=True, **shards, **options)
+                              retire_orphans=True, orphan_min_age=_orphan_age(role),
+                              **shards, **options)
     return SoraBot(services, run_jobs=role.runs_jobs, gateway=role.connects,
-                   retire_orphans=role.connects, **options)
+                   retire_orphans=role.connects, orphan_min_age=_orphan_age(role), **options)
+
+
+def _orphan_age(role: Role) -> timedelta:
+    # One process (run) owns every acknowledgement: all of them left over are orphans.
+    return ORPHAN_MIN_AGE if role is Role.GATEWAY else timedelta(0)
