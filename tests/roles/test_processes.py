@@ -20,7 +20,10 @@ from tests.fakes.apiframe import FakeApiframe, JobScript
 from tests.fakes.discord import FakeDiscord
 from tests.kill9_support import (
     GENERATE,
+    TOKEN_LIFETIME,
+    TOKEN_MARGIN,
     apiframe_time_running,
+    outcome_posts,
     read_balance,
     read_jobs,
     read_journal,
@@ -31,6 +34,7 @@ from tests.roles.support import GRANT, config_copy, free_port, grant, start_gate
 
 USER = 410_000_000_000_000_001
 PRICE = 12  # sora-2-pro standard 4 s, the default grid
+PROMPTS = ("a lighthouse", "a harbour", "a quay")
 
 
 def sora(prompt: str) -> list[dict[str, object]]:
@@ -67,14 +71,18 @@ async def test_gateways_own_their_shards_and_a_worker_delivers_their_jobs(
         assert identified == {(0, 2), (1, 2)}
 
         # A /sora in each guild reaches the process owning its shard, which writes the job.
+        # The third one's token will be too old for the worker: it posts with the bot token.
         await fake_discord.send_slash_command(one, USER, "sora", sora("a lighthouse"))
         await fake_discord.send_slash_command(zero, USER, "sora", sora("a harbour"))
-        for prompt in ("a lighthouse", "a harbour"):
+        await fake_discord.send_slash_command(zero, USER + 1, "sora", sora("a quay"),
+                                              age=TOKEN_LIFETIME - TOKEN_MARGIN + 15)
+        for prompt in PROMPTS:
             await until_job(db_path, lambda j, p=prompt: j["prompt"] == p)
         # Gateways run no scheduler: nothing is submitted until a worker runs.
         await asyncio.sleep(1.0)
         assert [r for r in fake_apiframe.requests if r.route == GENERATE] == []
-        assert {j["guild_id"] for j in await read_jobs(db_path)} == {zero.id, one.id}
+        assert sorted(j["guild_id"] for j in await read_jobs(db_path)) == sorted(
+            [zero.id, zero.id, one.id])
         for bot, _ in gateways:
             assert await stop(bot) == 0
     finally:
@@ -92,8 +100,8 @@ async def test_gateways_own_their_shards_and_a_worker_delivers_their_jobs(
                 http.get(f"http://127.0.0.1:{port}/healthz") as reply:
             assert reply.status == 200, await reply.text()
         async with apiframe_time_running(fake_apiframe):
-            for guild_id in (zero.id, one.id):
-                await until_job(db_path, lambda j, g=guild_id: j["guild_id"] == g
+            for prompt in PROMPTS:
+                await until_job(db_path, lambda j, p=prompt: j["prompt"] == p
                                 and j["state"] == "delivered", timeout=30)
         assert await stop(worker) == 0
     finally:
@@ -102,13 +110,16 @@ async def test_gateways_own_their_shards_and_a_worker_delivers_their_jobs(
             await worker.wait()
 
     assert len(fake_discord.identify_payloads) == connections_before  # never connected
-    jobs = await read_jobs(db_path)
-    assert len(jobs) == 2
-    for job in jobs:
+    jobs = {job["prompt"]: job for job in await read_jobs(db_path)}
+    assert len(jobs) == 3
+    for job in jobs.values():
         assert len(result_messages(fake_discord, job)) == 1
-        assert await read_balance(db_path, job["guild_id"]) == GRANT - PRICE
+    # Fresh tokens: the deferred response edited; the stale one: a channel post, bot token.
+    for prompt in ("a lighthouse", "a harbour"):
+        assert outcome_posts(fake_discord, jobs[prompt], "d")[-1].method == "PATCH"
+    assert outcome_posts(fake_discord, jobs["a quay"], "d")[-1].path.endswith("/messages")
     journal = await read_journal(db_path)
-    for guild_id in (zero.id, one.id):
-        entries = [e["delta"] for e in journal if e["guild_id"] == guild_id]
-        assert sum(entries) == GRANT - PRICE
+    for guild_id, spent in ((zero.id, 2 * PRICE), (one.id, PRICE)):
+        assert await read_balance(db_path, guild_id) == GRANT - spent
+        assert sum(e["delta"] for e in journal if e["guild_id"] == guild_id) == GRANT - spent
     assert fake_discord.validation_errors == []
