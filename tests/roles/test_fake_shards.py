@@ -12,6 +12,7 @@ import aiohttp
 import discord
 import pytest
 
+from bot.web.ops import gateway_connected
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_gateway import INVALID_SHARD, SHARDING_REQUIRED, shard_for
 from tests.fakes.discord_harness import connected_client
@@ -113,6 +114,8 @@ async def test_discord_py_shards_receive_only_their_guilds_and_interactions(
         assert [g.id for g in first.guilds] == [zero.id]
         assert [g.id for g in second.guilds] == [one.id]
         assert first.guilds[0].shard_id == 0 and second.guilds[0].shard_id == 1
+        # /healthz's gateway check counts a sharded client by its shards' sockets.
+        assert gateway_connected(first) and gateway_connected(second)
         to_one, _ = await fake.send_slash_command(one, USER_ID, "sora")
         to_zero, _ = await fake.send_slash_command(zero, USER_ID, "sora")
         for _ in range(500):
@@ -122,3 +125,5 @@ async def test_discord_py_shards_receive_only_their_guilds_and_interactions(
         await asyncio.sleep(0.05)  # a wrongly routed copy would have arrived by now
         assert first.interactions == [to_zero]
         assert second.interactions == [to_one]
+        await second.close()
+        assert gateway_connected(first) and not gateway_connected(second)
