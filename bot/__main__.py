@@ -1,4 +1,5 @@
-"""Command line: ``sora-bot [--config PATH] run | check | sync | models | ledger ...``."""
+"""Command line: ``sora-bot [--config PATH] run | gateway | worker | check | sync | models |
+ledger``."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from typing import TextIO
 import discord
 
 from bot import cli_models, cli_ops
-from bot.app import SoraBot, open_services
+from bot.app import open_services
 from bot.config import ConfigError, Settings, load_settings
 from bot.db.database import DatabaseError
 from bot.discord_endpoints import point_discord_at
 from bot.logs import setup_logging
+from bot.roles import Role, build_bot
 from bot.web.server import ListenerError
 
 log = logging.getLogger("bot")
@@ -35,7 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Discord bot for paid AI video through Apiframe.",
     )
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", parents=[common], help="start the bot (default)")
+    sub.add_parser("run", parents=[common],
+                   help="start the bot: gateway and jobs in one process (default)")
+    sub.add_parser("gateway", parents=[common],
+                   help="connect to the gateway (owning [discord] shard_ids) and answer "
+                        "interactions; run no jobs (start workers for that)")
+    sub.add_parser("worker", parents=[common],
+                   help="run jobs over REST (scheduler, audit poster, web listener); no "
+                        "gateway connection")
     sub.add_parser("check", parents=[common],
                    help="validate the config and verify the Discord token and Apiframe key")
     models = sub.add_parser(
@@ -64,27 +73,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def run_bot(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT, then close the gateway, HTTP sessions and database in order."""
+async def run_role(settings: Settings, role: Role) -> None:
+    """Run one process of ``role`` until SIGTERM/SIGINT, then close the gateway (if any),
+    the scheduler, HTTP sessions and database in order."""
     restore = point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
     try:
-        async with open_services(settings) as services, SoraBot(services, run_jobs=True) as bot:
+        async with open_services(settings) as services, build_bot(services, role) as bot:
             loop = asyncio.get_running_loop()
             stopping: list[asyncio.Task[None]] = []
+            stopped = asyncio.Event()
 
             def request_stop(signame: str) -> None:
                 if not stopping:
                     log.info("Received %s; shutting down", signame)
                     stopping.append(loop.create_task(bot.close()))
+                    stopped.set()
 
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, request_stop, sig.name)
             try:
                 # bot.start() is login + connect; logging in separately turns "Discord cannot
-                # be reached" into one line instead of a traceback.
+                # be reached" into one line instead of a traceback. Login runs setup_hook,
+                # which starts the scheduler where this role runs jobs.
                 with cli_ops.discord_errors(settings):
                     await bot.login(settings.discord.token.get_secret_value())
-                await bot.connect()
+                if role.connects:
+                    await bot.connect()
+                else:
+                    user = bot.user
+                    log.info("Worker logged in over REST as %s (id %s): running jobs, no"
+                             " gateway connection", user, user.id if user else "?")
+                    await stopped.wait()
             finally:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
@@ -111,12 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Operator commands print a report; only the running bot needs the chatty log.
     setup_logging(
-        settings.logging.level if command == "run" else "WARNING",
+        settings.logging.level if command in set(Role) else "WARNING",
         (settings.discord.token.get_secret_value(), settings.apiframe.api_key.get_secret_value()),
     )
     try:
-        if command == "run":
-            asyncio.run(run_bot(settings))
+        if command in set(Role):
+            asyncio.run(run_role(settings, Role(command)))
             return 0
         if command == "check":
             return asyncio.run(cli_ops.check(settings, config_path, sys.stdout))

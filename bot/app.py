@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import discord
@@ -173,7 +174,15 @@ def default_intents() -> discord.Intents:
 
 
 class SoraBot(commands.Bot):
-    """The Discord client; cogs reach the services through ``bot.services``."""
+    """The Discord client; cogs reach the services through ``bot.services``.
+
+    ``run_jobs`` starts the scheduler, the audit poster and the HTTP listener in
+    :meth:`setup_hook`; ``gateway`` False is a worker process that only logs in over REST (its
+    health check asks for no gateway connection); ``retire_orphans`` tells members whose
+    request a killed run acknowledged but never recorded (bot/roles.py sets it on the processes
+    that answer interactions). bot/roles.py builds one per process role;
+    ``options`` reach discord.py (``shard_ids``, ``shard_count`` for the sharded subclass).
+    """
 
     def __init__(
         self,
@@ -182,6 +191,10 @@ class SoraBot(commands.Bot):
         extensions: Sequence[str] = DEFAULT_EXTENSIONS,
         guild_ready_timeout: float = 2.0,
         run_jobs: bool = False,
+        gateway: bool = True,
+        retire_orphans: bool | None = None,
+        orphan_min_age: timedelta = timedelta(0),
+        **options: Any,
     ) -> None:
         # The bot never joins voice; discord.py would otherwise warn once per process that
         # the optional voice libraries are missing (it clears the same flags itself).
@@ -196,10 +209,17 @@ class SoraBot(commands.Bot):
             guild_ready_timeout=guild_ready_timeout,
             # Counts Discord's HTTP errors for /metrics, REST and interaction webhooks alike.
             http_trace=services.metrics.discord_trace(),
+            **options,
         )
         self.services = services
         self._extensions = tuple(extensions)
         self._run_jobs = run_jobs
+        #: Orphaned acknowledgements are retired by a process that answers interactions
+        #: (before it connects); by default the one-process bot (run_jobs on the gateway).
+        self._retire_orphans = run_jobs and gateway if retire_orphans is None else retire_orphans
+        #: With several gateway processes, a younger ack may be another live process's
+        #: request about to be recorded: only older ones are taken for orphans.
+        self._orphan_min_age = orphan_min_age
         settings = services.settings
         web_config = settings.web
         #: The HTTP listener ([web] enabled): other routes join it with ``web.add_routes``
@@ -234,7 +254,7 @@ class SoraBot(commands.Bot):
             # Operations on the same listener: /healthz (the Docker HEALTHCHECK) and /metrics.
             self.web.add_routes(ops_routes(
                 Health(db=services.store.db, duties=self.scheduler.duties,
-                       gateway=lambda: gateway_connected(self)),
+                       gateway=(lambda: gateway_connected(self)) if gateway else None),
                 services.metrics, services.store.jobs, services.clock,
             ))
         self.audit_poster = AuditPoster(services.store.audit, self, self.scheduler.duties)
@@ -255,9 +275,11 @@ class SoraBot(commands.Bot):
     async def setup_hook(self) -> None:
         for name in self._extensions:
             await self.load_extension(name)
-        if self._run_jobs:
-            # Runs before the gateway connects, so no new interaction can race it.
+        if self._retire_orphans:
+            # Runs before the gateway connects, so no new interaction of this process can
+            # race it. Only a process that acknowledges interactions has orphans to retire.
             await self.retire_orphan_acks()
+        if self._run_jobs:
             # Before any job moves: a port in use stops start-up in one line (web.port).
             await self.start_listener()
             # Unfinished jobs resume over REST at once; the audit outbox and the hold sweep
@@ -276,7 +298,10 @@ class SoraBot(commands.Bot):
     async def retire_orphan_acks(self) -> None:
         """Tell members whose request an earlier run acknowledged but never recorded."""
         acks = self.services.store.acks
+        now = self.services.clock()
         for ack in await acks.orphans():
+            if now - discord.utils.snowflake_time(ack.interaction_id) < self._orphan_min_age:
+                continue
             await self.scheduler.publisher.retire_orphan(ack)
             await acks.close(ack.interaction_id)
         await acks.forget_recorded()

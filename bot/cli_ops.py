@@ -23,6 +23,7 @@ from bot.discord_endpoints import point_discord_at
 from bot.errors import UserError
 from bot.ledger.export import render_csv, render_json
 from bot.ledger.types import LedgerError
+from bot.roles import describe_shards
 
 
 class OperatorError(Exception):
@@ -50,11 +51,12 @@ def discord_errors(settings: Settings) -> Iterator[None]:
         ) from None
 
 
-async def _check_discord(settings: Settings) -> str:
+async def _check_discord(settings: Settings) -> list[str]:
     http = HTTPClient(asyncio.get_running_loop())
     try:
         with discord_errors(settings):
             user = await http.static_login(settings.discord.token.get_secret_value())
+            shards = await _check_shards(http, settings)
     except discord.LoginFailure:
         raise OperatorError("discord: the token was rejected (check discord.token)") from None
     finally:
@@ -68,7 +70,25 @@ async def _check_discord(settings: Settings) -> str:
     name = user.get("global_name") or user.get("username")
     if not user.get("bot"):
         raise OperatorError("discord: the token does not belong to a bot account")
-    return f"discord: ok, logged in as {name} (id {user['id']})"
+    return [f"discord: ok, logged in as {name} (id {user['id']})", *shards]
+
+
+async def _check_shards(http: HTTPClient, settings: Settings) -> list[str]:
+    """For a sharded config: Discord's recommended shard count beside the configured one."""
+    config = settings.discord
+    if config.shard_count is None:
+        return []
+    try:
+        recommended, _url, _limit = await http.get_bot_gateway()
+    except discord.GatewayNotFound:
+        raise OperatorError("discord: GET /gateway/bot failed; check discord.api_base_url"
+                            ) from None
+    owned = describe_shards(config)
+    if config.shard_count < recommended:
+        return [f"discord: WARNING {owned}, but Discord recommends {recommended} shards for "
+                "this bot's guilds; raise [discord] shard_count in every gateway process's "
+                "config (and split shard_ids) before a shard passes 2,500 guilds"]
+    return [f"discord: {owned} (Discord recommends {recommended})"]
 
 
 async def _check_apiframe(settings: Settings) -> str:
@@ -97,7 +117,8 @@ async def check(settings: Settings, config_path: Path, out: TextIO) -> int:
     print(await asyncio.to_thread(inspect_database, settings.database.path), file=out)
     restore = point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
     try:
-        print(await _check_discord(settings), file=out)
+        for line in await _check_discord(settings):
+            print(line, file=out)
     finally:
         restore()
     print(await _check_apiframe(settings), file=out)

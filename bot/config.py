@@ -98,6 +98,10 @@ class DiscordConfig(_Strict):
     api_base_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
     dev_guild_id: Annotated[int, Field(gt=0)] | None = None
+    #: Sharding for ``sora-bot gateway`` processes (discord.py's AutoShardedBot): the fixed
+    #: total, and the shards this process owns. Both absent: one unsharded connection.
+    shard_count: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    shard_ids: Annotated[tuple[int, ...], Field(strict=False)] | None = None
 
     @field_validator("token")
     @classmethod
@@ -119,6 +123,28 @@ class DiscordConfig(_Strict):
         if not re.match(r"^wss?://[^\s/]+", value):
             raise ValueError("must be a ws(s) URL")
         return value
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> DiscordConfig:
+        # Discord closes a session whose shard id is not below the count (4010), and two
+        # processes owning one shard would each answer that shard's interactions.
+        ids, count = self.shard_ids, self.shard_count
+        if ids is None:
+            return self
+        if count is None:
+            raise ValueError("shard_ids needs shard_count (the total over all processes)")
+        if not ids:
+            raise ValueError("shard_ids must list at least one shard (or be left out)")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"shard_ids lists a shard twice: {list(ids)}")
+        outside = [i for i in ids if not 0 <= i < count]
+        if outside:
+            raise ValueError(f"shard_ids {outside} not in 0..{count - 1} (shard_count {count})")
+        return self
+
+    @property
+    def sharded(self) -> bool:
+        return self.shard_count is not None
 
 
 class ApiframeConfig(_Strict):

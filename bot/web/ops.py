@@ -33,8 +33,13 @@ JOB_QUEUE = "jobs"
 
 def gateway_connected(client: discord.Client) -> bool:
     """Whether ``client`` has a live gateway connection (not closed, ready, socket open)."""
+    if client.is_closed() or not client.is_ready():
+        return False
+    if isinstance(client, discord.AutoShardedClient):
+        # A sharded client keeps one socket per shard (client.ws stays None): all must be up.
+        return bool(client.shards) and not any(s.is_closed() for s in client.shards.values())
     ws = client.ws
-    return not client.is_closed() and client.is_ready() and ws is not None and ws.open
+    return ws is not None and ws.open
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,8 @@ class Health:
 
     db: Database
     duties: Duties
-    gateway: Callable[[], bool]
+    #: None for a worker process, which has no gateway connection to check.
+    gateway: Callable[[], bool] | None
     #: Seconds since the job queue's last pass after which the scheduler counts as stuck.
     stale_after: float = 60.0
     #: Longest wait for the write probe (it queues behind the bot's own transactions).
@@ -53,7 +59,7 @@ class Health:
     async def problems(self) -> list[str]:
         """One line per thing that is wrong; empty when healthy."""
         found: list[str] = []
-        if not self.gateway():
+        if self.gateway is not None and not self.gateway():
             found.append("gateway: not connected to Discord (check the network, the token,"
                          " and the log for the reason it disconnected)")
         database = await self._database()

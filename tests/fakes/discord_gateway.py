@@ -1,5 +1,11 @@
 """The fake gateway: HELLO, heartbeats, IDENTIFY → READY + GUILD_CREATE, RESUME, dispatches.
 
+Sharding as Discord does it (gateway.mdx "Sharding"): IDENTIFY may carry ``shard: [id,
+count]``; READY echoes it and lists, like the GUILD_CREATEs after it, only the guilds with
+``(guild_id >> 22) % count == id``; every guild event (INTERACTION_CREATE included) goes only to
+the session owning its guild's shard, DM events to shard 0. A shard id not below the count is
+closed with 4010 (invalid shard), too few shards for the guilds with 4011 (sharding required).
+
 Frames are plain JSON text: discord.py asks for ``compress=zlib-stream`` but only inflates
 *binary* frames (gateway.py ``received_message``), so text frames need no compression.
 Opcodes and close codes: opcodes-and-status-codes.mdx.
@@ -21,7 +27,14 @@ from tests.fakes.discord_state import DiscordState
 
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT = 0, 1, 2, 6, 7
 REQUEST_GUILD_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 8, 9, 10, 11
-AUTHENTICATION_FAILED = 4004
+AUTHENTICATION_FAILED, INVALID_SHARD, SHARDING_REQUIRED = 4004, 4010, 4011
+#: Discord's most guilds per shard; more and IDENTIFY is refused with 4011.
+MAX_GUILDS_PER_SHARD = 2500
+
+
+def shard_for(guild_id: int, count: int) -> int:
+    """The shard that receives a guild's events (Discord's sharding formula)."""
+    return (guild_id >> 22) % count
 
 
 @dataclass
@@ -31,6 +44,19 @@ class GatewaySession:
     seq: int = 0
     ws: web.WebSocketResponse | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Guilds sent in this session's GUILD_CREATEs, in order.
+    guild_ids: list[int] = field(default_factory=list)
+
+    def owns(self, guild_id: int | None) -> bool:
+        """Whether this session receives the events of ``guild_id`` (None: DMs, shard 0)."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        return shard_id == 0 if guild_id is None else shard_for(guild_id, count) == shard_id
+
+    @property
+    def live(self) -> bool:
+        return self.ws is not None and not self.ws.closed
 
 
 class FakeGateway:
@@ -99,15 +125,24 @@ class FakeGateway:
         if data.get("token") != self.state.token:
             await ws.close(code=AUTHENTICATION_FAILED, message=b"Authentication failed.")
             return
+        shard = data.get("shard")
+        if shard is not None and not _valid_shard(shard):
+            await ws.close(code=INVALID_SHARD, message=b"Invalid shard.")
+            return
         state = self.state
-        session = GatewaySession(secrets.token_hex(16), data.get("shard"), ws=ws)
+        count = 1 if shard is None else shard[1]
+        if len(state.guilds) > MAX_GUILDS_PER_SHARD * count:
+            await ws.close(code=SHARDING_REQUIRED, message=b"Sharding required.")
+            return
+        session = GatewaySession(secrets.token_hex(16), shard, ws=ws)
         self.sessions[session.session_id] = session
         self.current = session
         self._identified.set()
         ready: dict[str, Any] = {
             "v": 10,
             "user": {**state.bot_user, "verified": True, "mfa_enabled": False},
-            "guilds": [{"id": str(gid), "unavailable": True} for gid in state.guilds],
+            "guilds": [{"id": str(gid), "unavailable": True} for gid in state.guilds
+                       if session.owns(gid)],
             "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self._url(),
@@ -123,7 +158,9 @@ class FakeGateway:
             ready["shard"] = session.shard
         await self._send(session, "READY", ready)
         for guild in state.guilds.values():
-            await self._send(session, "GUILD_CREATE", guild_create(guild, state.users))
+            if session.owns(guild.id):
+                session.guild_ids.append(guild.id)
+                await self._send(session, "GUILD_CREATE", guild_create(guild, state.users))
         self._ready_sent.set()
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
@@ -139,7 +176,8 @@ class FakeGateway:
 
     async def _members_chunk(self, data: dict[str, Any]) -> None:
         guild = self.state.guilds.get(int(data.get("guild_id") or 0))
-        if guild is None or self.current is None:
+        owner = None if guild is None else self.owner_of(guild.id)
+        if guild is None or owner is None:
             return
         members = [member_object(guild, self.state.users[uid]) for uid in guild.members]
         chunk = {
@@ -150,7 +188,7 @@ class FakeGateway:
             "not_found": [],
             "nonce": data.get("nonce"),
         }
-        await self._send(self.current, "GUILD_MEMBERS_CHUNK", chunk)
+        await self._send(owner, "GUILD_MEMBERS_CHUNK", chunk)
 
     async def _send(self, session: GatewaySession, event: str, data: dict[str, Any]) -> None:
         async with session.lock:
@@ -160,11 +198,21 @@ class FakeGateway:
             frame = {"op": DISPATCH, "t": event, "s": session.seq, "d": data}
             await session.ws.send_str(json.dumps(frame))
 
+    def owner_of(self, guild_id: int | None) -> GatewaySession | None:
+        """The session that receives ``guild_id``'s events: the newest live one owning its
+        shard (a new IDENTIFY replaces its shard's old session), else the newest owning one
+        (dispatching to it fails as not connected); None if no session ever owned it."""
+        owning = [s for s in self.sessions.values() if s.owns(guild_id)]
+        live = [s for s in owning if s.live]
+        return (live or owning or [None])[-1]
+
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send an event to the connected (identified) client."""
-        if self.current is None:
+        """Send an event to the session owning its guild's shard (DM events: shard 0)."""
+        guild_id = data.get("guild_id") if isinstance(data, dict) else None
+        session = self.owner_of(int(guild_id) if guild_id else None)
+        if session is None:
             raise RuntimeError(f"no identified gateway session; cannot dispatch {event}")
-        await self._send(self.current, event, data)
+        await self._send(session, event, data)
 
     async def request_reconnect(self) -> None:
         """Send op 7 RECONNECT; discord.py reconnects and RESUMEs."""
@@ -177,3 +225,12 @@ class FakeGateway:
     async def close(self) -> None:
         for ws in list(self._sockets):
             await ws.close(code=1001, message=b"fake shutting down")
+
+
+def _valid_shard(shard: Any) -> bool:
+    """``[shard_id, num_shards]`` with 0 <= shard_id < num_shards, as Discord accepts it."""
+    if not isinstance(shard, list) or len(shard) != 2:
+        return False
+    shard_id, count = shard
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in shard)
+    return ints and count >= 1 and 0 <= shard_id < count

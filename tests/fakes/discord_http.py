@@ -166,8 +166,12 @@ class RestFrontDoor:
                 record.route, operation_id = route.template, route.operation_id
                 if route.bot_auth and request.headers.get("Authorization") != f"Bot {state.token}":
                     raise DiscordError(401, 0, "401: Unauthorized")
-                call = Call(request, record, params, body, uploads, operation_id)
-                reply = await route.handler(call)
+                limited = state.global_limit_fault() if route.bot_auth else None
+                if limited is not None:
+                    reply = Reply(429, limited.body, dict(limited.headers), limited.via)
+                else:
+                    call = Call(request, record, params, body, uploads, operation_id)
+                    reply = await route.handler(call)
         except DiscordError as exc:
             reply = Reply(exc.status, exc.body())
         record.status = reply.status

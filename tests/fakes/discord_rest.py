@@ -83,7 +83,9 @@ class BotRoutes:
 
     async def get_gateway_bot(self, call: Call) -> Reply:
         limit = {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}
-        return Reply(200, {"url": self._gateway_url(), "shards": 1, "session_start_limit": limit})
+        shards = self.state.recommended_shards or max(1, -(-len(self.state.guilds) // 1000))
+        return Reply(200, {"url": self._gateway_url(), "shards": shards,
+                           "session_start_limit": limit})
 
     async def put_commands(self, call: Call) -> Reply:
         state = self.state

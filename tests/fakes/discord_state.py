@@ -41,6 +41,12 @@ class DiscordState:
         self.add_user(self.owner_id, "owner")
         self.bot_user = self.add_user(self.new_id(), "sora-bot", bot=True)
         self.guilds: dict[int, FakeGuild] = {}
+        #: (until, retry_after) while the bot token's global rate limit is hit.
+        self.global_limit: tuple[float, float | None] | None = None
+        #: Global 429s answered so far.
+        self.global_429s = 0
+        #: GET /gateway/bot's ``shards``; None: one per 1,000 guilds, as Discord recommends.
+        self.recommended_shards: int | None = None
         self.interactions: dict[int, FakeInteraction] = {}
         self._by_token: dict[str, FakeInteraction] = {}
         #: Messages the bot created (channel sends, interaction responses, followups) by channel.
@@ -100,9 +106,18 @@ class DiscordState:
     def bot_id(self) -> int:
         return int(self.bot_user["id"])
 
-    def add_guild(self, name: str = "Test Guild") -> FakeGuild:
+    def add_guild(
+        self, name: str = "Test Guild", *, shard: tuple[int, int] | None = None
+    ) -> FakeGuild:
+        """A new guild; ``shard=(id, count)`` picks an id that shard owns (a few ms earlier:
+        Discord routes a guild to shard ``(guild_id >> 22) % count``, its id's milliseconds)."""
+        guild_id = self.new_id()
+        if shard is not None:
+            shard_id, count = shard
+            # Never a later id: it would look created in the future.
+            guild_id -= (((guild_id >> 22) - shard_id) % count) << 22
         guild = FakeGuild(
-            guild_id=self.new_id(),
+            guild_id=guild_id,
             name=name,
             owner_id=self.owner_id,
             bot_user_id=self.bot_id,
@@ -190,6 +205,32 @@ class DiscordState:
         if global_:
             body["code"] = 0
         self.faults.append(Fault(method.upper(), path_pattern, 429, body, headers, times, via))
+
+    def limit_globally(self, seconds: float, retry_after: float | None = None) -> None:
+        """Hit the bot token's global rate limit for the next ``seconds``: every request made
+        with the bot token (from any process: the limit is per token) is answered with a
+        global 429; interaction callbacks and webhooks are exempt, as on Discord.
+        ``retry_after`` defaults to the rest of the window (a shorter one makes the client
+        come back, and be refused, several times)."""
+        self.global_limit = (self.now() + seconds, retry_after)
+
+    def global_limit_fault(self) -> Fault | None:
+        """The global 429 to answer a bot-token request with now, if the limit is hit."""
+        if self.global_limit is None:
+            return None
+        until, retry_after = self.global_limit
+        left = until - self.now()
+        if left <= 0:
+            self.global_limit = None
+            return None
+        wait = min(left, retry_after) if retry_after is not None else left
+        # Discord's own shape (discord-platform.md 1.4): a global 429 has no bucket.
+        headers = {"Retry-After": str(math.ceil(wait)), "X-RateLimit-Global": "true",
+                   "X-RateLimit-Scope": "global"}
+        body = {"message": "You are being rate limited.", "retry_after": round(wait, 3),
+                "global": True}
+        self.global_429s += 1
+        return Fault("*", "", 429, body, headers, 1)
 
     def inject_status(
         self,
