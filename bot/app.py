@@ -182,6 +182,7 @@ class SoraBot(commands.Bot):
         extensions: Sequence[str] = DEFAULT_EXTENSIONS,
         guild_ready_timeout: float = 2.0,
         run_jobs: bool = False,
+        instance: str | None = "main",
     ) -> None:
         # The bot never joins voice; discord.py would otherwise warn once per process that
         # the optional voice libraries are missing (it clears the same flags itself).
@@ -223,6 +224,10 @@ class SoraBot(commands.Bot):
             usable_models=self._usable_labels,
             metrics=services.metrics,
             webhooks=self.webhooks,
+            # This process's name among those sharing the database (bot/worker/claims.py):
+            # "main" for the one process that does everything, so a restart after a kill
+            # takes its jobs back at once instead of waiting for their leases to run out.
+            instance=instance,
         )
         if self.web is not None and self.webhooks is not None:
             self.web.add_routes(WebhookReceiver(
