@@ -41,6 +41,7 @@ from bot.web.ops import Health, gateway_connected, ops_routes
 from bot.web.server import WebServer
 from bot.web.webhooks import WebhookReceiver
 from bot.worker.scheduler import JobScheduler
+from bot.worker.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ class SoraBot(commands.Bot):
         guild_ready_timeout: float = 2.0,
         run_jobs: bool = False,
         instance: str | None = "main",
+        wakeups: Wakeups | None = None,
     ) -> None:
         # The bot never joins voice; discord.py would otherwise warn once per process that
         # the optional voice libraries are missing (it clears the same flags itself).
@@ -228,6 +230,8 @@ class SoraBot(commands.Bot):
             # "main" for the one process that does everything, so a restart after a kill
             # takes its jobs back at once instead of waiting for their leases to run out.
             instance=instance,
+            # New jobs and webhook events reach the schedulers (default: this process's).
+            wakeups=wakeups,
         )
         if self.web is not None and self.webhooks is not None:
             self.web.add_routes(WebhookReceiver(

@@ -129,7 +129,8 @@ class JobScheduler:
         #: This process's leases: what it holds of the shared queue.
         self.claims = Claims(store.leases, clock, timedelta(seconds=settings.jobs.lease_seconds),
                              instance=instance, lost=self._lost, freed=self._look_now)
-        self._wakeups: Wakeups = wakeups if wakeups is not None else LocalWakeups()
+        #: Where new work is announced and heard (bot/worker/wakeups.py).
+        self.wakeups: Wakeups = wakeups if wakeups is not None else LocalWakeups()
         #: The one background loop; other services register their duties on it.
         self.duties = Duties(leader=self.claims)
         self.duties.add(Duty(JOBS, self._scan, self._next_scan))
@@ -156,14 +157,14 @@ class JobScheduler:
     def wake(self) -> None:
         """Look at the queue now (a job was created or an event arrived): through the
         wake-ups port, so every scheduler that can hear it looks, this one included."""
-        self._wakeups.notify()
+        self.wakeups.notify()
 
     def _look_now(self) -> None:
         self.duties.wake(JOBS)
         self.duties.wake(POLLS)
 
     async def _await_wakeup(self) -> None:
-        if await self._wakeups.wait(MAX_IDLE.total_seconds()):
+        if await self.wakeups.wait(MAX_IDLE.total_seconds()):
             self._look_now()
 
     def _lost(self, job_id: str) -> None:
