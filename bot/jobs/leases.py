@@ -119,14 +119,14 @@ class JobLeases:
 
     async def take_over(self, owner: str, name: str) -> int:
         """Release the leases left by earlier processes named ``name`` (a restart of the same
-        instance after a kill): its jobs resume now, not when the leases run out. Returns how
-        many job leases were freed. Only for names unique to one process at a time."""
+        instance after a kill): its jobs and duties resume now, not when the leases run out.
+        Returns how many leases were freed. Only for names unique to one process at a time."""
         pattern = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
         async with self._db.transaction() as tx:
             freed = await tx.execute(
                 "UPDATE jobs SET lease_owner = NULL, lease_until = NULL"
                 " WHERE lease_owner LIKE ? ESCAPE '\\' AND lease_owner != ?", (pattern, owner))
-            await tx.execute(
+            freed += await tx.execute(
                 "DELETE FROM duty_leases WHERE owner LIKE ? ESCAPE '\\' AND owner != ?",
                 (pattern, owner))
         return freed

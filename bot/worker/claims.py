@@ -89,8 +89,7 @@ class Claims:
                 freed = await self._leases.take_over(self.owner, self._instance)
                 self._instance = None  # once, at start
                 if freed:
-                    log.info("job scheduler: took back %d job lease(s) of an earlier run",
-                             freed)
+                    log.info("job scheduler: took back %d lease(s) of an earlier run", freed)
                     self._freed()
             # Snapshot first: a job claimed after it is not yet in the renewal's answer.
             before = set(self._held)

@@ -115,7 +115,8 @@ async def test_a_restart_under_the_same_name_takes_its_leases_back(
 
     reborn = new_owner("main")
     assert reborn != dead
-    assert await leases.take_over(reborn, "main") == 1  # "main_2" is not "main" (LIKE escaped)
+    # One job lease and one duty lease; "main_2" is not "main" (LIKE's "_" is escaped).
+    assert await leases.take_over(reborn, "main") == 2
     [back] = await leases.claim(reborn, clock() + LEASE, 5)
     assert back.lease_owner == reborn
     assert await leases.hold_duty("polls", reborn, clock() + LEASE)
