@@ -25,11 +25,9 @@ the wake-ups port (bot/worker/wakeups.py) or, failing that, the next idle scan.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -75,8 +73,6 @@ POLLS = "polls"
 LEASES = "leases"
 #: The name of the duty that waits for wake-ups (bot/worker/wakeups.py).
 WAKEUPS = "wakeups"
-#: A file in the download folder untouched this long is a dead process's leftover.
-STALE_DOWNLOAD = timedelta(hours=1)
 #: Longest back-off between retries of one step.
 MAX_BACKOFF = timedelta(minutes=2)
 
@@ -153,15 +149,7 @@ class JobScheduler:
 
     def start(self) -> None:
         if not self.duties.running:
-            self._workdir.mkdir(parents=True, exist_ok=True)
-            # A download cut short by a crash. Another worker on this machine may be writing
-            # into the same folder, so only files nobody has touched for a while go (a job's
-            # own next download overwrites its leftover anyway).
-            cutoff = time.time() - STALE_DOWNLOAD.total_seconds()
-            for stale in self._workdir.glob("*.mp4*"):
-                with contextlib.suppress(OSError):
-                    if stale.stat().st_mtime < cutoff:
-                        stale.unlink(missing_ok=True)
+            self._outcomes.clear_stale_downloads()
             self.duties.start()
 
     def wake(self) -> None:
