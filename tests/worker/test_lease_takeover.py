@@ -92,6 +92,7 @@ async def test_a_killed_workers_jobs_resume_elsewhere_after_the_lease(
                     await other.close()
         finally:
             restore()
+    rows = await read_jobs(path)  # after the last step's release (or the stop's)
 
     # Not one of them was taken before its lease ran out.
     assert all(datetime.fromisoformat(str(r["delivered_at"])) >= leases_end for r in rows)
