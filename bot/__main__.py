@@ -78,7 +78,9 @@ async def run_role(settings: Settings, role: Role) -> None:
     the scheduler, HTTP sessions and database in order."""
     restore = point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
     try:
-        async with open_services(settings) as services, build_bot(services, role) as bot:
+        instance = role.instance(settings.discord)
+        async with (open_services(settings, instance=instance) as services,
+                    build_bot(services, role) as bot):
             loop = asyncio.get_running_loop()
             stopping: list[asyncio.Task[None]] = []
             stopped = asyncio.Event()

@@ -42,6 +42,7 @@ from bot.web.ops import Health, gateway_connected, ops_routes
 from bot.web.server import WebServer
 from bot.web.webhooks import WebhookReceiver
 from bot.worker.scheduler import JobScheduler
+from bot.worker.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,11 @@ def make_start_image_service(settings: Settings) -> StartImageService:
 
 @asynccontextmanager
 async def open_store(
-    settings: Settings, clock: Clock = utc_now, metrics: Metrics | None = None
+    settings: Settings, clock: Clock = utc_now, metrics: Metrics | None = None,
+    *, instance: str = "main",
 ) -> AsyncIterator[Store]:
-    """Open (and migrate) the database; close it on exit."""
+    """Open (and migrate) the database; close it on exit. ``instance``: this process's name
+    among those sharing the database (whose acknowledgements are its own)."""
     db = await Database.open(
         settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms
     )
@@ -120,7 +123,7 @@ async def open_store(
         )
         pending = PendingStore(db, clock=clock)
         yield Store(db=db, ledger=ledger, jobs=jobs, policy=policy, audit=audit,
-                    pending=pending, acks=AckStore(db, clock),
+                    pending=pending, acks=AckStore(db, clock, owner=instance),
                     retired=RetiredModels(db, clock, audit))
     finally:
         await db.close()
@@ -144,12 +147,13 @@ def make_apiframe_client(
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, clock: Clock = utc_now
+    settings: Settings, clock: Clock = utc_now, *, instance: str = "main",
 ) -> AsyncIterator[Services]:
     """Build every resource in one exit stack, so shutdown closes them in reverse order."""
     async with AsyncExitStack() as stack:
         metrics = Metrics()
-        store = await stack.enter_async_context(open_store(settings, clock, metrics))
+        store = await stack.enter_async_context(open_store(settings, clock, metrics,
+                                                                instance=instance))
         http = await stack.enter_async_context(
             aiohttp.ClientSession(headers={"User-Agent": "sora-discord-bot"})
         )
@@ -193,7 +197,8 @@ class SoraBot(commands.Bot):
         run_jobs: bool = False,
         gateway: bool = True,
         retire_orphans: bool | None = None,
-        orphan_min_age: timedelta = timedelta(0),
+        instance: str | None = "main",
+        wakeups: Wakeups | None = None,
         **options: Any,
     ) -> None:
         # The bot never joins voice; discord.py would otherwise warn once per process that
@@ -217,9 +222,6 @@ class SoraBot(commands.Bot):
         #: Orphaned acknowledgements are retired by a process that answers interactions
         #: (before it connects); by default the one-process bot (run_jobs on the gateway).
         self._retire_orphans = run_jobs and gateway if retire_orphans is None else retire_orphans
-        #: With several gateway processes, a younger ack may be another live process's
-        #: request about to be recorded: only older ones are taken for orphans.
-        self._orphan_min_age = orphan_min_age
         settings = services.settings
         web_config = settings.web
         #: The HTTP listener ([web] enabled): other routes join it with ``web.add_routes``
@@ -243,6 +245,12 @@ class SoraBot(commands.Bot):
             usable_models=self._usable_labels,
             metrics=services.metrics,
             webhooks=self.webhooks,
+            # This process's name among those sharing the database (bot/worker/claims.py):
+            # "main" for the one process that does everything, so a restart after a kill
+            # takes its jobs back at once instead of waiting for their leases to run out.
+            instance=instance,
+            # New jobs and webhook events reach the schedulers (default: this process's).
+            wakeups=wakeups,
         )
         if self.web is not None and self.webhooks is not None:
             self.web.add_routes(WebhookReceiver(
@@ -298,10 +306,8 @@ class SoraBot(commands.Bot):
     async def retire_orphan_acks(self) -> None:
         """Tell members whose request an earlier run acknowledged but never recorded."""
         acks = self.services.store.acks
-        now = self.services.clock()
+        # Only this process's own (bot/jobs/acks.py): another live gateway's are its own.
         for ack in await acks.orphans():
-            if now - discord.utils.snowflake_time(ack.interaction_id) < self._orphan_min_age:
-                continue
             await self.scheduler.publisher.retire_orphan(ack)
             await acks.close(ack.interaction_id)
         await acks.forget_recorded()

@@ -227,6 +227,9 @@ class JobsConfig(_Strict):
     token_margin_seconds: Annotated[float, Field(ge=0, le=600)] = 60.0
     token_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 30.0
     max_result_bytes: Annotated[int, Field(ge=1024)] = 500 * 1024 * 1024
+    #: How long a scheduler holds a job's step before another process may take it over
+    #: (bot/jobs/leases.py); renewed every third of it while the step runs.
+    lease_seconds: Annotated[float, Field(ge=0.5, le=3600)] = 30.0
 
 
 class ModerationConfig(_Strict):

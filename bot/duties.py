@@ -7,6 +7,13 @@ same duty at once, so a slow pass of one duty (a batch of audit posts) never hol
 (the job queue). Delays are seconds on the event loop's monotonic clock, as ``asyncio.sleep``
 measured them: the job queue converts its due times from the injected clock itself, and a test
 that moves the bot's clock does not fire a periodic duty early.
+
+Several processes may run this loop on one database. Most duties are safe everywhere (the job
+queue claims its jobs with leases); a duty marked ``once`` must run in one process at a time
+(the batched poll round, the audit outbox, the held-request sweep), so before each pass the
+loop asks its :class:`Leader` (bot/jobs/leases.py's duty leases, through the scheduler)
+whether this process holds that duty; a process that does not skips the pass and asks again
+later. Without a leader every duty runs here: one process, nobody to share with.
 """
 
 from __future__ import annotations
@@ -17,11 +24,23 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 #: After a pass or a ``due_in`` that raised, the next try of that duty.
 RETRY_SECONDS = 1.0
+
+
+class Leader(Protocol):
+    """Says whether this process may run a once-only duty now."""
+
+    async def hold(self, name: str) -> bool:
+        """Take or keep duty ``name`` for this process; False while another process has it."""
+
+    @property
+    def retry_seconds(self) -> float:
+        """How soon a process that does not hold a duty asks again."""
 
 
 @dataclass(frozen=True)
@@ -32,15 +51,19 @@ class Duty:
     run: Callable[[], Awaitable[None]]
     #: Seconds from the end of a pass until the next (0: at once; None: only when woken).
     due_in: Callable[[], Awaitable[float | None]]
+    #: Runs in one process at a time when many share the database (see the module's doc).
+    once: bool = False
 
     @classmethod
-    def every(cls, name: str, seconds: float, run: Callable[[], Awaitable[None]]) -> Duty:
+    def every(
+        cls, name: str, seconds: float, run: Callable[[], Awaitable[None]], *, once: bool = False
+    ) -> Duty:
         """A pass at once, then one ``seconds`` after each pass ends."""
 
         async def interval() -> float:
             return seconds
 
-        return cls(name, run, interval)
+        return cls(name, run, interval, once)
 
 
 @dataclass
@@ -55,7 +78,8 @@ class _Slot:
 class Duties:
     """Runs each registered duty when it is due or woken, until stopped."""
 
-    def __init__(self) -> None:
+    def __init__(self, leader: Leader | None = None) -> None:
+        self._leader = leader
         self._slots: dict[str, _Slot] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -137,8 +161,12 @@ class Duties:
     async def _pass(self, slot: _Slot) -> None:
         delay: float | None
         try:
-            await slot.duty.run()
-            delay = await slot.duty.due_in()
+            if slot.duty.once and self._leader is not None and not await self._leader.hold(
+                    slot.duty.name):
+                delay = self._leader.retry_seconds  # another process runs it for now
+            else:
+                await slot.duty.run()
+                delay = await slot.duty.due_in()
         except Exception:  # a duty normally logs its own failures; this is the backstop
             log.exception("duty %s: pass failed; retrying", slot.duty.name)
             delay = RETRY_SECONDS

@@ -17,7 +17,8 @@ which parts start (:func:`build_bot`) and whether the process connects (``bot.__
 
 from __future__ import annotations
 
-from datetime import timedelta
+import os
+import socket
 from enum import StrEnum
 from typing import Any
 
@@ -25,11 +26,6 @@ from discord.ext import commands
 
 from bot.app import Services, SoraBot
 from bot.config import DiscordConfig
-
-#: A gateway takes an acknowledged request for an orphan (a killed process's) only when it is
-#: this old: any number of gateways share the table, and one starting must not retire the
-#: request another is recording right now (validation and a start-image upload take seconds).
-ORPHAN_MIN_AGE = timedelta(minutes=2)
 
 
 class Role(StrEnum):
@@ -48,6 +44,25 @@ class Role(StrEnum):
     def runs_jobs(self) -> bool:
         """Whether it runs the scheduler, its duties and the HTTP listener."""
         return self is not Role.GATEWAY
+
+    def instance(self, discord: DiscordConfig) -> str:
+        """This process's name among those sharing the database.
+
+        It names the acknowledgements a gateway opens (a restarted gateway retires its own
+        orphans, never another live one's) and the jobs a scheduler holds. ``run`` is "main"
+        and a gateway is named after the shards it owns, both the same across restarts (a
+        restart takes its own back at once); a worker is one of many alike, named after its
+        host and process (a killed worker's leases run out instead).
+        """
+        if self is Role.ALL:
+            return "main"
+        if self is Role.GATEWAY:
+            if discord.shard_count is None:
+                return "gateway"
+            ids = discord.shard_ids if discord.shard_ids is not None else range(
+                discord.shard_count)
+            return f"gateway-{'.'.join(map(str, ids))}-of-{discord.shard_count}"
+        return f"worker-{socket.gethostname()}-{os.getpid()}"
 
 
 def describe_shards(discord: DiscordConfig) -> str:
@@ -74,12 +89,8 @@ def build_bot(services: Services, role: Role, **options: Any) -> SoraBot:
         if config.shard_ids is not None:
             shards["shard_ids"] = list(config.shard_ids)
         return ShardedSoraBot(services, run_jobs=role.runs_jobs, gateway=True,
-                              retire_orphans=True, orphan_min_age=_orphan_age(role),
+                              retire_orphans=True, instance=role.instance(config),
                               **shards, **options)
     return SoraBot(services, run_jobs=role.runs_jobs, gateway=role.connects,
-                   retire_orphans=role.connects, orphan_min_age=_orphan_age(role), **options)
+                   retire_orphans=role.connects, instance=role.instance(config), **options)
 
-
-def _orphan_age(role: Role) -> timedelta:
-    # One process (run) owns every acknowledgement: all of them left over are orphans.
-    return ORPHAN_MIN_AGE if role is Role.GATEWAY else timedelta(0)

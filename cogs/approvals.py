@@ -42,8 +42,9 @@ class ApprovalsCog(commands.Cog, name=COG_NAME):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(PendingButton)
         # A duty of the one scheduler, so it runs (at once, then every SWEEP_SECONDS) where
-        # jobs run, and stops with them.
-        self.bot.scheduler.duties.add(Duty.every(SWEEP_DUTY, SWEEP_SECONDS, self._sweep_once))
+        # jobs run, and stops with them; once-only, so with many processes one tells members.
+        self.bot.scheduler.duties.add(Duty.every(SWEEP_DUTY, SWEEP_SECONDS, self._sweep_once,
+                                                 once=True))
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(PendingButton)

@@ -279,6 +279,12 @@ class AuditPoster:
 
     A duty of the one scheduler: a pass when an event is recorded, else every ``interval``
     seconds (a failed post is retried), and at once again while a full batch was settled.
+
+    A once-only duty (bot/duties.py): with many processes on one database, the one holding
+    the duty's lease posts the whole outbox, so an event is posted once and a guild's events
+    keep their order (claiming rows per process would post a guild's later events beside
+    its earlier ones). A holder killed between Discord's answer and :meth:`AuditLog.mark`
+    leaves the event pending; the next holder sends it again with the same nonce.
     """
 
     def __init__(
@@ -288,7 +294,7 @@ class AuditPoster:
         self._audit, self._client, self._duties = audit, client, duties
         self._interval, self._batch = interval, batch
         self._busy = False
-        duties.add(Duty(AUDIT_DUTY, self._pass, self._due_in))
+        duties.add(Duty(AUDIT_DUTY, self._pass, self._due_in, once=True))
         audit.on_record(self.wake)
 
     def wake(self) -> None:

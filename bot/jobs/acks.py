@@ -6,17 +6,26 @@ From just before the public "thinking…" acknowledgement to the job row there i
 placeholder would think forever; the next run finds the row and says so. The row is removed in
 the transaction that writes the job (:meth:`AckStore.close_in`), so no run can see a job
 without its acknowledgement closed, nor a closed acknowledgement without a job or a refusal.
+
+With several gateway processes on one database, a starting process must not take another
+live process's rows for its own orphans (it would tell that process's members their request
+failed while it is being worked on). So each row names the process that opened it (``owner``,
+a name stable across that process's restarts, such as its shard range), and a starting
+process retires only its own rows, rows from before owners were recorded, and anyone's older
+than the interaction token's life: by then no process can still answer that interaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.clock import Clock, to_db_time
 from bot.db.database import Database, Transaction
 from bot.jobs.store import has_job
 
+#: Discord's interaction token lives this long; an acknowledgement older than that is nobody's.
+TOKEN_LIFE = timedelta(minutes=15)
 
 @dataclass(frozen=True, slots=True)
 class OpenAck:
@@ -30,16 +39,18 @@ class OpenAck:
 
 
 class AckStore:
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self._db, self._clock = db, clock
+    def __init__(self, db: Database, clock: Clock, *, owner: str = "main") -> None:
+        """``owner``: this process's name, the same across its restarts and different from
+        every other process that answers interactions on this database."""
+        self._db, self._clock, self._owner = db, clock, owner
 
     async def open(self, ack: OpenAck) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
                 "INSERT OR REPLACE INTO open_acks (interaction_id, application_id, token,"
-                " expires_at, created_at) VALUES (?, ?, ?, ?, ?)",
+                " expires_at, created_at, owner) VALUES (?, ?, ?, ?, ?, ?)",
                 (ack.interaction_id, ack.application_id, ack.token,
-                 to_db_time(ack.expires_at), to_db_time(self._clock())),
+                 to_db_time(ack.expires_at), to_db_time(self._clock()), self._owner),
             )
 
     async def close(self, interaction_id: int) -> None:
@@ -52,10 +63,12 @@ class AckStore:
         await tx.execute("DELETE FROM open_acks WHERE interaction_id = ?", (interaction_id,))
 
     async def orphans(self) -> list[OpenAck]:
-        """Acknowledgements left by an earlier run that never became a job."""
+        """Acknowledgements left by an earlier run of this process that never became a job
+        (and anyone's too old for a process to still be answering)."""
         rows = await self._db.fetchall(
             f"SELECT * FROM open_acks AS a WHERE NOT {has_job('a.interaction_id')}"  # noqa: S608
-            " ORDER BY created_at"
+            " AND (a.owner IS NULL OR a.owner = ? OR a.created_at <= ?) ORDER BY created_at",
+            (self._owner, to_db_time(self._clock() - TOKEN_LIFE)),
         )
         return [
             OpenAck(int(r["interaction_id"]), int(r["application_id"]), str(r["token"]),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from bot.clock import Clock, from_db_time, to_db_time
 from bot.db.database import Database, Transaction
 from bot.jobs import audit_texts
+from bot.jobs.leases import PENDING, POLLS, STEPS, JobLeases
 from bot.jobs.model import IN_FLIGHT, FailureKind, Job, JobLimitReached, JobState
 from bot.ledger.journal import is_refunded
 from bot.ledger.store import Ledger
@@ -107,6 +108,8 @@ class JobStore:
         self._policy = policy
         # Job start, delivery and refund are audited in the transaction that makes them so.
         self._audit = audit
+        #: Who holds which job's step (many schedulers may share the database).
+        self.leases = JobLeases(db, clock)
 
     def _now(self) -> str:
         return to_db_time(self._clock())
@@ -212,16 +215,8 @@ class JobStore:
         return [Job.from_row(r) for r in await self._db.fetchall(sql + " ORDER BY created_at",
                                                                   params)]
 
-    _PENDING = (
-        "(state IN ('reserved', 'submitted', 'completed', 'failed')"
-        " OR (state = 'refunded' AND notified_at IS NULL))"
-    )
-
-    # Written as _PENDING plus a term, so SQLite still uses the jobs_pending partial index.
-    #: Without submitted jobs, which a batched poller follows instead.
-    _STEPS = f"{_PENDING} AND state != 'submitted'"
-    #: Only submitted jobs.
-    _POLLS = f"{_PENDING} AND state = 'submitted'"
+    # The queue's clauses live with the leases that claim from it (bot/jobs/leases.py).
+    _PENDING, _STEPS, _POLLS = PENDING, STEPS, POLLS
 
     async def due(self, limit: int, *, polls: bool = True) -> list[Job]:
         """Unfinished jobs whose next step is due now, oldest first (without submitted jobs
@@ -235,16 +230,20 @@ class JobStore:
         return [Job.from_row(r) for r in rows]
 
     async def next_due_at(
-        self, exclude: Collection[str] = (), *, polls: bool = True
+        self, exclude: Collection[str] = (), *, polls: bool = True, owner: str | None = None
     ) -> datetime | None:
-        """When the next unfinished job is due, ignoring ``exclude`` (steps under way), and
-        submitted jobs when ``polls`` is False."""
+        """When the next unfinished job is due, ignoring ``exclude`` and the jobs ``owner``
+        holds (steps under way), and submitted jobs when ``polls`` is False. A job another
+        process holds is due when its lease ends, if that is later: the holder's step may
+        move it, and until then nobody else may take it."""
         skip = ",".join("?" * len(exclude))
         pending = self._PENDING if polls else self._STEPS
+        mine = " AND (lease_owner IS NULL OR lease_owner != ?)" if owner is not None else ""
         row = await self._db.fetchone(
-            f"SELECT MIN(next_action_at) AS at FROM jobs WHERE {pending}"  # noqa: S608
+            "SELECT MIN(CASE WHEN lease_until > next_action_at THEN lease_until"  # noqa: S608
+            f" ELSE next_action_at END) AS at FROM jobs WHERE {pending}{mine}"
             + (f" AND id NOT IN ({skip})" if exclude else ""),
-            tuple(exclude),
+            (*(() if owner is None else (owner,)), *exclude),
         )
         return from_db_time(row["at"]) if row else None
 

@@ -8,7 +8,9 @@ so a stop between Discord accepting a video and the job recording it never turns
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,6 +43,8 @@ MAX_POST_ATTEMPTS = 12
 MAX_LOOKUP_ATTEMPTS = 5
 #: Most models named in a notice that a member's model retired.
 MAX_NAMED = 8
+#: A file in the download folder untouched this long is a dead process's leftover.
+STALE_DOWNLOAD = timedelta(hours=1)
 
 
 class Outcomes:
@@ -68,6 +72,17 @@ class Outcomes:
         self._backoff, self._fail = backoff, fail
         self._usable_models = usable_models
         self._lineup = lineup
+
+    def clear_stale_downloads(self) -> None:
+        """Remove downloads cut short by a crash. Another worker on this machine may be
+        writing into the same folder, so only files nobody touched for a while go (a job's
+        own next download replaces its leftover anyway)."""
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        cutoff = time.time() - STALE_DOWNLOAD.total_seconds()
+        for stale in self._workdir.glob("*.mp4*"):
+            with contextlib.suppress(OSError):
+                if stale.stat().st_mtime < cutoff:
+                    stale.unlink(missing_ok=True)
 
     async def _route_ready(self, job: Job) -> Job | None:
         """The job, marked if its outcome goes out through the token; None to wait instead.

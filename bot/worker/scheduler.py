@@ -11,6 +11,15 @@ edit the original response or carry an enforced nonce. Showing a job's outcome (
 the failure notice, and looking for an earlier attempt's post first) is bot/worker/outcomes.py.
 Submitted jobs are followed by bot/worker/poller.py, a duty of its own that reads Apiframe's
 job listing for many jobs at once and hands this module the few that need a single poll.
+
+Any number of schedulers may share the database (bot/jobs/leases.py, bot/worker/claims.py): a
+scan *claims* due jobs with a lease instead of reading them, the ``leases`` duty renews what
+this process holds (and cancels a step whose lease another process took), and a step's end
+releases its job. A process killed mid-step stops renewing; once its leases run out another
+scheduler repeats those steps. The batched poll round is a once-only duty: one process at a
+time follows every submitted job (one listing call answers for 100 jobs, so splitting them
+between processes would multiply the list calls, not divide them). New work arrives through
+the wake-ups port (bot/worker/wakeups.py) or, failing that, the next idle scan.
 """
 
 from __future__ import annotations
@@ -45,8 +54,10 @@ from bot.jobs.retired import RetiredModels, operator_advice
 from bot.jobs.store import JobStore
 from bot.metrics import Metrics
 from bot.web.link import WEBHOOK_EVENTS, WebhookLink
+from bot.worker.claims import Claims
 from bot.worker.outcomes import Outcomes
 from bot.worker.poller import BatchPoller
+from bot.worker.wakeups import LocalWakeups, Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +69,10 @@ SCAN_RETRY_SECONDS = 1.0
 JOBS = "jobs"
 #: The name of the batched poller's duty (bot/worker/poller.py).
 POLLS = "polls"
+#: The name of the duty that renews this process's leases (bot/worker/claims.py).
+LEASES = "leases"
+#: The name of the duty that waits for wake-ups (bot/worker/wakeups.py).
+WAKEUPS = "wakeups"
 #: Longest back-off between retries of one step.
 MAX_BACKOFF = timedelta(minutes=2)
 
@@ -77,6 +92,8 @@ class JobScheduler:
         metrics: Metrics | None = None,
         webhooks: WebhookLink | None = None,
         batched_polls: bool = True,
+        wakeups: Wakeups | None = None,
+        instance: str | None = None,
     ) -> None:
         """``usable_models(guild_id)``: the labels of the models that guild may use now (the
         launch use case knows; the worker cannot import it), named when a model retires.
@@ -84,7 +101,11 @@ class JobScheduler:
 
         ``batched_polls``: follow submitted jobs through Apiframe's job listing
         (bot/worker/poller.py); False polls each job on its own (the old path, kept as the
-        benchmark's baseline)."""
+        benchmark's baseline).
+
+        ``wakeups``: how new work reaches this scheduler (default: within this process).
+        ``instance``: this process's name among those sharing the database, if unique to it
+        (see :class:`Claims`)."""
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
         self._retired = retired
         self._metrics = metrics if metrics is not None else Metrics()
@@ -105,9 +126,16 @@ class JobScheduler:
         self._limit = asyncio.Semaphore(settings.jobs.max_concurrent_work)
         self._active: dict[str, asyncio.Task[None]] = {}
         self._scan_failed = False
+        #: This process's leases: what it holds of the shared queue.
+        self.claims = Claims(store.leases, clock, timedelta(seconds=settings.jobs.lease_seconds),
+                             instance=instance, lost=self._lost, freed=self._look_now)
+        #: Where new work is announced and heard (bot/worker/wakeups.py).
+        self.wakeups: Wakeups = wakeups if wakeups is not None else LocalWakeups()
         #: The one background loop; other services register their duties on it.
-        self.duties = Duties()
+        self.duties = Duties(leader=self.claims)
         self.duties.add(Duty(JOBS, self._scan, self._next_scan))
+        self.duties.add(Duty.every(LEASES, self.claims.renew_every, self.claims.renew))
+        self.duties.add(Duty(WAKEUPS, self._await_wakeup, _at_once))
         self._batched = batched_polls
         if batched_polls:
             poller = BatchPoller(
@@ -115,29 +143,42 @@ class JobScheduler:
                 single=self._poll_step, apply=self.apply_event, show_progress=self._show_progress,
                 card_every=self._progress_every, backoff=self._backoff, limit=self._limit,
             )
-            self.duties.add(Duty(POLLS, poller.sweep, poller.next_in))
+            self.duties.add(Duty(POLLS, poller.sweep, poller.next_in, once=True))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         if not self.duties.running:
-            self._workdir.mkdir(parents=True, exist_ok=True)
-            for stale in self._workdir.glob("*.mp4*"):
-                stale.unlink(missing_ok=True)  # a download cut short by a crash
+            self._outcomes.clear_stale_downloads()
             self.duties.start()
 
     def wake(self) -> None:
-        """Look at the queue now (a job was created or an event arrived)."""
+        """Look at the queue now (a job was created or an event arrived): through the
+        wake-ups port, so every scheduler that can hear it looks, this one included."""
+        self.wakeups.notify()
+
+    def _look_now(self) -> None:
         self.duties.wake(JOBS)
         self.duties.wake(POLLS)
 
+    async def _await_wakeup(self) -> None:
+        if await self.wakeups.wait(MAX_IDLE.total_seconds()):
+            self._look_now()
+
+    def _lost(self, job_id: str) -> None:
+        task = self._active.get(job_id)
+        if task is not None:
+            task.cancel()  # the database keeps its place; the new holder repeats the step
+
     async def stop(self) -> None:
-        """Stop taking work and cancel steps in progress; the database keeps their place."""
+        """Stop taking work and cancel steps in progress; the database keeps their place,
+        and this process's leases are given up so other schedulers carry on at once."""
         await self.duties.stop()  # first, so no scan starts a step after the others are cancelled
         steps = list(self._active.values())
         for task in steps:
             task.cancel()
         await asyncio.gather(*steps, return_exceptions=True)
+        await self.claims.release_all()
 
     async def _scan(self) -> None:
         try:
@@ -156,9 +197,13 @@ class JobScheduler:
         return SCAN_RETRY_SECONDS
 
     async def _dispatch_due(self) -> None:
-        capacity = self._settings.jobs.max_concurrent_work * 4
-        for job in await self._store.due(limit=capacity, polls=not self._batched):
-            if job.id not in self._active:
+        # Claim no more than can start soon: a job claimed here is one no other scheduler
+        # may take until this process releases it.
+        room = self._settings.jobs.max_concurrent_work * 4 - len(self._active)
+        if room <= 0:
+            return
+        for job in await self.claims.claim(room, polls=not self._batched):
+            if job.id not in self._active:  # else its lease had lapsed under its own step
                 task = asyncio.create_task(self._step(job), name=f"job-{job.id}")
                 self._active[job.id] = task
                 task.add_done_callback(functools.partial(self._finished, job.id))
@@ -171,7 +216,8 @@ class JobScheduler:
         # Steps under way keep their past due time until they finish (and wake the loop);
         # counting them would spin the loop for as long as a slow request takes.
         upcoming = await self._store.next_due_at(exclude=tuple(self._active),
-                                                 polls=not self._batched)
+                                                 polls=not self._batched,
+                                                 owner=self.claims.owner)
         if upcoming is None:
             return MAX_IDLE.total_seconds()
         seconds = (upcoming - self._clock()).total_seconds()
@@ -180,20 +226,26 @@ class JobScheduler:
     # -- one step of one job ----------------------------------------------------------------
 
     async def _step(self, job: Job) -> None:
-        async with self._limit:
-            fresh = await self._store.get(job.id)  # another step may have moved it meanwhile
-            if fresh is None or fresh.next_action_at > self._clock():
-                return
-            try:
-                await self._advance(fresh)
-                if fresh.state is JobState.RESERVED and self._batched:
-                    # Submitted now: the poller may be idling towards a sweep planned before.
-                    self.duties.wake(POLLS)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("job %s: step in state %s failed; will retry", fresh.id, fresh.state)
-                await self._store.reschedule(fresh, self._backoff(fresh))
+        try:
+            async with self._limit:
+                await self._step_held(job)
+        finally:
+            await self.claims.release(job.id)
+
+    async def _step_held(self, job: Job) -> None:
+        fresh = await self._store.get(job.id)  # a webhook may have moved it meanwhile
+        if fresh is None or fresh.next_action_at > self._clock():
+            return
+        try:
+            await self._advance(fresh)
+            if fresh.state is JobState.RESERVED and self._batched:
+                # Submitted now: the poller may be idling towards a sweep planned before.
+                self.duties.wake(POLLS)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s: step in state %s failed; will retry", fresh.id, fresh.state)
+            await self._store.reschedule(fresh, self._backoff(fresh))
 
     async def _advance(self, job: Job) -> None:
         if job.state is JobState.RESERVED:
@@ -368,3 +420,7 @@ class JobScheduler:
                         " %s); it is refused for new requests and its failed jobs are"
                         " refunded. Operator: %s", job.model, job.id, mark.detail,
                         operator_advice(job.model))
+
+
+async def _at_once() -> float:
+    return 0.0
