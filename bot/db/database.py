@@ -103,6 +103,11 @@ class Transaction:
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return (await self._inline(sql, params, 2))[1]
 
+    async def scan(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of a read that may be long (a guild's whole journal): on aiosqlite's
+        thread, so the event loop goes on meanwhile."""
+        return (await _run(self._gate, self._live(), sql, params, 2))[1]
+
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested scope whose writes are undone if it raises, leaving the transaction usable.
 
@@ -170,6 +175,28 @@ def _statement(conn: aiosqlite.Connection, sql: str, params: Params,
         cursor.close()
 
 
+def _open_reader(path: Path) -> sqlite3.Connection:
+    """The read connection: autocommit, never waiting for a lock (timeout 0: the rare busy
+    read goes to the writer's thread instead), refusing writes."""
+    reader = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
+    try:
+        reader.row_factory = sqlite3.Row
+        reader.execute("PRAGMA query_only = ON")
+        reader.execute("PRAGMA foreign_keys = ON")  # as the writer's, for anyone asking
+    except BaseException:
+        reader.close()
+        raise
+    return reader
+
+
+def _read(reader: sqlite3.Connection, sql: str, params: Params, fetch: int) -> list[Row]:
+    cursor = reader.execute(sql, params)
+    try:
+        return [dict(row) for row in (cursor.fetchall() if fetch == 2 else cursor.fetchmany(1))]
+    finally:
+        cursor.close()  # ends the statement's snapshot, so checkpoints are not held back
+
+
 def _rollback_if_open(conn: aiosqlite.Connection) -> None:
     # Decided on the connection's thread, after whatever was queued before it (a BEGIN that
     # was still waiting for the lock when its caller was cancelled).
@@ -198,12 +225,14 @@ async def _fetchone(conn: aiosqlite.Connection, sql: str, params: Params) -> Row
 
 
 class Database:
-    """One SQLite connection per process; transactions on it are serialised by a lock."""
+    """One SQLite connection per process for writes, whose transactions are serialised by a
+    lock, and one for one-row reads, which never wait for that lock (see :meth:`fetchone`)."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, schema_version: int,
-                 busy_timeout_ms: int = 5000) -> None:
+                 busy_timeout_ms: int = 5000, reader: sqlite3.Connection | None = None) -> None:
         # Use Database.open(): it configures the connection and applies migrations.
         self._conn: aiosqlite.Connection | None = conn
+        self._reader = reader
         self._busy_timeout_ms = busy_timeout_ms
         self._path = path
         self._schema_version = schema_version
@@ -254,6 +283,10 @@ class Database:
                 raise DatabaseError(f"{path}: could not switch the database to WAL mode")
             await _execute(conn, "PRAGMA foreign_keys = ON", ())
             version = await _migrate(conn, path, known)
+            try:
+                reader = await asyncio.to_thread(_open_reader, path)
+            except sqlite3.Error as exc:
+                raise translate(exc) from exc
         except DatabaseError as exc:
             await conn.close()
             # Named after the file, so the operator knows which one to restore or fix.
@@ -261,7 +294,7 @@ class Database:
         except BaseException:
             await conn.close()
             raise
-        return cls(conn, path, version, busy_timeout_ms)
+        return cls(conn, path, version, busy_timeout_ms, reader)
 
     @property
     def path(self) -> Path:
@@ -363,32 +396,56 @@ class Database:
             raise translate(exc) from exc
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        """One row, read in autocommit mode right here on the event loop: no trip to
-        aiosqlite's thread (~75 us), never interleaved with another coroutine's transaction.
+        """One committed row, read right here on the event loop through the read connection:
+        no trip to aiosqlite's thread and no wait for the write lock.
 
         One-row reads are the bot's lookups (a balance, a policy, a count over an index), and
         most run before an interaction is acknowledged, where Discord allows 3 s shared by a
-        burst. A read that may scan a growing table (history, exports, counts over every
-        job) must use :meth:`fetchall`, which runs on the thread and holds nothing up.
+        burst: queued behind that burst's transactions, each would wait a turn of the whole
+        event loop per transaction ahead of it. The read connection sees what is committed
+        (WAL gives each statement a snapshot), never another coroutine's open transaction.
+        A read that may scan a growing table (history, exports, counts over every job) must
+        use :meth:`fetchall`, which runs on the thread and holds nothing up.
         """
-        self._refuse_reentry()
-        async with self._lock:
-            conn = self._live()
-            done = await self._now_or_busy(conn, sql, params, 1)
-            if done is None:  # WAL readers wait only in rare cases (another's recovery)
-                done = await _run(self._gate, conn, sql, params, 1)
-            rows = done[1]
-            return rows[0] if rows else None
+        rows = await self._read_now(sql, params, 1)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """A short list (a LIMIT, a handful of rows through an index), read as
+        :meth:`fetchone` reads; anything that may be long goes through :meth:`scan`."""
+        return await self._read_now(sql, params, 2)
+
+    async def scan(self, sql: str, params: Params = ()) -> list[Row]:
+        """A read that may be long (counts over every job): on aiosqlite's thread, after the
+        transaction in progress, so the event loop goes on meanwhile."""
         self._refuse_reentry()
         async with self._lock:
             return (await _run(self._gate, self._live(), sql, params, 2))[1]
+
+    async def _read_now(self, sql: str, params: Params, fetch: int) -> list[Row]:
+        self._refuse_reentry()
+        reader = self._reader
+        if self._conn is None or reader is None:
+            raise DatabaseClosed("the database is closed")
+        try:
+            return _read(reader, sql, params, fetch)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise translate(exc) from exc
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+        # WAL readers wait only in rare cases (another connection's recovery): wait on the
+        # thread, with the operator's busy timeout.
+        async with self._lock:
+            return (await _run(self._gate, self._live(), sql, params, fetch))[1]
 
     async def close(self) -> None:
         """Wait for the running transaction, then close; the last connection removes the WAL."""
         async with self._lock:
             conn, self._conn = self._conn, None
+            reader, self._reader = self._reader, None
+            if reader is not None:
+                reader.close()
             if conn is not None:
                 await self._gate.idle()
                 await conn.close()

@@ -249,7 +249,7 @@ class JobStore:
 
     async def count_by_state(self) -> dict[JobState, int]:
         """How many jobs are in each state (every state, zeros included), for /metrics."""
-        rows = await self._db.fetchall("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        rows = await self._db.scan("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
         counts = dict.fromkeys(JobState, 0)
         for row in rows:
             counts[JobState(row["state"])] = int(row["n"])

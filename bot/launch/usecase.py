@@ -41,6 +41,7 @@ from bot.launch.port import (
     ImageUploadFailed,
     PreviewFacts,
 )
+from bot.launch.priority import AckFirst
 from bot.launch.startimages import StartImageService
 from bot.launch.validation import StartImage, check_attachment_meta, check_prompt
 from bot.ledger.store import Ledger
@@ -64,7 +65,7 @@ class Launcher:
         self, *, settings: Settings, ledger: Ledger, jobs: JobStore, policy: PolicyStore,
         pending: PendingStore, acks: AckStore, audit: AuditLog, apiframe: ApiframeClient,
         images: StartImageService, wake: Callable[[], None],
-        retired: RetiredModels | None = None,
+        retired: RetiredModels | None = None, first: AckFirst | None = None,
     ) -> None:
         self._settings, self._ledger, self._jobs, self._policy = settings, ledger, jobs, policy
         self._pending, self._acks, self._audit = pending, acks, audit
@@ -73,6 +74,8 @@ class Launcher:
         self._wake = wake
         # None: no model is ever refused as retired (a rig without the store).
         self._retired = retired
+        # Under a burst, every acknowledgement before the slow work behind any of them.
+        self._first = first or AckFirst()
 
     def offer(self, model: str) -> Offer:
         """The enabled model, or :class:`OptionRefused` naming the ones offered instead."""
@@ -177,25 +180,11 @@ class Launcher:
         if image is not None:
             check_attachment_meta(image.size, image.content_type,
                                   self._settings.jobs.max_start_image_bytes)
-        policy = await self.precheck(request)
 
         async def rehost() -> tuple[str | None, str | None]:
             if image is None:
                 return image_url, image_note
             return await self._rehost(image, options.aspect_ratio, fit)
-
-        if gate:
-            # The policy the precheck just read: a moderator's change from this instant on
-            # is still applied by the check inside the reserving transaction.
-            kind = gate_for(policy, request.price)
-            if kind is not None:
-                await self._hold(kind, request, policy, port, rehost)
-                return None
-
-        # Until the job row exists, a crash would leave the public placeholder thinking
-        # forever: note it first, so the next run can say that nothing was charged.
-        await self._acks.open(OpenAck(origin.interaction_id, origin.application_id,
-                                      origin.interaction_token, origin.token_expires_at))
 
         async def with_the_job(tx: Transaction) -> None:
             # In the job row's own transaction, so no later failure can leave a job whose
@@ -204,17 +193,35 @@ class Launcher:
             if held_id is not None:
                 await self._pending.claim(tx, held_id)
 
+        opened = False
         try:
-            # Errors from here on reach the member privately: the error handler removes the
-            # public placeholder first.
-            status_message_id = await port.acknowledge()
+            with self._first.acknowledging():
+                policy = await self.precheck(request)
+                # The policy the precheck just read: a moderator's change from this instant
+                # on is still applied by the check inside the reserving transaction.
+                kind = gate_for(policy, request.price) if gate else None
+                if kind is not None:
+                    await self._hold(kind, request, policy, port, rehost)
+                    return None
+                # Until the job row exists, a crash would leave the public placeholder
+                # thinking forever: note it first, so the next run can say that nothing was
+                # charged.
+                await self._acks.open(OpenAck(origin.interaction_id, origin.application_id,
+                                              origin.interaction_token,
+                                              origin.token_expires_at))
+                opened = True
+                # Errors from here on reach the member privately: the error handler removes
+                # the public placeholder first.
+                status_message_id = await port.acknowledge()
+            await self._first.settle()
             url, note = await rehost()
             job = await self._reserve(request.with_image(url, note),
                                       status_message_id=status_message_id, within=with_the_job)
         except Exception:
             # No job: the member is told why right now, so the note for the next run can go.
             # (A cancellation keeps it: then nobody told the member anything.)
-            await self._forget_ack(origin.interaction_id)
+            if opened:
+                await self._forget_ack(origin.interaction_id)
             raise
         log.info("job %s: created for guild %s by user %s (%d credits)",
                  job.id, job.guild_id, job.user_id, job.price)

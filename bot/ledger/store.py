@@ -383,7 +383,7 @@ class Ledger:
         async with self._db.transaction() as tx:
             await self._ensure_guild(tx, guild)
             balance = await self._current(tx, guild)
-            rows = await tx.fetchall(SELECT_ENTRIES + " ORDER BY id", (guild,))
+            rows = await tx.scan(SELECT_ENTRIES + " ORDER BY id", (guild,))
         return LedgerExport(
             guild_id=guild,
             balance=balance,

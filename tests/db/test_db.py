@@ -13,6 +13,7 @@ from bot.db.database import (
     Database,
     DatabaseBusy,
     DatabaseClosed,
+    DatabaseError,
     Migration,
     MigrationError,
     SchemaTooNew,
@@ -69,8 +70,8 @@ async def test_wal_foreign_keys_and_busy_timeout_are_on(tmp_path: Path) -> None:
     async with await Database.open(tmp_path / "db.sqlite3", busy_timeout_ms=1234) as db:
         assert await db.fetchone("PRAGMA journal_mode") == {"journal_mode": "wal"}
         assert await db.fetchone("PRAGMA foreign_keys") == {"foreign_keys": 1}
-        # Read on aiosqlite's thread: a one-row read here asks without waiting (timeout 0).
-        (row,) = await db.fetchall("PRAGMA busy_timeout")
+        # Read on the writing connection (the read connection never waits: timeout 0).
+        (row,) = await db.scan("PRAGMA busy_timeout")
         assert next(iter(row.values())) == 1234
 
 
@@ -378,5 +379,35 @@ async def test_waiting_for_another_process_lock_keeps_the_loop_free_and_the_time
         await asyncio.wait_for(write, 5)
         clock.cancel()
         assert await db.fetchone("SELECT n FROM counter") == {"n": 5}
-        (row,) = await db.fetchall("PRAGMA busy_timeout")
+        (row,) = await db.scan("PRAGMA busy_timeout")
         assert next(iter(row.values())) == 10_000
+
+
+async def test_reads_see_what_is_committed_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    """One-row and short reads go through the read connection: a coroutine's open
+    transaction neither holds them up nor shows them its uncommitted writes."""
+    async with await Database.open(tmp_path / "db.sqlite3", migrations=[COUNTER]) as db:
+        inside, release = asyncio.Event(), asyncio.Event()
+
+        async def writer() -> None:
+            async with db.transaction() as tx:
+                await tx.execute("UPDATE counter SET n = 7")
+                inside.set()
+                await release.wait()
+
+        task = asyncio.create_task(writer())
+        await inside.wait()
+        # The write transaction is open (and holds the lock) while these run.
+        assert await asyncio.wait_for(db.fetchone("SELECT n FROM counter"), 1) == {"n": 0}
+        assert await asyncio.wait_for(db.fetchall("SELECT n FROM counter"), 1) == [{"n": 0}]
+        release.set()
+        await task
+        assert await db.fetchone("SELECT n FROM counter") == {"n": 7}
+        assert await db.scan("SELECT n FROM counter") == [{"n": 7}]
+
+
+async def test_the_read_connection_refuses_writes(tmp_path: Path) -> None:
+    async with await Database.open(tmp_path / "db.sqlite3", migrations=[COUNTER]) as db:
+        with pytest.raises(DatabaseError):
+            await db.fetchone("UPDATE counter SET n = 1 RETURNING n")
+        assert await db.fetchone("SELECT n FROM counter") == {"n": 0}

@@ -123,9 +123,13 @@ async def test_video_posted_in_the_channel_is_not_refunded_after_a_stop(
     await charged_once(h, job)
     assert showing_video(h, job) == [posted] and failure_notices(h) == []
     assert len(h.discord.requests_to("POST", CHANNEL_MESSAGES)) == 1
-    # The progress card the stopped run had no time to retire no longer says "Rendering".
-    status = h.discord.get_message(job.status_message_id or 0)
-    assert status is not None and status.content == render.status_retired_text(failed=False)
+    # The progress card the stopped run had no time to retire no longer says "Rendering"
+    # (retired right after the delivery is recorded, so it may land a moment later).
+    def retired() -> bool:
+        status = h.discord.get_message(job.status_message_id or 0)
+        return status is not None and status.content == render.status_retired_text(failed=False)
+
+    await h.until(retired, what="the progress card to be retired")
 
 
 async def test_expired_link_with_no_post_ever_made_is_refunded_once_plainly(

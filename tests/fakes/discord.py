@@ -74,7 +74,10 @@ class FakeDiscord(InteractionSender):
         app.router.add_route("*", "/{tail:.*}", self._other)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        # Discord's edge takes any number of new connections at once; aiohttp's default
+        # listen backlog (128) would drop a burst's SYNs, and each dropped one costs the
+        # client a 1 s retransmit that Discord would never cause.
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
         await site.start()
         self._runner = runner
         host, port = runner.addresses[0][:2]
