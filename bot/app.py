@@ -252,7 +252,8 @@ class SoraBot(commands.Bot):
             # New jobs and webhook events reach the schedulers (default: this process's).
             wakeups=wakeups,
         )
-        if self.web is not None and self.webhooks is not None:
+        if self.web is not None and self.webhooks is not None and run_jobs:
+            # Only where jobs run: a gateway process has no scheduler to apply events.
             self.web.add_routes(WebhookReceiver(
                 api_key=settings.apiframe.api_key, link=self.webhooks,
                 store=services.store.jobs, apply=self.scheduler.apply_event,
@@ -261,7 +262,8 @@ class SoraBot(commands.Bot):
         if self.web is not None:
             # Operations on the same listener: /healthz (the Docker HEALTHCHECK) and /metrics.
             self.web.add_routes(ops_routes(
-                Health(db=services.store.db, duties=self.scheduler.duties,
+                Health(db=services.store.db,
+                       duties=self.scheduler.duties if run_jobs else None,
                        gateway=(lambda: gateway_connected(self)) if gateway else None),
                 services.metrics, services.store.jobs, services.clock,
             ))
@@ -287,9 +289,10 @@ class SoraBot(commands.Bot):
             # Runs before the gateway connects, so no new interaction of this process can
             # race it. Only a process that acknowledges interactions has orphans to retire.
             await self.retire_orphan_acks()
+        # Before any job moves: a port in use stops start-up in one line (web.port). A
+        # gateway process serves /healthz and /metrics too (its Docker HEALTHCHECK).
+        await self.start_listener()
         if self._run_jobs:
-            # Before any job moves: a port in use stops start-up in one line (web.port).
-            await self.start_listener()
             # Unfinished jobs resume over REST at once; the audit outbox and the hold sweep
             # are duties of the same scheduler.
             self.scheduler.start()

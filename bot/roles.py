@@ -3,8 +3,8 @@
 * ``run`` (:attr:`Role.ALL`): the gateway connection, the interactions, and the scheduler
   with its duties (audit poster, hold sweep) and the HTTP listener, in one process.
 * ``gateway``: connects to Discord's gateway (owning ``[discord] shard_ids`` of
-  ``shard_count`` when set), answers interactions and writes jobs; runs no scheduler and no
-  HTTP listener.
+  ``shard_count`` when set), answers interactions and writes jobs; runs no scheduler; its
+  HTTP listener (``[web]`` on) serves /healthz and /metrics but takes no webhooks.
 * ``worker``: never connects to the gateway. It logs in over REST only (``Client.login``,
   which also runs ``setup_hook``) and runs the scheduler, its duties and the HTTP listener
   (webhooks, /healthz, /metrics): every job is submitted, followed, delivered and refunded
@@ -42,7 +42,7 @@ class Role(StrEnum):
 
     @property
     def runs_jobs(self) -> bool:
-        """Whether it runs the scheduler, its duties and the HTTP listener."""
+        """Whether it runs the scheduler and its duties (and takes webhooks)."""
         return self is not Role.GATEWAY
 
     def instance(self, discord: DiscordConfig) -> str:

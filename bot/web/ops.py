@@ -47,7 +47,8 @@ class Health:
     """What ``/healthz`` checks; ``now`` is the event loop's clock unless a test moves it."""
 
     db: Database
-    duties: Duties
+    #: None for a gateway process, which runs no scheduler.
+    duties: Duties | None
     #: None for a worker process, which has no gateway connection to check.
     gateway: Callable[[], bool] | None
     #: Seconds since the job queue's last pass after which the scheduler counts as stuck.
@@ -83,6 +84,8 @@ class Health:
         return None
 
     def _scheduler(self) -> str | None:
+        if self.duties is None:
+            return None
         if not self.duties.alive:
             return "scheduler: its loop is not running (see the log for why it stopped)"
         last = self.duties.last_ran(JOB_QUEUE)

@@ -50,8 +50,11 @@ async def test_gateways_own_their_shards_and_a_worker_delivers_their_jobs(
     one = fake_discord.add_guild("Shard One", shard=(1, 2))
     common = {"apiframe": {"poll_interval_seconds": 0.2},
               "logging": {"level": "INFO"}}
+    gateway_ports = [free_port(), free_port()]
     configs = [config_copy(write_config, f"gateway{i}",
-                           discord={"shard_count": 2, "shard_ids": [i]}, **common)
+                           discord={"shard_count": 2, "shard_ids": [i]},
+                           web={"enabled": True, "port": gateway_ports[i],
+                                "public_url": "https://bot.example"}, **common)
                for i in (0, 1)]
     port = free_port()
     worker_config = config_copy(write_config, "worker", web={"enabled": True, "port": port},
@@ -69,6 +72,23 @@ async def test_gateways_own_their_shards_and_a_worker_delivers_their_jobs(
         assert session1.guild_ids == [one.id]
         identified = {tuple(p["shard"]) for p in fake_discord.identify_payloads}
         assert identified == {(0, 2), (1, 2)}
+
+        # A gateway serves /healthz (no scheduler to check) and /metrics, but no webhooks:
+        # events go where jobs run.
+        async with aiohttp.ClientSession() as http:
+            for gateway_port in gateway_ports:
+                base = f"http://127.0.0.1:{gateway_port}"
+                for _ in range(100):  # ready once discord.py stops waiting for guilds (2 s)
+                    async with http.get(f"{base}/healthz") as reply:
+                        if reply.status == 200:
+                            break
+                    await asyncio.sleep(0.1)
+                async with http.get(f"{base}/healthz") as reply:
+                    assert reply.status == 200, await reply.text()
+                async with http.get(f"{base}/metrics") as reply:
+                    assert reply.status == 200
+                async with http.post(f"{base}/webhooks/apiframe", data=b"{}") as reply:
+                    assert reply.status == 404
 
         # A /sora in each guild reaches the process owning its shard, which writes the job.
         # The third one's token will be too old for the worker: it posts with the bot token.
