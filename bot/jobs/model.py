@@ -104,6 +104,9 @@ class Job:
     result_post_at: datetime | None = None
     #: The option values sent in the model's block, as JSON (see :attr:`options`).
     params: str | None = None
+    #: The scheduler process holding the job's current step, and until when (migration 0013).
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of logs
         return f"<Job {self.id} {self.state} guild={self.guild_id} af={self.apiframe_job_id}>"
@@ -114,7 +117,7 @@ class Job:
         for key in ("token_expires_at", "next_action_at", "deadline_at", "created_at"):
             data[key] = datetime.fromisoformat(data[key])
         for key in ("progress_shown_at", "submitted_at", "finished_at", "delivered_at",
-                    "notified_at", "token_post_at", "result_post_at"):
+                    "notified_at", "token_post_at", "result_post_at", "lease_until"):
             data[key] = from_db_time(data[key])
         data["state"] = JobState(data["state"])
         data["failure_kind"] = FailureKind(data["failure_kind"]) if data["failure_kind"] else None
