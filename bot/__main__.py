@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), sys.stderr)
     except DatabaseError as exc:
         # Database.open names the file; a failure later on may not, so make sure it does.
-        path = str(settings.database.path)
+        path = settings.database.where
         return _fail(str(exc) if path in str(exc) else f"{path}: {exc}", sys.stderr)
     except KeyboardInterrupt:
         return 130

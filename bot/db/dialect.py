@@ -18,11 +18,18 @@ class Dialect:
     #: over each other's rows; SQLite's write transactions are serialised, so it needs none.
     skip_locked: str
     _id_list: str
+    #: A write that changes nothing, for the health check's probe ('' on SQLite, where the
+    #: probe rewrites PRAGMA user_version with its own value instead).
+    write_probe: str
 
     def id_list(self, column: str) -> str:
         """An aggregate of ``column``'s values as one comma-separated text (NULL: no rows)."""
         return self._id_list.format(column)
 
 
-SQLITE = Dialect("sqlite", "", "group_concat({})")
-POSTGRESQL = Dialect("postgresql", " FOR UPDATE SKIP LOCKED", "string_agg(({})::text, ',')")
+SQLITE = Dialect("sqlite", "", "group_concat({})", "")
+POSTGRESQL = Dialect(
+    "postgresql", " FOR UPDATE SKIP LOCKED", "string_agg(({})::text, ',')",
+    "UPDATE schema_version SET version = version"
+    " WHERE version = (SELECT MAX(version) FROM schema_version)",
+)

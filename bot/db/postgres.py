@@ -196,15 +196,14 @@ class PostgresDatabase(Database):
         database._url = url
         return database
 
-    async def connect_again(self) -> PostgresDatabase:
+    async def connect_again(self, *, busy_timeout_ms: int = 5000) -> PostgresDatabase:
         """Another pool on the same database, as a second process would open it."""
-        return await PostgresDatabase.connect(
-            self._url, busy_timeout_ms=self._lock_timeout_ms)
+        return await PostgresDatabase.connect(self._url, busy_timeout_ms=busy_timeout_ms)
 
     @property
     def path(self) -> Path:
-        """SQLite's file; here only :attr:`where`, for callers that name the database."""
-        return Path(self.where)
+        """SQLite's file: a PostgreSQL database has none (name it with :attr:`where`)."""
+        raise DatabaseError(f"{self.where} is a PostgreSQL database, not a file")
 
     @property
     def where(self) -> str:
@@ -354,3 +353,28 @@ async def _migrate(conn: _Conn, target: Target,
     if newest > current:
         log.info("database %s migrated from schema %d to %d", target, current, newest)
     return max(current, newest)
+
+
+async def inspect_postgres(url: str) -> str:
+    """``sora-bot check`` on PostgreSQL: connect, read the schema version, write nothing."""
+    target = parse_url(url)
+    newest = load_pg_migrations()[-1].version
+    try:
+        conn = await asyncpg.connect(dsn=url, timeout=10)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise explain_connect(target, exc) from None
+    try:
+        if await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
+            version = int(await conn.fetchval(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+        else:
+            version = 0
+    except asyncpg.PostgresError as exc:
+        raise DatabaseError(f"{target}: {translate(exc)}") from None
+    finally:
+        await conn.close()
+    if version > newest:
+        raise SchemaTooNew(f"{target}: database schema version {version} is newer than this "
+                           f"bot knows (newest known: {newest}); run a newer release of the bot")
+    note = " (migrations to apply at the next start)" if version < newest else ""
+    return f"database: ok ({target}), schema version {version}{note}"
