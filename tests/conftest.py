@@ -61,8 +61,9 @@ def pg_server(pg_session: PgServer | str) -> PgServer:
 @pytest.fixture
 def backend() -> str:
     """Which backend ``db`` opens: SQLite, unless a folder's conftest parametrizes this over
-    both (tests.support.postgres.both_backends)."""
-    return "sqlite"
+    both (tests.support.postgres.both_backends), or ``SORA_TEST_BACKEND=postgresql`` sends
+    every other test that opens it to PostgreSQL."""
+    return os.environ.get("SORA_TEST_BACKEND", "sqlite")
 
 
 @pytest.fixture

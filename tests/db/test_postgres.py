@@ -26,7 +26,8 @@ from bot.db.postgres import (
     inspect_postgres,
     load_pg_migrations,
 )
-from tests.support.postgres import PASSWORD, PgServer
+from bot.web.ops import write_probe
+from tests.support.postgres import PASSWORD, PgServer, open_again
 
 
 def _public(cls: type) -> set[str]:
@@ -236,3 +237,13 @@ def test_the_config_takes_either_path_or_url() -> None:
     with pytest.raises(ConfigError) as both:
         parse_settings({**base, "database": {"url": url, "path": "x.sqlite3"}}, env={})
     assert "either path (SQLite) or url (PostgreSQL)" in _one_line_without_password(both.value)
+
+
+async def test_the_health_probe_commits_a_write_that_changes_nothing(db: Database) -> None:
+    # Dialect-dependent (PRAGMA on SQLite, schema_version on PostgreSQL).
+    await write_probe(db)
+    again = await open_again(db)
+    try:
+        assert again.schema_version == db.schema_version == 13
+    finally:
+        await again.close()
