@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -88,7 +89,7 @@ class _Started:
     folder: Path
 
 
-def _start() -> _Started:
+def _start(*, durable: bool = False) -> _Started:
     if not (BIN / "initdb").exists():
         raise RuntimeError(f"no PostgreSQL server binaries in {BIN} (apt install "
                            "postgresql-15, or set SORA_TEST_PG_URL)")
@@ -103,9 +104,10 @@ def _start() -> _Started:
                           "--no-sync", "--auth-local=trust", "--auth-host=scram-sha-256",
                           f"--pwfile={pwfile}"))
         port = _free_port()
-        # Durability is not under test here; fsync off makes every COMMIT cheap.
-        options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-                   " -c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not durable:
+            # Durability is not under test here; fsync off makes every COMMIT cheap.
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         _run(_as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"),
                           "-o", options, "-w", "-t", "60", "start"))
     except BaseException:
@@ -129,6 +131,17 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+@contextmanager
+def throwaway_server(*, durable: bool = False) -> Iterator[PgServer]:
+    """A server for a script (benchmarks): ``durable`` keeps fsync and synchronous commit on,
+    as a production server runs."""
+    started = _start(durable=durable)
+    try:
+        yield started.server
+    finally:
+        _stop(started)
 
 
 def session_server() -> Iterator[PgServer | str]:
