@@ -19,7 +19,7 @@ from bot.cli_models import CatalogUnavailable, check_lines
 from bot.clock import utc_now
 from bot.config import Settings
 from bot.db.check import inspect_database
-from bot.db.postgres import inspect_postgres
+from bot.db.pg_migrate import inspect_postgres
 from bot.discord_endpoints import point_discord_at
 from bot.errors import UserError
 from bot.ledger.export import render_csv, render_json

@@ -24,7 +24,6 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +31,11 @@ import asyncpg
 
 from bot.db.database import Database, Params, Row, Transaction
 from bot.db.dialect import POSTGRESQL, Dialect
-from bot.db.errors import DatabaseClosed, DatabaseError, MigrationError, SchemaTooNew
-from bot.db.migrate import Migration, load_migrations
+from bot.db.errors import DatabaseClosed, DatabaseError
+from bot.db.migrate import Migration
+from bot.db.pg_migrate import WRITE_LOCK, load_pg_migrations, migrate
 from bot.db.pg_text import Target, explain_connect, parse_url, placeholders, translate
+from bot.db.pg_wakeups import PostgresWakeups
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -42,17 +43,6 @@ if TYPE_CHECKING:
     _Conn = PoolConnectionProxy[asyncpg.Record]
 
 log = logging.getLogger(__name__)
-
-#: The advisory lock every write transaction holds until it ends (and migrations too):
-#: PostgreSQL's stand-in for SQLite's write lock. Any constant would do; this one spells "sora".
-WRITE_LOCK = 0x736F7261
-
-
-def load_pg_migrations() -> tuple[Migration, ...]:
-    """The packaged ``bot/db/migrations_pg``: a baseline (everything SQLite's migrations up to
-    its number produce), then one file per later step, numbered as SQLite's are."""
-    return load_migrations(resources.files("bot.db").joinpath("migrations_pg"), baseline=True)
-
 
 def _row(record: asyncpg.Record) -> Row:
     return dict(record.items())
@@ -188,7 +178,7 @@ class PostgresDatabase(Database):
         assert pool is not None
         try:
             async with pool.acquire() as conn:
-                version = await _migrate(conn, target, known)
+                version = await migrate(conn, target, known)
         except BaseException:
             await pool.close()
             raise
@@ -196,9 +186,19 @@ class PostgresDatabase(Database):
         database._url = url
         return database
 
-    async def connect_again(self, *, busy_timeout_ms: int = 5000) -> PostgresDatabase:
+    async def wakeups(self) -> PostgresWakeups:
+        """Wake-ups between every process on this database (LISTEN/NOTIFY), for the
+        schedulers' ``Wakeups`` port; close them before the database."""
+        try:
+            return await PostgresWakeups.start(self._url, self._pool_live())
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise explain_connect(self._target, exc) from None
+
+    async def connect_again(self, *, busy_timeout_ms: int = 5000,
+                            pool_size: int = 10) -> PostgresDatabase:
         """Another pool on the same database, as a second process would open it."""
-        return await PostgresDatabase.connect(self._url, busy_timeout_ms=busy_timeout_ms)
+        return await PostgresDatabase.connect(self._url, busy_timeout_ms=busy_timeout_ms,
+                                              pool_size=pool_size)
 
     @property
     def path(self) -> Path:
@@ -222,7 +222,7 @@ class PostgresDatabase(Database):
     def skip_locked(self) -> str:
         return self.dialect.skip_locked
 
-    def _live(self) -> asyncpg.Pool:  # type: ignore[override]
+    def _pool_live(self) -> asyncpg.Pool:
         if self._pool is None:
             raise DatabaseClosed("the database is closed")
         return self._pool
@@ -250,7 +250,7 @@ class PostgresDatabase(Database):
     async def _pg_transaction(self) -> AsyncIterator[Transaction]:
         task = asyncio.current_task()
         assert task is not None
-        async with self._live().acquire() as conn:
+        async with self._pool_live().acquire() as conn:
             try:
                 # One round trip: the simple-query protocol runs the three together.
                 await conn.execute(
@@ -259,6 +259,9 @@ class PostgresDatabase(Database):
             except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 await _rollback(conn)
                 raise translate(exc) from exc
+            except BaseException:  # cancelled while waiting for the lock: end what BEGIN began
+                await _rollback(conn)
+                raise
             tx = PostgresTransaction(conn, self._sql)
             self._writers.add(task)
             try:
@@ -281,7 +284,7 @@ class PostgresDatabase(Database):
         """One row in autocommit mode, on any pooled connection."""
         self._refuse_reentry()
         try:
-            record = await self._live().fetchrow(self._text(sql), *params)
+            record = await self._pool_live().fetchrow(self._text(sql), *params)
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise translate(exc) from exc
         return None if record is None else _row(record)
@@ -289,7 +292,7 @@ class PostgresDatabase(Database):
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         self._refuse_reentry()
         try:
-            records = await self._live().fetch(self._text(sql), *params)
+            records = await self._pool_live().fetch(self._text(sql), *params)
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise translate(exc) from exc
         return [_row(r) for r in records]
@@ -312,69 +315,3 @@ async def _rollback(conn: _Conn) -> None:
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         log.error("rollback failed: %s", translate(exc))
         conn.terminate()
-
-
-async def _migrate(conn: _Conn, target: Target,
-                   known: Sequence[Migration]) -> int:
-    """Apply every pending migration in ONE transaction, under the write lock (so two
-    processes starting together migrate once); returns the resulting version."""
-    newest = known[-1].version if known else 0
-    try:
-        async with conn.transaction():
-            await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK:d})")
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version ("
-                " version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-            current = int(await conn.fetchval(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_version"))
-            if current > newest:
-                raise SchemaTooNew(
-                    f"{target}: database schema version {current} is newer than this bot "
-                    f"knows (newest known: {newest}); run a newer release of the bot")
-            if 0 < current < known[0].version:
-                raise MigrationError(f"{target}: schema version {current} predates the "
-                                     f"baseline {known[0].name}; it was not made by this bot")
-            for migration in known:
-                if migration.version <= current:
-                    continue
-                try:
-                    # The whole file at once: PL/pgSQL bodies hold semicolons of their own.
-                    await conn.execute(migration.sql)
-                except asyncpg.PostgresError as exc:
-                    raise MigrationError(f"migration {migration.name} failed: {exc}",
-                                         code=str(exc.sqlstate or "")) from exc
-                await conn.execute(
-                    "INSERT INTO schema_version (version, name, applied_at)"
-                    " VALUES ($1, $2, to_char(now() AT TIME ZONE 'UTC',"
-                    " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'))",
-                    migration.version, migration.name)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise DatabaseError(f"{target}: {translate(exc)}") from exc
-    if newest > current:
-        log.info("database %s migrated from schema %d to %d", target, current, newest)
-    return max(current, newest)
-
-
-async def inspect_postgres(url: str) -> str:
-    """``sora-bot check`` on PostgreSQL: connect, read the schema version, write nothing."""
-    target = parse_url(url)
-    newest = load_pg_migrations()[-1].version
-    try:
-        conn = await asyncpg.connect(dsn=url, timeout=10)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise explain_connect(target, exc) from None
-    try:
-        if await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
-            version = int(await conn.fetchval(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_version"))
-        else:
-            version = 0
-    except asyncpg.PostgresError as exc:
-        raise DatabaseError(f"{target}: {translate(exc)}") from None
-    finally:
-        await conn.close()
-    if version > newest:
-        raise SchemaTooNew(f"{target}: database schema version {version} is newer than this "
-                           f"bot knows (newest known: {newest}); run a newer release of the bot")
-    note = " (migrations to apply at the next start)" if version < newest else ""
-    return f"database: ok ({target}), schema version {version}{note}"

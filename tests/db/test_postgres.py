@@ -19,13 +19,9 @@ from bot.db.errors import (
     SchemaTooNew,
     UniqueViolation,
 )
+from bot.db.pg_migrate import inspect_postgres, load_pg_migrations
 from bot.db.pg_text import parse_url, placeholders
-from bot.db.postgres import (
-    PostgresDatabase,
-    PostgresTransaction,
-    inspect_postgres,
-    load_pg_migrations,
-)
+from bot.db.postgres import PostgresDatabase, PostgresTransaction
 from bot.web.ops import write_probe
 from tests.support.postgres import PASSWORD, PgServer, open_again
 
@@ -247,3 +243,60 @@ async def test_the_health_probe_commits_a_write_that_changes_nothing(db: Databas
         assert again.schema_version == db.schema_version == 13
     finally:
         await again.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_cancelled_writer_leaves_neither_lock_nor_transaction_behind(
+    db: Database, backend: str
+) -> None:
+    assert isinstance(db, PostgresDatabase)
+    # One connection each, so the next transaction reuses the one that was cancelled.
+    other = await db.connect_again(busy_timeout_ms=5000, pool_size=1)
+    holding = asyncio.Event()
+
+    async def hold() -> None:
+        async with other.transaction() as tx:
+            await tx.execute("INSERT INTO retired_models VALUES ('m', 'a', 'b', NULL)")
+            holding.set()
+            await asyncio.sleep(60)
+
+    async def wait_for_lock() -> None:
+        async with other.transaction():
+            pass
+
+    try:
+        async with db.transaction():  # other's writer now waits for the lock...
+            waiting = asyncio.create_task(wait_for_lock())
+            await asyncio.sleep(0.2)
+            waiting.cancel()  # ...and is cancelled there
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+        holder = asyncio.create_task(hold())
+        await asyncio.wait_for(holding.wait(), 5)
+        holder.cancel()  # cancelled inside its transaction, holding the lock
+        with pytest.raises(asyncio.CancelledError):
+            await holder
+        async with asyncio.timeout(2):  # neither left the lock held
+            async with db.transaction() as tx:
+                assert await tx.fetchall("SELECT model FROM retired_models") == []
+            async with other.transaction() as tx:
+                assert await tx.fetchone("SELECT 1 AS one") == {"one": 1}
+    finally:
+        await other.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_notify_wakes_every_process_on_the_database(db: Database, backend: str) -> None:
+    assert isinstance(db, PostgresDatabase)
+    other = await db.connect_again()
+    mine, theirs = await db.wakeups(), await other.wakeups()
+    try:
+        assert await theirs.wait(0.2) is False
+        mine.notify()
+        assert await theirs.wait(5) is True
+        assert await mine.wait(5) is True  # this process hears its own notify too
+        assert await theirs.wait(0.2) is False  # one notify, one wake-up
+    finally:
+        await mine.close()
+        await theirs.close()
+        await other.close()
