@@ -34,7 +34,7 @@ from bot.db.dialect import POSTGRESQL, Dialect
 from bot.db.errors import DatabaseClosed, DatabaseError
 from bot.db.migrate import Migration
 from bot.db.pg_migrate import WRITE_LOCK, load_pg_migrations, migrate
-from bot.db.pg_text import Target, explain_connect, parse_url, placeholders, translate
+from bot.db.pg_text import explain_connect, parse_url, placeholders, translate
 from bot.db.pg_wakeups import PostgresWakeups
 
 if TYPE_CHECKING:
@@ -146,16 +146,17 @@ class PostgresDatabase(Database):
 
     dialect: Dialect = POSTGRESQL
 
-    def __init__(self, pool: asyncpg.Pool, target: Target, schema_version: int,
+    def __init__(self, pool: asyncpg.Pool, url: str, schema_version: int,
                  busy_timeout_ms: int) -> None:
         # Use PostgresDatabase.connect(): it checks the URL and applies migrations.
         self._pool: asyncpg.Pool | None = pool
+        self._url = url  # never shown: it holds the password
+        target = parse_url(url)
         self._target = target
         self._schema_version = schema_version
         self._lock_timeout_ms = max(1, busy_timeout_ms)  # 0 would mean "wait forever" here
         self._writers: set[asyncio.Task[Any]] = set()
         self._sql: dict[str, str] = {}
-        self._url = ""  # set by connect(); never shown (it holds the password)
 
     @classmethod
     async def connect(
@@ -182,9 +183,7 @@ class PostgresDatabase(Database):
         except BaseException:
             await pool.close()
             raise
-        database = cls(pool, target, version, busy_timeout_ms)
-        database._url = url
-        return database
+        return cls(pool, url, version, busy_timeout_ms)
 
     async def wakeups(self) -> PostgresWakeups:
         """Wake-ups between every process on this database (LISTEN/NOTIFY), for the
