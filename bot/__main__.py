@@ -1,5 +1,5 @@
 """Command line: ``sora-bot [--config PATH] run | gateway | worker | check | sync | models |
-ledger``."""
+db | ledger``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import TextIO
 
 import discord
 
-from bot import cli_models, cli_ops
+from bot import cli_db, cli_models, cli_ops
 from bot.app import open_services
 from bot.config import ConfigError, Settings, load_settings
 from bot.db.database import DatabaseError
@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     scope = sync.add_mutually_exclusive_group()
     scope.add_argument("--guild", type=int, help="publish to this guild only (instant)")
     scope.add_argument("--dev", action="store_true", help="publish to discord.dev_guild_id")
+    database = sub.add_parser("db", parents=[common], help="database tools")
+    db_sub = database.add_subparsers(dest="db_command", required=True)
+    migrate = db_sub.add_parser(
+        "migrate-to", parents=[common],
+        help="copy the SQLite database (database.path) into an empty PostgreSQL database "
+             "and verify every guild's balance against its journal")
+    migrate.add_argument("url", help="postgresql://user:password@host:5432/dbname")
     ledger = sub.add_parser("ledger", parents=[common], help="operator ledger tools")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     export = ledger_sub.add_parser("export", parents=[common],
@@ -152,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return _fail("sync --dev needs discord.dev_guild_id in the config", sys.stderr)
                 guild = settings.discord.dev_guild_id
             return asyncio.run(cli_ops.sync(settings, guild, sys.stdout))
+        if command == "db":
+            return asyncio.run(cli_db.migrate_to(settings, args.url, sys.stdout))
         if command == "ledger" and args.ledger_command == "export":
             return asyncio.run(cli_ops.export_ledger(settings, args.guild, args.format, sys.stdout))
         if command == "ledger":
@@ -164,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), sys.stderr)
     except DatabaseError as exc:
         # Database.open names the file; a failure later on may not, so make sure it does.
-        path = str(settings.database.path)
+        path = settings.database.where
         return _fail(str(exc) if path in str(exc) else f"{path}: {exc}", sys.stderr)
     except KeyboardInterrupt:
         return 130

@@ -22,8 +22,9 @@ from bot.apiframe.download_guard import DownloadGate, DownloadPolicy
 from bot.audit.trail import AuditLog, AuditPoster
 from bot.budget import BudgetService
 from bot.clock import Clock, utc_now
-from bot.config import Settings
+from bot.config import DatabaseConfig, Settings
 from bot.db.database import Database
+from bot.db.postgres import PostgresDatabase
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.acks import AckStore
 from bot.jobs.retired import RetiredModels
@@ -103,6 +104,15 @@ def make_start_image_service(settings: Settings) -> StartImageService:
                              max_concurrent=jobs.max_concurrent_start_images)
 
 
+async def open_database(config: DatabaseConfig) -> Database:
+    """The backend the config names: PostgreSQL with ``url``, else the SQLite file."""
+    if config.url is not None:
+        return await PostgresDatabase.connect(
+            config.url.get_secret_value(), busy_timeout_ms=config.busy_timeout_ms,
+            pool_size=config.pool_size)
+    return await Database.open(config.path, busy_timeout_ms=config.busy_timeout_ms)
+
+
 @asynccontextmanager
 async def open_store(
     settings: Settings, clock: Clock = utc_now, metrics: Metrics | None = None,
@@ -110,9 +120,7 @@ async def open_store(
 ) -> AsyncIterator[Store]:
     """Open (and migrate) the database; close it on exit. ``instance``: this process's name
     among those sharing the database (whose acknowledgements are its own)."""
-    db = await Database.open(
-        settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms
-    )
+    db = await open_database(settings.database)
     try:
         ledger = Ledger.from_config(db, settings.ledger, clock=clock, held_jobs=JobDeliveries())
         policy = PolicyStore(db, settings=settings, clock=clock, jobs=JobHistory())

@@ -156,6 +156,10 @@ def marked_advice(mark: RetiredModel) -> str:
 
 
 async def _marks(settings: Settings) -> dict[str, RetiredModel]:
+    if settings.database.url is not None:
+        # A server, not a file that a read could create: read through the store.
+        async with open_store(settings) as store:
+            return await store.retired.all()
     return await asyncio.to_thread(read_retired, settings.database.path)
 
 
@@ -218,7 +222,7 @@ async def models(settings: Settings, out: TextIO, err: TextIO) -> int:
 async def restore(settings: Settings, model: str, out: TextIO) -> int:
     """Clear the bot's retired mark on ``model`` so members may choose it again."""
     path = settings.database.path
-    if not path.exists():
+    if settings.database.url is None and not path.exists():
         print(f"{model} is not marked retired ({path} does not exist yet); nothing changed",
               file=out)
         return 0

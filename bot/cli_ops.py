@@ -19,6 +19,7 @@ from bot.cli_models import CatalogUnavailable, check_lines
 from bot.clock import utc_now
 from bot.config import Settings
 from bot.db.check import inspect_database
+from bot.db.pg_migrate import inspect_postgres
 from bot.discord_endpoints import point_discord_at
 from bot.errors import UserError
 from bot.ledger.export import render_csv, render_json
@@ -105,6 +106,13 @@ async def _check_apiframe(settings: Settings) -> str:
     )
 
 
+async def _inspect(settings: Settings) -> str:
+    url = settings.database.url
+    if url is not None:
+        return await inspect_postgres(url.get_secret_value())
+    return await asyncio.to_thread(inspect_database, settings.database.path)
+
+
 async def check(settings: Settings, config_path: Path, out: TextIO) -> int:
     """Validate the config (already done by the caller), both credentials, then the models.
 
@@ -112,9 +120,9 @@ async def check(settings: Settings, config_path: Path, out: TextIO) -> int:
     each): the bot would start, but every job of it would be charged, sent and refused, so a
     deploy script gating on ``check`` must stop there.
     """
-    print(f"config: ok ({config_path}); database {settings.database.path}", file=out)
+    print(f"config: ok ({config_path}); database {settings.database.where}", file=out)
     # Offline first: a damaged or read-only file is reported before any network call.
-    print(await asyncio.to_thread(inspect_database, settings.database.path), file=out)
+    print(await _inspect(settings), file=out)
     restore = point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
     try:
         for line in await _check_discord(settings):
@@ -160,7 +168,7 @@ async def export_ledger(settings: Settings, guild_id: int, fmt: str, out: TextIO
     create its balance (and a missing database file) just to read it.
     """
     path = settings.database.path
-    if not path.exists():
+    if settings.database.url is None and not path.exists():
         raise OperatorError(
             f"{path} does not exist yet, so there is no ledger to export "
             "(it is created when the bot first starts)"

@@ -30,6 +30,7 @@ from pydantic import (
 from bot.catalog.lineup import Lineup, build_lineup
 from bot.catalog.video import Catalog
 from bot.config_web import WebConfig
+from bot.db.pg_text import parse_url
 
 #: The largest credit amount or balance anywhere: JSON consumers (and JavaScript) lose precision
 #: above it. Config bounds ``max_balance`` by it; the ledger (and its database triggers) too.
@@ -38,6 +39,7 @@ MAX_AMOUNT = 2**53 - 1
 #: Environment variables that override the two secrets in the file.
 ENV_DISCORD_TOKEN = "SORA_BOT_DISCORD_TOKEN"  # noqa: S105 (a variable name)
 ENV_APIFRAME_KEY = "SORA_BOT_APIFRAME_API_KEY"
+ENV_DATABASE_URL = "SORA_BOT_DATABASE_URL"
 
 DURATIONS: tuple[int, ...] = (4, 8, 10, 12, 15)
 RESOLUTIONS: tuple[str, ...] = ("standard", "high")
@@ -196,7 +198,28 @@ class ApiframeConfig(_Strict):
 
 class DatabaseConfig(_Strict):
     path: Annotated[Path, Field(strict=False)] = Path("data/sora-bot.sqlite3")
+    #: PostgreSQL instead of the SQLite file: ``postgresql://user:password@host:5432/dbname``
+    #: (a secret: it holds the password). Set this or ``path``, not both.
+    url: SecretStr | None = None
     busy_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 5000
+    #: Most connections one process opens to PostgreSQL.
+    pool_size: Annotated[int, Field(ge=1, le=1000, strict=True)] = 10
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> DatabaseConfig:
+        if self.url is None:
+            return self
+        if "path" in self.model_fields_set:
+            raise ValueError("set either path (SQLite) or url (PostgreSQL), not both")
+        parse_url(self.url.get_secret_value())  # a ValueError that never repeats the URL
+        return self
+
+    @property
+    def where(self) -> str:
+        """The database as messages name it: the file, or the server without the password."""
+        if self.url is None:
+            return str(self.path)
+        return str(parse_url(self.url.get_secret_value()))
 
 
 class LedgerConfig(_Strict):
@@ -330,6 +353,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     for var, section, key in (
         (ENV_DISCORD_TOKEN, "discord", "token"),
         (ENV_APIFRAME_KEY, "apiframe", "api_key"),
+        (ENV_DATABASE_URL, "database", "url"),
     ):
         value = env.get(var)
         if value:

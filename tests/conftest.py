@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from bot.audit.trail import AuditLog
 from bot.budget import BudgetService
 from bot.config import Settings
 from bot.db.database import Database
+from bot.db.postgres import PostgresDatabase
 from bot.jobs.store import JobStore
 from bot.ledger.store import Ledger
 from bot.policy.store import PolicyStore
@@ -30,20 +31,58 @@ from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.apiframe_testkit import KEY as TESTKIT_KEY
 from tests.fakes.discord import FakeDiscord
 from tests.support.clock import FakeClock
+from tests.support.postgres import PgServer, session_server, unavailable
 from tests.support.stores import Stores, build_stores, settings_with
 
 DISCORD_TOKEN = "MTAx.fake-bot-token.for-tests-only"
 APIFRAME_KEY = "afk_test_key_0000000000000000"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: runs on SQLite alone where a folder runs tests on both "
+        "backends (it reads the file with sqlite3, or tests SQLite's own behaviour)")
+
+
+@pytest.fixture(scope="session")
+def pg_session() -> Iterator[PgServer | str]:
+    """The session's throwaway PostgreSQL (started on first use), or why there is none."""
+    yield from session_server()
+
+
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated database in a real file, closed after the test."""
-    database = await Database.open(tmp_path / "store.sqlite3")
+def pg_server(pg_session: PgServer | str) -> PgServer:
+    if isinstance(pg_session, str):
+        unavailable(pg_session)
+    assert isinstance(pg_session, PgServer)
+    return pg_session
+
+
+@pytest.fixture
+def backend() -> str:
+    """Which backend ``db`` opens: SQLite, unless a folder's conftest parametrizes this over
+    both (tests.support.postgres.both_backends), or ``SORA_TEST_BACKEND=postgresql`` sends
+    every other test that opens it to PostgreSQL."""
+    return os.environ.get("SORA_TEST_BACKEND", "sqlite")
+
+
+@pytest.fixture
+async def db(tmp_path: Path, backend: str, request: pytest.FixtureRequest
+             ) -> AsyncIterator[Database]:
+    """A migrated database (a real file, or a new database on a real PostgreSQL server),
+    closed after the test."""
+    if backend == "postgresql":
+        server: PgServer = request.getfixturevalue("pg_server")
+        url = await server.create_database()
+        database: Database = await PostgresDatabase.connect(url)
+    else:
+        database = await Database.open(tmp_path / "store.sqlite3")
     try:
         yield database
     finally:
         await database.close()
+        if backend == "postgresql":
+            await server.drop_database(url)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.db.database import Database
+from bot.db.postgres import PostgresDatabase
 from bot.jobs.store import JobDeliveries
 from bot.ledger.store import Ledger
 from bot.ledger.types import InsufficientCredits
@@ -34,7 +35,7 @@ async def journal_sum(db: Database, guild_id: int) -> int:
 
 
 async def journal_count(db: Database, **where: Any) -> int:
-    clauses = " AND ".join(f"{column} = ?" for column in where) or "1"
+    clauses = " AND ".join(f"{column} = ?" for column in where) or "1 = 1"
     row = await db.fetchone(
         f"SELECT COUNT(*) AS n FROM ledger_journal WHERE {clauses}",  # noqa: S608
         tuple(where.values()),
@@ -56,8 +57,11 @@ async def try_reserve(ledger: Ledger, guild_id: int, amount: int, job_id: str) -
     return True
 
 
-async def _reserve_many(path: Path, prefix: str, count: int, amount: int, barrier: Any) -> int:
-    db = await Database.open(path, busy_timeout_ms=30_000)
+async def _reserve_many(target: str, prefix: str, count: int, amount: int, barrier: Any) -> int:
+    # ``target``: a SQLite file, or a PostgreSQL URL.
+    db = await (PostgresDatabase.connect(target, busy_timeout_ms=30_000)
+                if target.startswith("postgresql://")
+                else Database.open(Path(target), busy_timeout_ms=30_000))
     try:
         # Blocking on purpose: nothing else runs in this process, and every worker should
         # start hammering the file at the same moment.
@@ -71,6 +75,7 @@ async def _reserve_many(path: Path, prefix: str, count: int, amount: int, barrie
     return sum(results)
 
 
-def reserve_in_process(path: str, prefix: str, count: int, amount: int, barrier: Any) -> int:
-    """Entry point of a worker process: open, wait for the others, then reserve concurrently."""
-    return asyncio.run(_reserve_many(Path(path), prefix, count, amount, barrier))
+def reserve_in_process(target: str, prefix: str, count: int, amount: int, barrier: Any) -> int:
+    """Entry point of a worker process: open, wait for the others, then reserve concurrently
+    (``target``: a SQLite file or a PostgreSQL URL)."""
+    return asyncio.run(_reserve_many(target, prefix, count, amount, barrier))

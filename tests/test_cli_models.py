@@ -17,9 +17,11 @@ from bot.app import open_store
 from bot.catalog.video import Catalog
 from bot.cli_models import model_rows
 from bot.config import DEFAULT_PRICING, Settings, load_settings
+from bot.db.pg_text import parse_url
 from tests.conftest import APIFRAME_KEY, DISCORD_TOKEN, run_cli
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.apiframe_schema import video_models
+from tests.support.postgres import PASSWORD, PgServer
 
 
 def table(out: str) -> dict[str, str]:
@@ -220,6 +222,30 @@ async def test_a_model_marked_retired_is_shown_and_restored(
     assert (code, out, err) == (0, "sora-2 is not marked retired; nothing changed\n", "")
     code, out, _err = await run_cli(config, "models")
     assert code == 0 and "RETIRED" not in out
+
+
+async def test_models_check_and_restore_read_the_marks_on_postgresql(
+    write_config: Callable[..., Path], pg_server: PgServer,
+) -> None:
+    url = await pg_server.create_database()
+    config = write_config(**TWO)
+    # The same config with [database] url instead of path.
+    lines = [f'url = "{url}"' if line.startswith("path = ") and "sqlite3" in line else line
+             for line in config.read_text().splitlines()]
+    config.write_text("\n".join(lines) + "\n")
+    await mark_retired(config, "sora-2", "job-42")
+
+    code, out, err = await run_cli(config, "models")
+    assert code == 0, err
+    assert "RETIRED here since 2026-10-22" in table(out)["sora-2"]
+    code, out, err = await run_cli(config, "check")
+    assert code == 0, err
+    assert f"database: ok ({parse_url(url)}), schema version" in out  # no password
+    assert "schema version 13" in out and PASSWORD not in out
+    assert any(line.startswith("models: WARNING: model 'sora-2' was marked retired")
+               for line in out.splitlines())
+    code, out, err = await run_cli(config, "models", "--restore", "sora-2")
+    assert (code, err) == (0, "") and out.startswith("restored sora-2")
 
 
 async def test_restore_without_a_database_creates_none(

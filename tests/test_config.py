@@ -67,9 +67,9 @@ def test_example_file_sets_every_key_the_models_know() -> None:
         fields = set(type(model).model_fields)
         documented = set(raw.get(section, {}))
         # Optional keys whose presence changes behaviour are documented commented out.
-        undocumented = fields - documented - {"dev_guild_id", "shard_count", "shard_ids"}
+        undocumented = fields - documented - {"dev_guild_id", "shard_count", "shard_ids", "url"}
         assert not undocumented, f"[{section}] keys not in config.example.toml: {undocumented}"
-    for commented in ("# dev_guild_id", "# shard_count", "# shard_ids"):
+    for commented in ("# dev_guild_id", "# shard_count", "# shard_ids", "# url = "):
         assert commented in EXAMPLE.read_text()
 
 

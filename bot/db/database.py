@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from bot.db.dialect import SQLITE, Dialect
 from bot.db.errors import (
     ConstraintViolation,
     DatabaseBusy,
@@ -38,6 +39,7 @@ __all__ = [
     "DatabaseBusy",
     "DatabaseClosed",
     "DatabaseError",
+    "Dialect",
     "Migration",
     "MigrationError",
     "Params",
@@ -70,6 +72,9 @@ class Transaction:
     (benchmarks/store_throughput.py). What can wait, BEGIN (for the lock) and COMMIT (for
     the fsync), still goes to that thread.
     """
+
+    #: The SQL fragments that differ between backends (see :mod:`bot.db.dialect`).
+    dialect: Dialect = SQLITE
 
     def __init__(self, conn: aiosqlite.Connection, gate: _Gate) -> None:
         self._conn: aiosqlite.Connection | None = conn
@@ -228,6 +233,9 @@ class Database:
     """One SQLite connection per process for writes, whose transactions are serialised by a
     lock, and one for one-row reads, which never wait for that lock (see :meth:`fetchone`)."""
 
+    #: The SQL fragments that differ between backends (see :mod:`bot.db.dialect`).
+    dialect: Dialect = SQLITE
+
     def __init__(self, conn: aiosqlite.Connection, path: Path, schema_version: int,
                  busy_timeout_ms: int = 5000, reader: sqlite3.Connection | None = None) -> None:
         # Use Database.open(): it configures the connection and applies migrations.
@@ -299,6 +307,16 @@ class Database:
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def where(self) -> str:
+        """The database as an operator names it in a message: here, the file."""
+        return str(self._path)
+
+    @property
+    def skip_locked(self) -> str:
+        """The row-lock clause a claim appends to its inner SELECT (none on SQLite)."""
+        return self.dialect.skip_locked
 
     @property
     def schema_version(self) -> int:

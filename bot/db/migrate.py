@@ -24,11 +24,15 @@ class Migration:
     sql: str
 
 
-def load_migrations(source: Traversable | None = None) -> tuple[Migration, ...]:
+def load_migrations(
+    source: Traversable | None = None, *, baseline: bool = False
+) -> tuple[Migration, ...]:
     """Read ``NNNN_name.sql`` files from ``source`` (default: the packaged ``bot/db/migrations``).
 
     Versions must run 1, 2, 3... without gaps, so a missing or misnumbered file is caught at
-    start-up rather than silently skipped.
+    start-up rather than silently skipped. With ``baseline`` the first file may carry any
+    number: it creates at once the schema of every step up to it (a newer backend that never
+    had those steps one by one), and the numbers run on from it without gaps.
     """
     folder = source if source is not None else resources.files("bot.db").joinpath("migrations")
     found: list[Migration] = []
@@ -42,7 +46,8 @@ def load_migrations(source: Traversable | None = None) -> tuple[Migration, ...]:
             )
         found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(found, start=1):
+    start = found[0].version if baseline and found else 1
+    for expected, migration in enumerate(found, start=start):
         if migration.version != expected:
             raise MigrationError(
                 f"migration {migration.name!r} is out of sequence (expected number {expected:04d})"

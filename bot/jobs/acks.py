@@ -70,9 +70,14 @@ class AckStore:
             try:
                 async with self._db.transaction() as tx:
                     for ack, _ in batch:
+                        # ON CONFLICT, not SQLite's INSERT OR REPLACE: both backends take it.
                         await tx.execute(
-                            "INSERT OR REPLACE INTO open_acks (interaction_id, application_id,"
-                            " token, expires_at, created_at, owner) VALUES (?, ?, ?, ?, ?, ?)",
+                            "INSERT INTO open_acks (interaction_id, application_id, token,"
+                            " expires_at, created_at, owner) VALUES (?, ?, ?, ?, ?, ?)"
+                            " ON CONFLICT (interaction_id) DO UPDATE SET application_id ="
+                            " excluded.application_id, token = excluded.token,"
+                            " expires_at = excluded.expires_at,"
+                            " created_at = excluded.created_at, owner = excluded.owner",
                             (ack.interaction_id, ack.application_id, ack.token,
                              to_db_time(ack.expires_at), to_db_time(self._clock()),
                              self._owner),

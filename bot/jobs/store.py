@@ -52,8 +52,10 @@ class JobDeliveries:
         """SQL that is true unless the job whose id is the SQL expression ``job_id`` (never a
         value) was delivered; a job without a row is still held."""
         return (
+            # Spelled for both backends: SQLite's "IS 'x'" is not PostgreSQL's.
             "NOT EXISTS (SELECT 1 FROM jobs AS j WHERE j.id = "  # noqa: S608
-            f"{job_id} AND j.state IS 'delivered' AND j.delivery_mode IS NOT 'undeliverable')"
+            f"{job_id} AND j.state = 'delivered'"
+            " AND (j.delivery_mode IS NULL OR j.delivery_mode != 'undeliverable'))"
         )
 
 
@@ -183,10 +185,12 @@ class JobStore:
     async def in_flight_counts(
         self, guild_id: int, user_id: int, *, tx: Transaction | None = None
     ) -> tuple[int, int]:
-        """``(the guild's, the member's)`` jobs in flight: counted by SQLite, not fetched."""
+        """``(the guild's, the member's)`` jobs in flight: counted by the database, not fetched
+        (a CASE, not SUM over a comparison: PostgreSQL has no SUM of booleans)."""
         marks = ",".join("?" * len(IN_FLIGHT))
         row = await (self._db if tx is None else tx).fetchone(
-            "SELECT COUNT(*) AS guild_n, COALESCE(SUM(user_id = ?), 0) AS member_n FROM jobs"  # noqa: S608
+            "SELECT COUNT(*) AS guild_n,"  # noqa: S608
+            " COALESCE(SUM(CASE WHEN user_id = ? THEN 1 ELSE 0 END), 0) AS member_n FROM jobs"
             f" WHERE guild_id = ? AND state IN ({marks})",
             (user_id, guild_id, *IN_FLIGHT),
         )

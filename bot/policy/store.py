@@ -18,7 +18,7 @@ from typing import Protocol, TypeGuard
 
 from bot.clock import Clock, to_db_time
 from bot.config import DURATIONS, Settings
-from bot.db.database import Database, Params, Row, Transaction
+from bot.db.database import Database, Dialect, Params, Row, Transaction
 from bot.policy.rules import (
     GuildPolicy,
     InvalidPolicy,
@@ -60,6 +60,8 @@ _LABELS: dict[str, str] = {
 class Reader(Protocol):
     """Both a :class:`Database` (autocommit reads) and a :class:`Transaction` are readers."""
 
+    dialect: Dialect
+
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
 
@@ -78,7 +80,7 @@ class MemberJobs(Protocol):
 
 
 def _ids(listed: object) -> frozenset[int]:
-    """The ids of a ``group_concat`` (NULL: none listed)."""
+    """The ids of a ``dialect.id_list`` (NULL: none listed)."""
     return frozenset(int(i) for i in str(listed).split(",")) if listed else frozenset()
 
 
@@ -114,11 +116,12 @@ class PolicyStore:
     async def _load(reader: Reader, guild_id: int) -> GuildPolicy:
         # One statement, lists included: it runs inside the reserving transaction, where
         # every statement is a trip to the database thread.
+        ids = reader.dialect.id_list
         row = await reader.fetchone(
-            "SELECT p.*,"
-            " (SELECT group_concat(role_id) FROM guild_policy_roles AS r"
+            "SELECT p.*,"  # noqa: S608
+            f" (SELECT {ids('role_id')} FROM guild_policy_roles AS r"
             "  WHERE r.guild_id = p.guild_id) AS listed_roles,"
-            " (SELECT group_concat(channel_id) FROM guild_policy_channels AS c"
+            f" (SELECT {ids('channel_id')} FROM guild_policy_channels AS c"
             "  WHERE c.guild_id = p.guild_id) AS listed_channels"
             " FROM guild_policies AS p WHERE p.guild_id = ?",
             (guild_id,))
@@ -305,11 +308,14 @@ class PolicyStore:
             if wanted is not None:
                 # A default the guild may no longer use would be skipped anyway; clearing it
                 # keeps what /budget limits show true.
+                # The list as parameters, not instr() over the stored text: PostgreSQL has
+                # no instr().
+                marks = ", ".join("?" * len(wanted))
                 await tx.execute(
-                    "UPDATE guild_policies SET default_model = NULL"
+                    "UPDATE guild_policies SET default_model = NULL"  # noqa: S608
                     " WHERE guild_id = ? AND default_model IS NOT NULL"
-                    " AND instr(',' || models || ',', ',' || default_model || ',') = 0",
-                    (guild_id,))
+                    f" AND default_model NOT IN ({marks})",
+                    (guild_id, *wanted))
             return await self._load(tx, guild_id)
 
     async def set_default_model(

@@ -76,10 +76,10 @@ class Health:
             async with asyncio.timeout(self.probe_timeout):
                 await write_probe(self.db)
         except TimeoutError:
-            return (f"database: {self.db.path} did not take a write within"
+            return (f"database: {self.db.where} did not take a write within"
                     f" {self.probe_timeout:g}s (locked by another process, or a slow disk)")
         except DatabaseError as exc:
-            return (f"database: {self.db.path} is not writable ({exc}); check its file and"
+            return (f"database: {self.db.where} is not writable ({exc}); check its file and"
                     " folder permissions and free disk space")
         return None
 
@@ -107,6 +107,9 @@ async def write_probe(db: Database) -> None:
     (and the version) as it was.
     """
     async with db.transaction() as tx:
+        if tx.dialect.write_probe:
+            await tx.execute(tx.dialect.write_probe)
+            return
         row = await tx.fetchone("PRAGMA user_version")
         version = int(next(iter(row.values()))) if row else 0
         await tx.execute(f"PRAGMA user_version = {version:d}")

@@ -158,16 +158,21 @@ def test_config_refuses_a_max_balance_beyond_json_safe_integers() -> None:
 
 
 async def test_the_database_refuses_a_balance_beyond_json_safe_integers(
-    db: Database, tmp_path: Path
+    db: Database, tmp_path: Path, backend: str
 ) -> None:
     await Books(db).ledger.balance(GUILD)
-    conn = raw_connect(tmp_path / "store.sqlite3")
-    try:
-        with pytest.raises(sqlite3.IntegrityError, match="2\\*\\*53"):
-            conn.execute("UPDATE guild_balances SET balance = ? WHERE guild_id = ?",
-                         (MAX_AMOUNT + 1, GUILD))
-    finally:
-        conn.close()
+    if backend == "sqlite":
+        conn = raw_connect(tmp_path / "store.sqlite3")
+        try:
+            with pytest.raises(sqlite3.IntegrityError, match="2\\*\\*53"):
+                conn.execute("UPDATE guild_balances SET balance = ? WHERE guild_id = ?",
+                             (MAX_AMOUNT + 1, GUILD))
+        finally:
+            conn.close()
+    with pytest.raises(ConstraintViolation, match=r"2\*\*53|json_safe"):
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE guild_balances SET balance = ? WHERE guild_id = ?",
+                             (MAX_AMOUNT + 1, GUILD))
     with pytest.raises(ConstraintViolation):
         async with db.transaction() as tx:
             await tx.execute("UPDATE guild_balances SET balance = ? WHERE guild_id = ?",

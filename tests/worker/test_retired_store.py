@@ -20,16 +20,22 @@ from bot.config import Settings
 from bot.jobs.events import EventKind, event_from_job
 from bot.jobs.model import FailureKind
 from tests.fakes.apiframe_model import RETIRED_FAILURE
+from tests.support.postgres import BACKENDS, PgServer
 
 GUILD = 1_000_000_000_000_000_001
 T0 = datetime(2026, 10, 22, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
+@pytest.fixture(params=BACKENDS)
+async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    # Wired by open_store from the config, as the bot is: a file, or a [database] url.
+    database: dict[str, str] = {"path": str(tmp_path / "bot.sqlite3")}
+    if request.param == "postgresql":
+        server: PgServer = request.getfixturevalue("pg_server")
+        database = {"url": await server.create_database()}
     settings = Settings.model_validate({
         "discord": {"token": "t"}, "apiframe": {"api_key": "afk_test"},
-        "database": {"path": str(tmp_path / "bot.sqlite3")},
+        "database": database,
     })
     async with open_store(settings, lambda: T0) as opened:
         yield opened
