@@ -4,11 +4,7 @@ anyone's once the interaction token is past its life."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from bot.db.database import Database
 from bot.jobs.acks import AckStore, OpenAck
@@ -16,14 +12,6 @@ from tests.support.clock import FakeClock
 
 APP = 9_000_000_000_000_000_001
 
-
-@pytest.fixture
-async def other_db(tmp_path: Path, db: Database) -> AsyncIterator[Database]:
-    other = await Database.open(tmp_path / "store.sqlite3")
-    try:
-        yield other
-    finally:
-        await other.close()
 
 
 def ack(interaction_id: int, clock: FakeClock) -> OpenAck:

@@ -7,11 +7,7 @@ SQLite file stand for two processes, and the test's clock decides when a lease r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from bot.db.database import Database
 from bot.jobs.leases import JobLeases, new_owner
@@ -25,15 +21,6 @@ GUILD, USER = 7_000_000_000_000_000_001, 7_000_000_000_000_000_002
 LEASE = timedelta(seconds=30)
 A, B = "worker-a/1-aaaa", "worker-b/2-bbbb"
 
-
-@pytest.fixture
-async def other_db(tmp_path: Path, db: Database) -> AsyncIterator[Database]:
-    """A second connection to the ``db`` fixture's file: another process's."""
-    other = await Database.open(tmp_path / "store.sqlite3")
-    try:
-        yield other
-    finally:
-        await other.close()
 
 
 async def make_jobs(jobs: JobStore, ledger: Ledger, n: int) -> list[str]:
