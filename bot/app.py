@@ -95,6 +95,10 @@ class Services:
     apiframe: ApiframeClient
     #: The Prometheus instruments everything above counts into (rendered at /metrics).
     metrics: Metrics = field(default_factory=Metrics)
+    #: How new work reaches the schedulers of every process: PostgreSQL's LISTEN/NOTIFY, or
+    #: None (within this process only; processes sharing a SQLite file see it at their next
+    #: idle scan).
+    wakeups: Wakeups | None = None
 
 
 def make_start_image_service(settings: Settings) -> StartImageService:
@@ -172,10 +176,16 @@ async def open_services(
         images = make_start_image_service(settings)
         stack.callback(images.close)
         frames = LastFrames(apiframe, max_video_bytes=settings.apiframe.extend_max_video_bytes)
+        wakeups: Wakeups | None = None
+        if isinstance(store.db, PostgresDatabase):
+            # Closed before the database (the exit stack unwinds in reverse).
+            listening = await store.db.wakeups()
+            stack.push_async_callback(listening.close)
+            wakeups = listening
         yield Services(settings=settings, clock=clock, budget=budget,
                        rules=GuildRules(store.policy), holds=HoldService(store.pending),
                        images=images, frames=frames, http=http, store=store,
-                       apiframe=apiframe, metrics=metrics)
+                       apiframe=apiframe, metrics=metrics, wakeups=wakeups)
 
 
 def default_intents() -> discord.Intents:
@@ -257,8 +267,9 @@ class SoraBot(commands.Bot):
             # "main" for the one process that does everything, so a restart after a kill
             # takes its jobs back at once instead of waiting for their leases to run out.
             instance=instance,
-            # New jobs and webhook events reach the schedulers (default: this process's).
-            wakeups=wakeups,
+            # New jobs and webhook events reach the schedulers (default: the services', which
+            # on PostgreSQL reach every process).
+            wakeups=wakeups if wakeups is not None else services.wakeups,
         )
         if self.web is not None and self.webhooks is not None and run_jobs:
             # Only where jobs run: a gateway process has no scheduler to apply events.

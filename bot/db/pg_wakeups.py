@@ -32,6 +32,7 @@ class PostgresWakeups:
         self._listener, self._pool = listener, pool
         self._event = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     @classmethod
     async def start(cls, url: str, pool: asyncpg.Pool) -> PostgresWakeups:
@@ -45,6 +46,8 @@ class PostgresWakeups:
         self._event.set()
 
     def _lost(self, *_: Any) -> None:
+        if self._closing:  # our own close, at shutdown
+            return
         log.warning("the LISTEN connection to PostgreSQL was lost; new jobs are seen at the "
                     "scheduler's idle scan until the process restarts")
 
@@ -73,6 +76,7 @@ class PostgresWakeups:
 
     async def close(self) -> None:
         """Send what is pending, then stop listening."""
+        self._closing = True
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
         with contextlib.suppress(asyncpg.InterfaceError, OSError):

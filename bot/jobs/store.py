@@ -291,7 +291,7 @@ class JobStore:
         values = [(job_id, max(0, min(100, p))) for job_id, p in progress.items()]
         return await self._update_many(
             values, "progress = v.column2, next_action_at = ?, attempts = 0",
-            (to_db_time(poll_at),),
+            (to_db_time(poll_at),), second="CAST(? AS INTEGER)",
         )
 
     async def reschedule_polls(self, retry_at: Mapping[str, datetime]) -> int:
@@ -302,15 +302,18 @@ class JobStore:
         )
 
     async def _update_many(
-        self, values: Sequence[tuple[str, object]], assignments: str, params: tuple[object, ...]
+        self, values: Sequence[tuple[str, object]], assignments: str, params: tuple[object, ...],
+        *, second: str = "?",
     ) -> int:
+        """``second``: the VALUES list's second column; PostgreSQL types a bare parameter
+        there as text, so a number is cast (SQLite takes either)."""
         changed = 0
         async with self._db.transaction() as tx:
             # One statement per chunk instead of one per job; a chunk stays far below SQLite's
             # bound-parameter limit.
             for start in range(0, len(values), _CHUNK):
                 chunk = values[start:start + _CHUNK]
-                rows = ",".join(["(?,?)"] * len(chunk))
+                rows = ",".join([f"(?,{second})"] * len(chunk))
                 changed += await tx.execute(
                     f"UPDATE jobs SET {assignments}, updated_at = ?"  # noqa: S608
                     f" FROM (VALUES {rows}) AS v WHERE jobs.id = v.column1"

@@ -40,8 +40,11 @@ class LocalWakeups:
 
     async def wait(self, seconds: float) -> bool:
         woken = False
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (stop())
+        # that lands together with a notify.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
             woken = True
         # Cleared after the wait, so a notify that came while nobody waited is not lost.
         self._event.clear()
