@@ -140,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Operator commands print a report; only the running bot needs the chatty log.
     setup_logging(
         settings.logging.level if command in set(Role) else "WARNING",
-        (settings.discord.token.get_secret_value(), settings.apiframe.api_key.get_secret_value()),
+        (settings.discord.token.get_secret_value(), settings.apiframe.api_key.get_secret_value(),
+         *settings.database.secrets),
     )
     try:
         if command in set(Role):

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -213,6 +214,15 @@ class DatabaseConfig(_Strict):
             raise ValueError("set either path (SQLite) or url (PostgreSQL), not both")
         parse_url(self.url.get_secret_value())  # a ValueError that never repeats the URL
         return self
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What the log filter scrubs: the URL and its password (percent-encoded or not)."""
+        if self.url is None:
+            return ()
+        url = self.url.get_secret_value()
+        password = urlsplit(url).password or ""
+        return tuple(dict.fromkeys(s for s in (url, password, unquote(password)) if s))
 
     @property
     def where(self) -> str:

@@ -65,3 +65,22 @@ def test_debug_level_keeps_chatty_libraries_at_info() -> None:
         root.setLevel(level)
         for name in ("discord", "aiosqlite"):
             logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_the_database_url_and_its_password_are_scrubbed_too() -> None:
+    from bot.config import parse_settings
+
+    url = "postgresql://bot:p%40ss-w0rd-long@db.example:5432/sora"
+    settings = parse_settings({"discord": {"token": "x.y.z"}, "apiframe": {"api_key": "afk_k"},
+                               "database": {"url": url}}, env={})
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecrets(settings.database.secrets))
+    logger = logging.getLogger("test-redact-database")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.warning("could not reach %s", url)
+    logger.warning("a driver echoing p@ss-w0rd-long or p%40ss-w0rd-long")
+    text = stream.getvalue()
+    assert "w0rd" not in text
+    assert text.count(REDACTED) == 3
