@@ -27,6 +27,7 @@ from bot.db.database import Database
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.acks import AckStore
 from bot.jobs.retired import RetiredModels
+from bot.jobs.runtimes import RunTimes
 from bot.jobs.store import JobDeliveries, JobHistory, JobStore
 from bot.launch.lastframe import LastFrames
 from bot.launch.startimages import StartImageService
@@ -251,6 +252,12 @@ class SoraBot(commands.Bot):
             instance=instance,
             # New jobs and webhook events reach the schedulers (default: this process's).
             wakeups=wakeups,
+            run_times=RunTimes(
+                services.store.db, services.clock,
+                history=settings.apiframe.expected_time_history,
+                default_seconds=settings.apiframe.default_run_seconds,
+                seconds_per_video_second=settings.apiframe.default_run_seconds_per_video_second,
+            ),
         )
         if self.web is not None and self.webhooks is not None:
             self.web.add_routes(WebhookReceiver(

@@ -42,6 +42,8 @@ MAX_SWEEP = 20_000
 SPARE_PAGES = 2
 #: Longest pause between two looks at the submitted jobs, even when none seems due.
 MAX_IDLE = timedelta(seconds=5)
+#: Most status cards one pass refreshes without a look at the provider (the rest next pass).
+MAX_CARDS = 200
 _RUNNING = (JobStatus.QUEUED, JobStatus.PROCESSING)
 T = TypeVar("T")
 
@@ -85,7 +87,16 @@ class BatchPoller:
         self._backoff, self._limit = backoff, limit
 
     async def sweep(self) -> None:
-        """Look at every submitted job due now or within half a poll interval."""
+        """Look at every submitted job due now or within half a poll interval, then move the
+        cards of jobs not looked at for a while."""
+        await self._look()
+        # A job is first looked at near its expected end (bot/worker/scheduler.py), so its
+        # card would stand still until then: show its elapsed time against the expected
+        # time instead, without asking the provider.
+        quiet = await self._store.cards_due(self._clock() - self._card_every, MAX_CARDS)
+        await self._each(quiet, self._show)
+
+    async def _look(self) -> None:
         now, interval = self._clock(), self._interval()
         due = await self._store.polls_due(now + interval / 2, MAX_SWEEP)
         if not due or due[0].next_action_at > now:
