@@ -59,6 +59,14 @@ class RunTimes:
         self._cache[variant] = (now, value)
         return value
 
+    async def first_look(self, job: Job, interval: timedelta) -> datetime:
+        """When ``job``, just submitted, is first looked at: when its variant usually finishes
+        (a job alone then costs one listing call instead of one per interval), never sooner
+        than ``interval`` (the pace of the moment: the safety net's while webhooks arrive) and
+        never past the job's deadline."""
+        expected = await self.expected(job)
+        return min(self._clock() + max(interval, expected), job.deadline_at)
+
     def learned(self, job: Job) -> None:
         """``job`` completed: its variant's next expectation includes it (the variant's first
         completion must not leave later jobs on the default for a while)."""
@@ -72,3 +80,17 @@ class RunTimes:
             (job.model, job.resolution, job.duration, self._history),
         )
         return [float(row["run_seconds"]) for row in rows]
+
+
+def run_seconds(job: Job, now: datetime, provider_seconds: float | None) -> float | None:
+    """How long ``job``, completing at ``now``, ran: what :class:`RunTimes` learns from.
+
+    The provider's own timestamps (``provider_seconds``) say when it really finished, which a
+    look at the expected time cannot (it sees only that the job ended before the look), so
+    expectations can come down as well as go up; but a run cannot have lasted longer than we
+    saw it take, so where the provider's clock disagrees with ours (running faster, as a
+    fake's may) what we saw counts."""
+    if job.submitted_at is None:
+        return None
+    seen = max(0.0, (now - job.submitted_at).total_seconds())
+    return seen if provider_seconds is None else min(seen, provider_seconds)

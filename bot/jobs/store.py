@@ -384,13 +384,13 @@ class JobStore:
 
     async def cards_due(self, shown_before: datetime, limit: int) -> list[Job]:
         """Submitted jobs with a status card that can still be edited (a message, a token
-        not expired) and was last shown before ``shown_before`` (or never), stalest first:
-        between two looks at a job its card still moves."""
+        not expired) and was last shown before ``shown_before``, stalest first: between two
+        looks at a job its card still moves. One range of the ``jobs_cards`` index; a card
+        never shown (its first edit failed) waits for its job's next look instead."""
         rows = await self._db.fetchall(
             f"SELECT * FROM jobs WHERE {self._POLLS} AND status_message_id IS NOT NULL"  # noqa: S608
             " AND interaction_token IS NOT NULL AND token_expires_at > ?"
-            " AND (progress_shown_at IS NULL OR progress_shown_at < ?)"
-            " ORDER BY progress_shown_at LIMIT ?",
+            " AND progress_shown_at < ? ORDER BY progress_shown_at LIMIT ?",
             (self._now(), to_db_time(shown_before), limit),
         )
         return [Job.from_row(r) for r in rows]

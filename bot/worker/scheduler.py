@@ -51,7 +51,7 @@ from bot.duties import Duties, Duty
 from bot.jobs.events import EventKind, JobEvent, event_from_job
 from bot.jobs.model import FailureKind, Job, JobState
 from bot.jobs.retired import RetiredModels, operator_advice
-from bot.jobs.runtimes import RunTimes
+from bot.jobs.runtimes import RunTimes, run_seconds
 from bot.jobs.store import JobStore
 from bot.metrics import Metrics
 from bot.web.link import WEBHOOK_EVENTS, WebhookLink
@@ -330,16 +330,11 @@ class JobScheduler:
         return self._clock() + self._poll_interval()
 
     async def _first_look(self, job: Job) -> datetime:
-        """When a job just submitted is first looked at: when its variant usually finishes
-        (a job alone then costs one listing call instead of one per interval), never sooner
-        than the pace of the moment (the safety net's while webhooks arrive) and never past
-        the job's deadline. Later looks come every interval, so a job running late is found
-        within one interval of its end."""
-        interval = self._poll_interval()
+        """When a job just submitted is first looked at (bot/jobs/runtimes.py); later looks
+        come every interval, so a job running late is found within one interval of its end."""
         if self._run_times is None or not self._first_look_expected:
-            return self._clock() + interval
-        expected = await self._run_times.expected(job)
-        return min(self._clock() + max(interval, expected), job.deadline_at)
+            return self._next_poll()
+        return await self._run_times.first_look(job, self._poll_interval())
 
     async def _expected(self, job: Job) -> timedelta | None:
         if self._run_times is None:
@@ -394,8 +389,8 @@ class JobScheduler:
                 await self._show_progress(updated)
         elif event.kind is EventKind.COMPLETED:
             assert event.result_url is not None
-            if await self._store.mark_completed(job.id, event.result_url,
-                                                self._run_seconds(job, event)) is not None:
+            ran = run_seconds(job, self._clock(), event.run_seconds)
+            if await self._store.mark_completed(job.id, event.result_url, ran) is not None:
                 log.info("job %s: completed", job.id)
                 if self._run_times is not None:
                     self._run_times.learned(job)
@@ -409,18 +404,6 @@ class JobScheduler:
                 log.warning("job %s: failed (%s): %s", job.id, failure, event.detail)
                 self._billed(job, event)
                 self.wake()
-
-    def _run_seconds(self, job: Job, event: JobEvent) -> float | None:
-        """How long the job ran, for the expected run times (bot/jobs/runtimes.py).
-
-        The provider's own timestamps say when it really finished, which a look at the
-        expected time cannot (it sees only that the job ended before the look); but a run
-        cannot have lasted longer than we saw it take, so where its clock disagrees with ours
-        (running faster, as a fake's may) what we saw counts."""
-        if job.submitted_at is None:
-            return None
-        seen = max(0.0, (self._clock() - job.submitted_at).total_seconds())
-        return seen if event.run_seconds is None else min(seen, event.run_seconds)
 
     def _billed(self, job: Job, event: JobEvent) -> None:
         """Count what Apiframe billed, once: only the transition that ended the job calls this."""
