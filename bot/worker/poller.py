@@ -11,6 +11,10 @@ each), pages through Apiframe's newest-first listing until it has seen them all,
 * a COMPLETED item without a usable result URL, a job past its deadline, and a job the listing
   did not reach (older than the pages read, or another key's) go through the single-job poll.
 
+A job is first looked at near its expected end (bot/jobs/runtimes.py), so every pass also
+edits the status cards not shown for ``card_every`` (elapsed time against the expected time),
+without asking the provider.
+
 If a page fails, what earlier pages said is kept and the jobs not yet seen back off as a
 failed single poll would; the single-job fallback is skipped then, so a struggling provider
 is not sent one GET per job. The database stays the queue: a sweep cut short by a kill leaves

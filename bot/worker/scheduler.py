@@ -10,7 +10,9 @@ are conditional writes, the refund is unique per job in the ledger, and Discord 
 edit the original response or carry an enforced nonce. Showing a job's outcome (the video or
 the failure notice, and looking for an earlier attempt's post first) is bot/worker/outcomes.py.
 Submitted jobs are followed by bot/worker/poller.py, a duty of its own that reads Apiframe's
-job listing for many jobs at once and hands this module the few that need a single poll.
+job listing for many jobs at once and hands this module the few that need a single poll. A
+job is first looked at when jobs of its variant usually finish (bot/jobs/runtimes.py), then
+every interval.
 
 Any number of schedulers may share the database (bot/jobs/leases.py, bot/worker/claims.py): a
 scan *claims* due jobs with a lease instead of reading them, the ``leases`` duty renews what
