@@ -28,6 +28,7 @@ from bot.db.postgres import PostgresDatabase
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.acks import AckStore
 from bot.jobs.retired import RetiredModels
+from bot.jobs.runtimes import RunTimes
 from bot.jobs.store import JobDeliveries, JobHistory, JobStore
 from bot.launch.lastframe import LastFrames
 from bot.launch.startimages import StartImageService
@@ -270,6 +271,12 @@ class SoraBot(commands.Bot):
             # New jobs and webhook events reach the schedulers (default: the services', which
             # on PostgreSQL reach every process).
             wakeups=wakeups if wakeups is not None else services.wakeups,
+            run_times=RunTimes(
+                services.store.db, services.clock,
+                history=settings.apiframe.expected_time_history,
+                default_seconds=settings.apiframe.default_run_seconds,
+                seconds_per_video_second=settings.apiframe.default_run_seconds_per_video_second,
+            ),
         )
         if self.web is not None and self.webhooks is not None and run_jobs:
             # Only where jobs run: a gateway process has no scheduler to apply events.

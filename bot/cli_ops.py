@@ -25,6 +25,7 @@ from bot.errors import UserError
 from bot.ledger.export import render_csv, render_json
 from bot.ledger.types import LedgerError
 from bot.roles import describe_shards
+from bot.web.server import check_listener
 
 
 class OperatorError(Exception):
@@ -123,6 +124,9 @@ async def check(settings: Settings, config_path: Path, out: TextIO) -> int:
     print(f"config: ok ({config_path}); database {settings.database.where}", file=out)
     # Offline first: a damaged or read-only file is reported before any network call.
     print(await _inspect(settings), file=out)
+    if settings.web.enabled:  # a port that cannot be bound raises ListenerError: one line
+        for line in await check_listener(settings.web):
+            print(line, file=out)
     restore = point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
     try:
         for line in await _check_discord(settings):

@@ -157,6 +157,12 @@ class ApiframeConfig(_Strict):
     request_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
     poll_interval_seconds: Annotated[float, Field(gt=0, le=600)] = 7.0
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    # First look at a submitted job when its variant usually finishes (bot/jobs/runtimes.py),
+    # not every poll interval from the start; false: look every interval from the start.
+    expected_time_polling: bool = True
+    expected_time_history: Annotated[int, Field(ge=1, le=500)] = 20
+    default_run_seconds: Annotated[float, Field(ge=0, le=24 * 3600)] = 60.0
+    default_run_seconds_per_video_second: Annotated[float, Field(ge=0, le=3600)] = 12.0
     # Results are fetched only from these hosts (and base_url's own host), never from a
     # loopback/private address unless allowed: a provider answer or a CDN redirect must not
     # make the bot fetch, and post in Discord, something from the operator's own network.

@@ -202,6 +202,9 @@ def write_config(
                 # allowed here on purpose, never by default.
                 "download_hosts": ["127.0.0.1"],
                 "allow_private_addresses": True,
+                # Jobs looked at from the start: most tests move Apiframe's clock apart from
+                # the bot's (tests/worker/test_expected_time.py moves both and turns it on).
+                "expected_time_polling": False,
             },
             "database": {"path": str(tmp_path / "data" / "bot.sqlite3")},
             "logging": {"level": "DEBUG"},

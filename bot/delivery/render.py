@@ -108,19 +108,22 @@ def typical_duration(resolution: str, duration: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def estimate_remaining(job: Job, now: datetime) -> timedelta | None:
+def estimate_remaining(
+    job: Job, now: datetime, expected: timedelta | None = None
+) -> timedelta | None:
     """How long the render probably still takes; None when there is no basis for a guess.
 
     From the progress rate since submission once Apiframe reports at least
-    :data:`MIN_PROGRESS_FOR_RATE` percent; before that the variant's typical duration minus
-    the time spent so far. A job past its typical duration without progress gets None.
+    :data:`MIN_PROGRESS_FOR_RATE` percent; before that the variant's expected run time
+    (``expected``: what its latest jobs took, else the typical duration) minus the time spent
+    so far. A job past that without progress gets None.
     """
     if job.state in (JobState.FAILED, JobState.REFUNDED):
         return None
     if job.state in (JobState.COMPLETED, JobState.DELIVERED) or (job.progress or 0) >= 100:
         return timedelta(0)
     options = job.options
-    typical = typical_duration(options.resolution, options.duration)
+    typical = expected or typical_duration(options.resolution, options.duration)
     if job.submitted_at is None:
         return typical
     elapsed = max(now - job.submitted_at, timedelta(0))
@@ -197,17 +200,22 @@ def _embed_units(embed: discord.Embed) -> int:
     return sum(_units(p) for p in parts)
 
 
-def status_embed(job: Job, now: datetime, offer: Offer | None = None) -> discord.Embed:
+def status_embed(
+    job: Job, now: datetime, offer: Offer | None = None, *, expected: timedelta | None = None
+) -> discord.Embed:
     """The status message: title, progress bar, elapsed time, estimate, variant and price.
 
-    ``offer``: the job's model as offered now, for its label (see :func:`variant_text`)."""
+    ``offer``: the job's model as offered now, for its label (see :func:`variant_text`).
+    ``expected``: how long the variant's latest jobs ran; the estimate counts down against it
+    while the provider has not been asked yet (jobs are first looked at near that time)."""
     percent = job.progress or 0
     if job.state is JobState.COMPLETED:
         percent = 100
     embed = discord.Embed(title=_status_title(job), colour=COLOR_WORKING)
     embed.add_field(name="Progress", value=f"{progress_bar(percent)} {percent}%", inline=False)
     embed.add_field(name="Elapsed", value=clock_text(now - job.created_at))
-    embed.add_field(name="Estimate", value=remaining_text(estimate_remaining(job, now)))
+    embed.add_field(name="Estimate",
+                    value=remaining_text(estimate_remaining(job, now, expected)))
     embed.add_field(name="Video", value=f"{variant_text(job, offer)} · {credits(job.price)}",
                     inline=False)
     embed.set_footer(text=f"Job {job.id}")

@@ -36,6 +36,8 @@ class JobEvent:
     source: str = "poll"
     #: What Apiframe billed for the job (its ``creditCost``), when the answer says.
     credit_cost: int | None = None
+    #: How long the job ran by the provider's clock (``completedAt - createdAt``), if known.
+    run_seconds: float | None = None
 
 
 # Substrings of Apiframe's free-text error that mean the provider's moderation refused it.
@@ -56,6 +58,10 @@ def event_from_job(job: ProviderJob, *, source: str = "poll") -> JobEvent:
     event = _event_from_job(job, source)
     if job.credit_cost is not None:
         event = replace(event, credit_cost=job.credit_cost)
+    if event.kind is EventKind.COMPLETED and job.completed_at is not None:
+        ran = (job.completed_at - job.created_at).total_seconds()
+        if ran >= 0:  # (a webhook carries neither timestamp: the scheduler's own clock counts)
+            event = replace(event, run_seconds=ran)
     return event
 
 

@@ -107,6 +107,8 @@ class Job:
     #: The scheduler process holding the job's current step, and until when (migration 0013).
     lease_owner: str | None = None
     lease_until: datetime | None = None
+    #: Seconds from submission to completion, once completed (migration 0014).
+    run_seconds: float | None = None
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of logs
         return f"<Job {self.id} {self.state} guild={self.guild_id} af={self.apiframe_job_id}>"

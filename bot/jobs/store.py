@@ -379,11 +379,28 @@ class JobStore:
         await self._db_execute("UPDATE jobs SET status_message_id = ? WHERE id = ?",
                                (message_id, job_id))
 
-    async def mark_completed(self, job_id: str, result_url: str) -> Job | None:
+    async def mark_completed(
+        self, job_id: str, result_url: str, run_seconds: float | None = None
+    ) -> Job | None:
+        """``run_seconds``: how long the job ran (bot/jobs/runtimes.py learns from it)."""
         return await self._transition(job_id, JobState.SUBMITTED, {
             "state": JobState.COMPLETED, "result_url": result_url, "progress": 100,
             "finished_at": self._now(), "next_action_at": self._now(), "attempts": 0,
+            "run_seconds": run_seconds,
         })
+
+    async def cards_due(self, shown_before: datetime, limit: int) -> list[Job]:
+        """Submitted jobs with a status card that can still be edited (a message, a token
+        not expired) and was last shown before ``shown_before``, stalest first: between two
+        looks at a job its card still moves. One range of the ``jobs_cards`` index; a card
+        never shown (its first edit failed) waits for its job's next look instead."""
+        rows = await self._db.fetchall(
+            f"SELECT * FROM jobs WHERE {self._POLLS} AND status_message_id IS NOT NULL"  # noqa: S608
+            " AND interaction_token IS NOT NULL AND token_expires_at > ?"
+            " AND progress_shown_at < ? ORDER BY progress_shown_at LIMIT ?",
+            (self._now(), to_db_time(shown_before), limit),
+        )
+        return [Job.from_row(r) for r in rows]
 
     async def mark_failed(
         self, job_id: str, kind: FailureKind, detail: str | None,

@@ -8,8 +8,10 @@ Routes come from whoever serves something on it: the Apiframe webhook receiver
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -78,3 +80,34 @@ class WebServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+
+
+async def check_listener(config: WebConfig) -> list[str]:
+    """``sora-bot check``'s lines about an enabled listener: where it listens and is reached,
+    a warning each for what would keep webhooks from working, and a bind of its port, released
+    at once (raises :class:`ListenerError` when the port cannot be bound)."""
+    url = config.public_url
+    lines = [f"web: listener on {config.host}:{config.port}, public URL {url or '(none)'},"
+             f" webhooks {'on' if config.webhooks_on else 'off'}"]
+    if config.webhooks and url is None:
+        lines.append("web: WARNING webhooks are on but [web] public_url is not set, so Apiframe"
+                     " cannot reach the bot and every job is polled; set public_url (or"
+                     " web.webhooks = false)")
+    elif url is not None and config.webhooks and _loopback(url):
+        # (Any other http URL is refused when the config loads: the URLs carry job tokens.)
+        lines.append(f"web: WARNING public_url {url} is a loopback address Apiframe cannot"
+                     " reach (fine for a local test); set the https URL your proxy exposes")
+    probe = WebServer(config)
+    await probe.start()  # raises ListenerError, worded for the operator
+    await probe.stop()
+    return lines
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

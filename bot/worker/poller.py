@@ -11,6 +11,10 @@ each), pages through Apiframe's newest-first listing until it has seen them all,
 * a COMPLETED item without a usable result URL, a job past its deadline, and a job the listing
   did not reach (older than the pages read, or another key's) go through the single-job poll.
 
+A job is first looked at near its expected end (bot/jobs/runtimes.py), so every pass also
+edits the status cards not shown for ``card_every`` (elapsed time against the expected time),
+without asking the provider.
+
 If a page fails, what earlier pages said is kept and the jobs not yet seen back off as a
 failed single poll would; the single-job fallback is skipped then, so a struggling provider
 is not sent one GET per job. The database stays the queue: a sweep cut short by a kill leaves
@@ -42,6 +46,8 @@ MAX_SWEEP = 20_000
 SPARE_PAGES = 2
 #: Longest pause between two looks at the submitted jobs, even when none seems due.
 MAX_IDLE = timedelta(seconds=5)
+#: Most status cards one pass refreshes without a look at the provider (the rest next pass).
+MAX_CARDS = 200
 _RUNNING = (JobStatus.QUEUED, JobStatus.PROCESSING)
 T = TypeVar("T")
 
@@ -85,7 +91,16 @@ class BatchPoller:
         self._backoff, self._limit = backoff, limit
 
     async def sweep(self) -> None:
-        """Look at every submitted job due now or within half a poll interval."""
+        """Look at every submitted job due now or within half a poll interval, then move the
+        cards of jobs not looked at for a while."""
+        await self._look()
+        # A job is first looked at near its expected end (bot/worker/scheduler.py), so its
+        # card would stand still until then: show its elapsed time against the expected
+        # time instead, without asking the provider.
+        quiet = await self._store.cards_due(self._clock() - self._card_every, MAX_CARDS)
+        await self._each(quiet, self._show)
+
+    async def _look(self) -> None:
         now, interval = self._clock(), self._interval()
         due = await self._store.polls_due(now + interval / 2, MAX_SWEEP)
         if not due or due[0].next_action_at > now:

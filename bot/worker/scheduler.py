@@ -10,7 +10,9 @@ are conditional writes, the refund is unique per job in the ledger, and Discord 
 edit the original response or carry an enforced nonce. Showing a job's outcome (the video or
 the failure notice, and looking for an earlier attempt's post first) is bot/worker/outcomes.py.
 Submitted jobs are followed by bot/worker/poller.py, a duty of its own that reads Apiframe's
-job listing for many jobs at once and hands this module the few that need a single poll.
+job listing for many jobs at once and hands this module the few that need a single poll. A
+job is first looked at when jobs of its variant usually finish (bot/jobs/runtimes.py), then
+every interval.
 
 Any number of schedulers may share the database (bot/jobs/leases.py, bot/worker/claims.py): a
 scan *claims* due jobs with a lease instead of reading them, the ``leases`` duty renews what
@@ -51,6 +53,7 @@ from bot.duties import Duties, Duty
 from bot.jobs.events import EventKind, JobEvent, event_from_job
 from bot.jobs.model import FailureKind, Job, JobState
 from bot.jobs.retired import RetiredModels, operator_advice
+from bot.jobs.runtimes import RunTimes, run_seconds
 from bot.jobs.store import JobStore
 from bot.metrics import Metrics
 from bot.web.link import WEBHOOK_EVENTS, WebhookLink
@@ -94,6 +97,7 @@ class JobScheduler:
         batched_polls: bool = True,
         wakeups: Wakeups | None = None,
         instance: str | None = None,
+        run_times: RunTimes | None = None,
     ) -> None:
         """``usable_models(guild_id)``: the labels of the models that guild may use now (the
         launch use case knows; the worker cannot import it), named when a model retires.
@@ -105,7 +109,11 @@ class JobScheduler:
 
         ``wakeups``: how new work reaches this scheduler (default: within this process).
         ``instance``: this process's name among those sharing the database, if unique to it
-        (see :class:`Claims`)."""
+        (see :class:`Claims`).
+
+        ``run_times``: how long each variant usually runs, for the status card and, with
+        ``[apiframe] expected_time_polling``, for the first look at a submitted job (None:
+        neither; the card guesses and jobs are looked at every interval)."""
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
         self._retired = retired
         self._metrics = metrics if metrics is not None else Metrics()
@@ -115,6 +123,8 @@ class JobScheduler:
         self._webhooks = webhooks
         self._safety_poll = timedelta(seconds=settings.web.webhook_poll_interval_seconds)
         self._progress_every = timedelta(seconds=settings.jobs.progress_edit_interval_seconds)
+        self._run_times = run_times
+        self._first_look_expected = settings.apiframe.expected_time_polling
         self._outcomes = Outcomes(
             store=store, apiframe=apiframe, publisher=publisher, clock=clock, workdir=workdir,
             max_result_bytes=settings.jobs.max_result_bytes,
@@ -302,7 +312,7 @@ class JobScheduler:
             await self._store.reschedule(job, self._backoff(job))
         else:
             submitted = await self._store.mark_submitted(job.id, accepted.job_id,
-                                                         self._next_poll())
+                                                         await self._first_look(job))
             if submitted is not None:
                 log.info("job %s: submitted as Apiframe job %s", job.id, accepted.job_id)
                 await self._show_progress(submitted, force=True)
@@ -320,6 +330,18 @@ class JobScheduler:
 
     def _next_poll(self) -> datetime:
         return self._clock() + self._poll_interval()
+
+    async def _first_look(self, job: Job) -> datetime:
+        """When a job just submitted is first looked at (bot/jobs/runtimes.py); later looks
+        come every interval, so a job running late is found within one interval of its end."""
+        if self._run_times is None or not self._first_look_expected:
+            return self._next_poll()
+        return await self._run_times.first_look(job, self._poll_interval())
+
+    async def _expected(self, job: Job) -> timedelta | None:
+        if self._run_times is None:
+            return None
+        return await self._run_times.expected(job)
 
     async def _poll_step(self, job: Job) -> None:
         """The single-job poll for the batched poller, with a step's back-off on errors."""
@@ -369,8 +391,11 @@ class JobScheduler:
                 await self._show_progress(updated)
         elif event.kind is EventKind.COMPLETED:
             assert event.result_url is not None
-            if await self._store.mark_completed(job.id, event.result_url) is not None:
+            ran = run_seconds(job, self._clock(), event.run_seconds)
+            if await self._store.mark_completed(job.id, event.result_url, ran) is not None:
                 log.info("job %s: completed", job.id)
+                if self._run_times is not None:
+                    self._run_times.learned(job)
                 self._billed(job, event)
                 self.wake()
         else:
@@ -393,7 +418,8 @@ class JobScheduler:
         if not force and shown is not None and now - shown < self._progress_every:
             return
         offer = self._settings.lineup.get(job.model)  # for the model's label
-        if await self._publisher.show_progress(job, render.status_embed(job, now, offer)):
+        embed = render.status_embed(job, now, offer, expected=await self._expected(job))
+        if await self._publisher.show_progress(job, embed):
             await self._store.mark_progress_shown(job.id)
 
     async def _fail(self, job: Job, kind: FailureKind, detail: str) -> None:

@@ -67,7 +67,7 @@ async def test_sora_jobs_keep_everything_and_gain_their_option_values(tmp_path: 
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs'"
             " AND name NOT LIKE 'sqlite_autoindex%'")}
         assert indexes == {"jobs_pending", "jobs_by_guild", "jobs_by_member",
-                           "jobs_by_member_time"}
+                           "jobs_by_member_time", "jobs_run_times", "jobs_cards"}  # 0014: last 2
 
     conn = sqlite3.connect(path)
     with conn:

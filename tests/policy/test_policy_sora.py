@@ -104,6 +104,8 @@ async def test_cooldown_refuses_with_when_to_retry(start: Starter) -> None:
     h = await start(jobs=ROOMY)
     await h.services.rules.update(h.guild.id, actor=MOD, cooldown_seconds=600)
     first = await h.created_job(await h.send_sora())
+    # The first job's submission races the counts below: let it land first.
+    await h.until(lambda: len(h.apiframe_requests(GENERATE)) == 1, what="the first submit")
     before = await charges(h)
     iid = await h.send_sora()
     answer = await refused(h, iid, before)
