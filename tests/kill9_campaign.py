@@ -31,6 +31,7 @@ from tests.kill9_support import (
     USERS,
     Job,
     KillReport,
+    Source,
     carries_notice,
     cdn_requested,
     fake_jobs_for_key,
@@ -77,7 +78,7 @@ class Campaign:
 
     def __init__(
         self, discord: FakeDiscord, apiframe: FakeApiframe, guild: FakeGuild, config: Path,
-        db_path: Path, seed: int,
+        db_path: Source, seed: int,
     ) -> None:
         self.discord, self.apiframe, self.guild = discord, apiframe, guild
         self.config, self.db_path, self.seed = config, db_path, seed
@@ -95,8 +96,11 @@ class Campaign:
         planned += ["FAILED" if self.rng.random() < 0.17 else "COMPLETED" for _ in range(500)]
         self._outcomes = iter(planned)
 
-    async def send_sora(self, outcome: Outcome | None = None) -> None:
-        """One /sora whose Apiframe job will end as ``outcome`` (default: the planned mix)."""
+    async def send_sora(
+        self, outcome: Outcome | None = None, guild: FakeGuild | None = None
+    ) -> None:
+        """One /sora in ``guild`` (default: the campaign's) whose Apiframe job will end as
+        ``outcome`` (default: the planned mix)."""
         rng = self.rng
         planned = next(self._outcomes) if outcome is None else outcome
         prompt = f"kill9 #{len(self.sent)}: a lighthouse at dusk, slow pan"
@@ -107,7 +111,7 @@ class Campaign:
             queued_s=rng.uniform(0.5, 2), processing_s=rng.uniform(2, 15),
         )
         iid, _ = await self.discord.send_slash_command(
-            self.guild, rng.choice(USERS), "sora", sora_options(rng, prompt),
+            guild or self.guild, rng.choice(USERS), "sora", sora_options(rng, prompt),
             age=interaction_age(rng),
         )
         self.sent.append(iid)

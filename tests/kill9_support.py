@@ -2,7 +2,8 @@
 kill9_verdict.py).
 
 * reading the bot's database from the outside (plain ``sqlite3`` in a worker thread; WAL lets
-  a reader in beside the running bot, and after a SIGKILL the file is read as it was left);
+  a reader in beside the running bot, and after a SIGKILL the file is read as it was left; or,
+  on PostgreSQL, through a Database the test opened, as one more process on that server);
 * mapping what the fakes saw (generate requests, CDN downloads, Discord uploads and messages)
   to jobs, and naming the step each unfinished job was at when the process died;
 * the fake Apiframe's clock, waiting, and starting the bot up to its gateway session.
@@ -23,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot.db.database import Database
 from tests.conftest import BotProcess, start_bot
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord, RecordedRequest, StoredMessage
@@ -44,26 +46,37 @@ Job = dict[str, Any]
 # -- the database --------------------------------------------------------------------------
 
 
+#: Where the bot's database is: its SQLite file, or an open Database (PostgreSQL, say).
+Source = Path | Database
+
+
 def _read(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     with contextlib.closing(sqlite3.connect(path, timeout=10)) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(row) for row in conn.execute(sql, params)]
 
 
-async def read_jobs(path: Path) -> list[Job]:
-    if not path.exists():
+async def _fetch(source: Source, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows from the SQLite file (read beside the bot) or through the bot's Database surface
+    (the same statements, as any other process on that database reads them)."""
+    if isinstance(source, Database):
+        return await source.fetchall(sql, params)
+    return await asyncio.to_thread(_read, source, sql, params)
+
+
+async def read_jobs(source: Source) -> list[Job]:
+    if isinstance(source, Path) and not source.exists():
         return []
-    return await asyncio.to_thread(_read, path, "SELECT * FROM jobs ORDER BY created_at")
+    return await _fetch(source, "SELECT * FROM jobs ORDER BY created_at")
 
 
-async def read_journal(path: Path) -> list[dict[str, Any]]:
-    return await asyncio.to_thread(_read, path, "SELECT * FROM ledger_journal ORDER BY id")
+async def read_journal(source: Source) -> list[dict[str, Any]]:
+    return await _fetch(source, "SELECT * FROM ledger_journal ORDER BY id")
 
 
-async def read_balance(path: Path, guild_id: int) -> int:
-    rows = await asyncio.to_thread(
-        _read, path, "SELECT balance FROM guild_balances WHERE guild_id = ?", (guild_id,)
-    )
+async def read_balance(source: Source, guild_id: int) -> int:
+    rows = await _fetch(source, "SELECT balance FROM guild_balances WHERE guild_id = ?",
+                        (guild_id,))
     return int(rows[0]["balance"])
 
 
@@ -266,7 +279,7 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 async def until_job(
-    db_path: Path, condition: Callable[[Job], bool], timeout: float = 10.0
+    db_path: Source, condition: Callable[[Job], bool], timeout: float = 10.0
 ) -> Job:
     """The first job row for which ``condition`` holds, polling the database."""
     deadline = time.monotonic() + timeout
