@@ -7,12 +7,14 @@ Run from the repository root::
 
 Each configuration gets a fresh database and fresh fakes. The fake Apiframe and the fake
 Discord run together in a process of their own (tests/fakes/; their CPU is reported, not
-counted): every job completes about 1.5 s after it is submitted, with a 50 kB video. Then
-W real ``python -m bot worker`` processes start (no gateway connection; they log in over
-REST); once every one has logged in, the parent writes N jobs through the bot's own stores
-(``JobStore.create``: the reserve and the row in one transaction, as a gateway does on
-/sora). The workers submit, follow (batched polls), download and deliver them; the run ends
-when every job is ``delivered``.
+counted): every job completes about 1.5 s after it is submitted, with a 50 kB video. The
+parent writes a backlog of N jobs through the bot's own stores (``JobStore.create``: the
+reserve and the row in one transaction, as a gateway does on /sora) and holds it back (one
+UPDATE of ``next_action_at``); W real ``python -m bot worker`` processes start (no gateway
+connection; they log in over REST); once every one has logged in, the backlog is released
+(due now; on PostgreSQL one NOTIFY, as a gateway sends). The workers claim, submit, follow
+(batched polls), download and deliver the jobs; the run ends when every job is
+``delivered``.
 
 The interaction tokens are written already expired, so each result is posted to the channel
 with the bot token (the fake Discord runs in another process and cannot be told about
@@ -21,10 +23,13 @@ interactions it never dispatched): the same REST path a worker takes for a late 
 Printed per configuration: jobs finished per second (first submit to last delivery: on
 SQLite a worker hears of jobs another process wrote only at its next idle scan, up to 5 s
 later, which is not capacity; that wait is the "submit" step), the
-workers' CPU seconds per job (all W processes, after login), the fakes' CPU share, the mean
+workers' CPU seconds per job (all W processes, after login), the fakes' CPU, the whole
+machine's busy cores (all processes: is the box saturated?), the mean
 time of each step (created -> submitted -> finished at the provider -> delivered), and on
 PostgreSQL the mean number of transactions waiting for the advisory write lock (sampled from
-``pg_locks`` every 0.1 s) and the server's CPU per job. Ratios: each worker count against one
+``pg_locks`` every 0.1 s), the server's CPU per job and the transactions committed per job
+(``pg_stat_database``, every process, the parent's sampling included). CPU is counted from the
+first claim to the last delivery. Ratios: each worker count against one
 worker on the same backend, and PostgreSQL against SQLite at one worker.
 
 The run fails unless every job ends delivered with exactly one result message in the fake
@@ -131,6 +136,12 @@ def proc_cpu(pid: int, children: bool = False) -> float:
     return ticks / TICKS
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine, all cores (/proc/stat)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
 def postgres_cpu(port: int) -> float | None:
     """The local server's CPU so far: the postmaster, its reaped backends, its live children."""
     master = None
@@ -174,12 +185,38 @@ def request(i: int, fakes: dict[str, Any]) -> Any:
     origin = Origin(
         guild_id=fakes["guild"], channel_id=fakes["channel"], user_id=7 + i % USERS,
         role_ids=(), application_id=fakes["application"], interaction_id=10_000 + i,
-        interaction_token=f"bench-token-{i}",  # noqa: S106 (expired on purpose: see above)
+        interaction_token=f"bench-token-{i}",  # expired on purpose: see above
         token_expires_at=utc_now() - timedelta(minutes=1), attachment_size_limit=10 << 20,
     )
     return VideoRequest(origin=origin, model="sora-2-pro",
                         options=VideoOptions.sora(f"bench {i}", 4, "16:9", "standard"),
                         price=PRICE)
+
+
+async def commits(db: Any) -> int | None:
+    """PostgreSQL: transactions committed in this database so far (None on SQLite)."""
+    from bot.db.postgres import PostgresDatabase
+
+    if not isinstance(db, PostgresDatabase):
+        return None
+    await db.fetchone("SELECT pg_stat_clear_snapshot()", ())
+    row = await db.fetchone("SELECT xact_commit AS n FROM pg_stat_database"
+                            " WHERE datname = current_database()", ())
+    return int(row["n"])
+
+
+def steady_rate(rows: list[Any]) -> float:
+    """Deliveries per second between the first and the third quarter of them (no ramp-up, no
+    tail of the last jobs still at the provider)."""
+    done = sorted(when(r["delivered_at"]) for r in rows)
+    first, last = len(done) // 4, 3 * len(done) // 4
+    return (last - first) / max((done[last] - done[first]).total_seconds(), 1e-6)
+
+
+async def hold(db: Any, due: str) -> None:
+    """Move every job's next look to ``due`` (one UPDATE, through the bot's database)."""
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE jobs SET next_action_at = ?", (due,))
 
 
 def when(value: Any) -> datetime:
@@ -212,35 +249,56 @@ async def run_one(backend: str, workers: int, jobs: int, pg: Any) -> dict[str, A
             async with open_store(settings, utc_now) as store:
                 await store.ledger.grant(fakes["guild"], GRANT, actor="operator:bench",
                                          reason="bench budget")
+                # The backlog, written as a gateway writes it (the reserve and the row in one
+                # transaction each), then held back until every worker has logged in.
+                began = time.perf_counter()
+                for i in range(jobs):
+                    await store.jobs.create(request(i, fakes), max_per_guild=10**6,
+                                            max_per_member=10**6)
+                written = time.perf_counter() - began
+                later = (utc_now() + timedelta(days=1)).isoformat()
+                await hold(store.db, later)
                 for _ in range(workers):
                     procs.append(await start_bot(config, "worker"))
                 for bot in procs:
                     await bot.wait_for_log("Worker logged in over REST", timeout=60)
+                await asyncio.sleep(0.5)  # settled: the login's own work is not counted
                 cpu0 = sum(proc_cpu(bot.proc.pid) for bot in procs)
                 fake_cpu0 = proc_cpu(fake.pid)
+                busy0, total0 = machine_jiffies()
+                parent0 = time.process_time()
                 pg_cpu0 = postgres_cpu(pg.port) if backend == "postgresql" else None
                 waiting: list[int] = []
-                # A gateway wakes every scheduler after each job it writes (PostgreSQL:
-                # NOTIFY); on SQLite other processes find it at their next idle scan.
-                wakeups = (await store.db.wakeups()
-                           if isinstance(store.db, PostgresDatabase) else None)
                 start = time.perf_counter()
-                for i in range(jobs):
-                    await store.jobs.create(request(i, fakes), max_per_guild=10**6,
-                                            max_per_member=10**6)
-                    if wakeups is not None:
-                        wakeups.notify()
-                if wakeups is not None:
+                released = utc_now()
+                await hold(store.db, released.isoformat())
+                if isinstance(store.db, PostgresDatabase):
+                    # As a gateway does after each job it writes; on SQLite the workers find
+                    # the backlog at their next idle scan (up to 5 s: the "submit" step).
+                    wakeups = await store.db.wakeups()
+                    wakeups.notify()
                     await wakeups.close()
-                written = time.perf_counter() - start
                 deadline = start + 150
+                commits0 = await commits(store.db)
+                busy = False
                 while True:
                     row = await store.db.fetchone(
-                        "SELECT COUNT(*) AS n FROM jobs WHERE state = 'delivered'", ())
-                    if int(row["n"]) == jobs:
+                        "SELECT COUNT(*) AS n, SUM(CASE WHEN state = 'reserved' THEN 0 ELSE 1"
+                        " END) AS started FROM jobs WHERE state != 'delivered'", ())
+                    if int(row["n"]) == 0:
                         break
+                    if not busy and int(row["started"] or 0) > 0:
+                        # Costs are counted from the first claim (SQLite's workers find the
+                        # backlog only at their idle scan; idling is not the figure).
+                        busy = True
+                        cpu0 = sum(proc_cpu(bot.proc.pid) for bot in procs)
+                        fake_cpu0 = proc_cpu(fake.pid)
+                        busy0, total0 = machine_jiffies()
+                        parent0 = time.process_time()
+                        if pg_cpu0 is not None:
+                            pg_cpu0 = postgres_cpu(pg.port)
                     if time.perf_counter() > deadline:
-                        raise AssertionError(f"only {row['n']} of {jobs} delivered in time")
+                        raise AssertionError(f"{row['n']} of {jobs} not delivered in time")
                     for bot in procs:
                         if bot.proc.returncode is not None:
                             raise AssertionError(f"a worker exited:\n{bot.stderr[-3000:]}")
@@ -253,11 +311,18 @@ async def run_one(backend: str, workers: int, jobs: int, pg: Any) -> dict[str, A
                 wall = time.perf_counter() - start
                 cpu = sum(proc_cpu(bot.proc.pid) for bot in procs) - cpu0
                 fake_cpu = proc_cpu(fake.pid) - fake_cpu0
+                busy1, total1 = machine_jiffies()
+                parent = time.process_time() - parent0
+                machine = (busy1 - busy0) / max(total1 - total0, 1) * (os.cpu_count() or 1)
                 pg_cpu = None
+                # The window's wall seconds, from the machine's ticks (all cores).
+                window = max(total1 - total0, 1) / (os.cpu_count() or 1) / TICKS
                 for bot in procs:
                     bot.proc.terminate()
                 for bot in procs:
                     await bot.wait(timeout=30)
+                await asyncio.sleep(1.0)  # the exited backends' statistics are flushed
+                spent = None if commits0 is None else await commits(store.db) - commits0
                 if pg_cpu0 is not None:
                     after = postgres_cpu(pg.port)
                     pg_cpu = None if after is None else after - pg_cpu0
@@ -290,11 +355,15 @@ async def run_one(backend: str, workers: int, jobs: int, pg: Any) -> dict[str, A
         "backend": backend, "workers": workers, "jobs": jobs, "wall": wall, "written": written,
         "rate": jobs / (max(when(r["delivered_at"]) for r in rows)
                         - min(when(r["submitted_at"]) for r in rows)).total_seconds(),
+        "steady": steady_rate(rows), "machine": machine,
+        "ours": (cpu + fake_cpu + parent + (pg_cpu or 0.0)) / window,
         "cpu_per_job": cpu / jobs, "fake_cpu": fake_cpu / wall,
         "pg_cpu_per_job": None if pg_cpu is None else pg_cpu / jobs,
+        "commits_per_job": None if spent is None else spent / jobs,
         "lock_waiters": statistics.fmean(waiting) if waiting else None,
-        "submit": mean("created_at", "submitted_at"), "provider": mean("submitted_at",
-                                                                       "finished_at"),
+        "submit": statistics.fmean(
+            (when(r["submitted_at"]) - released).total_seconds() for r in rows),
+        "provider": mean("submitted_at", "finished_at"),
         "deliver": mean("finished_at", "delivered_at"),
     }
 
@@ -314,8 +383,14 @@ def postgres_server(needed: bool) -> Iterator[Any]:
 
 async def run_all(backends: list[str], counts: list[int], jobs: int) -> None:
     print(f"{jobs} jobs, {os.cpu_count()} cores; jobs/s from first submit to last delivery;"
-          " CPU/job = all workers' CPU s; fakes = their CPU share of one core")
-    print(f"{'backend':<10} {'W':>2} {'jobs/s':>7} {'CPU/job':>8} {'fakes':>6}"
+          " steady = between the 1st and 3rd quarter of deliveries;\nCPU/job = all workers' CPU s;"
+          " fakes = their CPU in cores; machine = cores busy (every process on this shared box),"
+          " ours = this benchmark's share (workers, fakes, parent, server);"
+          "\nsteps = mean s from release to submit, submit to provider finish, to delivered;"
+          " lockwait = mean transactions waiting for the PostgreSQL write lock;"
+          "\npgCPU/job = the server's CPU; tx/job = transactions committed per job (all processes)")
+    print(f"{'backend':<10} {'W':>2} {'jobs/s':>7} {'steady':>7} {'CPU/job':>8} {'fakes':>6}"
+          f" {'machine':>7} {'ours':>5}"
           f" {'submit':>7} {'provider':>8} {'deliver':>8} {'lockwait':>8} {'pgCPU/job':>9}")
     base: dict[str, dict[str, Any]] = {}
     with postgres_server("postgresql" in backends) as pg:
@@ -324,18 +399,26 @@ async def run_all(backends: list[str], counts: list[int], jobs: int) -> None:
                 r = await run_one(backend, workers, jobs, pg)
                 lock = "" if r["lock_waiters"] is None else f"{r['lock_waiters']:.2f}"
                 pgc = "" if r["pg_cpu_per_job"] is None else f"{r['pg_cpu_per_job'] * 1000:.1f}ms"
-                print(f"{backend:<10} {workers:>2} {r['rate']:>7.1f}"
-                      f" {r['cpu_per_job'] * 1000:>6.1f}ms {r['fake_cpu']:>6.0%}"
+                if r["commits_per_job"] is not None:
+                    pgc += f" {r['commits_per_job']:.1f}"
+                print(f"{backend:<10} {workers:>2} {r['rate']:>7.1f} {r['steady']:>7.1f}"
+                      f" {r['cpu_per_job'] * 1000:>6.1f}ms {r['fake_cpu']:>6.2f}"
+                      f" {r['machine']:>7.2f} {r['ours']:>5.2f}"
                       f" {r['submit']:>6.2f}s {r['provider']:>7.2f}s {r['deliver']:>7.2f}s"
-                      f" {lock:>8} {pgc:>9}", flush=True)
+                      f" {lock:>8} {pgc:>16}", flush=True)
+                print(f"{'':<10} {workers:>2} (backlog written at"
+                      f" {r['jobs'] / r['written']:.0f} jobs/s by one writer)", flush=True)
                 first = base.setdefault(backend, r)
                 if r is not first:
                     print(f"{'':<10} {workers:>2} vs 1 worker: jobs/s"
-                          f" {r['rate'] / first['rate']:.2f}x, CPU/job"
+                          f" {r['rate'] / first['rate']:.2f}x, steady"
+                          f" {r['steady'] / first['steady']:.2f}x, CPU/job"
                           f" {r['cpu_per_job'] / first['cpu_per_job']:.2f}x", flush=True)
     if "sqlite" in base and "postgresql" in base:
         s, p = base["sqlite"], base["postgresql"]
-        print(f"postgresql vs sqlite at {s['workers']} worker(s): jobs/s {p['rate'] / s['rate']:.2f}x,"
+        print(f"postgresql vs sqlite at {s['workers']} worker(s):"
+              f" jobs/s {p['rate'] / s['rate']:.2f}x,"
+              f" steady {p['steady'] / s['steady']:.2f}x,"
               f" worker CPU/job {p['cpu_per_job'] / s['cpu_per_job']:.2f}x")
 
 
