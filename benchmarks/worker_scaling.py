@@ -13,8 +13,9 @@ reserve and the row in one transaction, as a gateway does on /sora) and holds it
 UPDATE of ``next_action_at``); W real ``python -m bot worker`` processes start (no gateway
 connection; they log in over REST); once every one has logged in, the backlog is released
 (due now; on PostgreSQL one NOTIFY, as a gateway sends). The workers claim, submit, follow
-(batched polls), download and deliver the jobs; the run ends when every job is
-``delivered``.
+(batched polls), download and deliver the jobs, each with the default ``[jobs]
+max_concurrent_work`` (8 steps at once per process: 4 workers have 4 times the slots); the
+run ends when every job is ``delivered``.
 
 The interaction tokens are written already expired, so each result is posted to the channel
 with the bot token (the fake Discord runs in another process and cannot be told about
