@@ -405,7 +405,7 @@ class Database:
             try:
                 return _statement(conn, sql, params, fetch)
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # BUSY_RECOVERY, …
                     raise
                 return None
             finally:
@@ -448,7 +448,7 @@ class Database:
         try:
             return _read(reader, sql, params, fetch)
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # BUSY_RECOVERY, …
                 raise translate(exc) from exc
         except sqlite3.Error as exc:
             raise translate(exc) from exc
