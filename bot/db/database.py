@@ -89,6 +89,9 @@ class Transaction:
     def _end(self) -> None:
         self._conn = None
 
+    def _live_now(self) -> bool:
+        return self._conn is not None
+
     async def _inline(self, sql: str, params: Params, fetch: int) -> tuple[int, list[Row]]:
         conn = self._live()
         await self._gate.idle()
@@ -129,7 +132,7 @@ class Transaction:
         try:
             yield
         except BaseException:
-            if self._conn is not None:
+            if self._live_now():
                 await self.execute(f"ROLLBACK TO {name}")
                 await self.execute(f"RELEASE {name}")
             raise
@@ -178,6 +181,11 @@ def _statement(conn: aiosqlite.Connection, sql: str, params: Params,
         return cursor.rowcount, [dict(row) for row in found]
     finally:
         cursor.close()
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY, by its primary code (BUSY_RECOVERY and the like are extended codes)."""
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _open_reader(path: Path) -> sqlite3.Connection:
@@ -377,7 +385,7 @@ class Database:
         hold the lock, since this one's transactions take turns: so first ask without waiting,
         which costs no trip, and wait on the thread only when the answer is busy.
         """
-        if await self._now_or_busy(conn, "BEGIN IMMEDIATE", (), 0) is not None:
+        if await self._began_now(conn):
             return
         try:
             await _run(self._gate, conn, "BEGIN IMMEDIATE", (), 0)
@@ -394,20 +402,20 @@ class Database:
         except sqlite3.Error as exc:
             log.error("rollback failed: %s", translate(exc))
 
-    async def _now_or_busy(self, conn: aiosqlite.Connection, sql: str, params: Params,
-                           fetch: int) -> tuple[int, list[Row]] | None:
-        """``sql`` right here on the loop, without waiting for another connection's lock:
-        None if it would have had to wait (then the caller waits on aiosqlite's thread)."""
+    async def _began_now(self, conn: aiosqlite.Connection) -> bool:
+        """BEGIN IMMEDIATE right here on the loop, without waiting for another connection's
+        lock: False if it would have had to wait (then :meth:`_begin` waits on the thread)."""
         await self._gate.idle()
         raw = conn._conn
         try:
             raw.execute("PRAGMA busy_timeout = 0")
             try:
-                return _statement(conn, sql, params, fetch)
+                raw.execute("BEGIN IMMEDIATE")
+                return True
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # BUSY_RECOVERY, …
+                if not _busy(exc):
                     raise
-                return None
+                return False
             finally:
                 raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
         except sqlite3.Error as exc:
@@ -423,7 +431,7 @@ class Database:
         event loop per transaction ahead of it. The read connection sees what is committed
         (WAL gives each statement a snapshot), never another coroutine's open transaction.
         A read that may scan a growing table (history, exports, counts over every job) must
-        use :meth:`fetchall`, which runs on the thread and holds nothing up.
+        use :meth:`scan`, which runs on the thread and holds nothing up.
         """
         rows = await self._read_now(sql, params, 1)
         return rows[0] if rows else None
@@ -448,7 +456,7 @@ class Database:
         try:
             return _read(reader, sql, params, fetch)
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # BUSY_RECOVERY, …
+            if not _busy(exc):
                 raise translate(exc) from exc
         except sqlite3.Error as exc:
             raise translate(exc) from exc

@@ -88,6 +88,14 @@ class PostgresTransaction(Transaction):
     def _end(self) -> None:
         self._pg = None
 
+    def _live_now(self) -> bool:
+        return self._pg is not None
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A nested scope whose writes are undone if it raises: SQLite's own scope, as
+        SAVEPOINT / ROLLBACK TO / RELEASE are the same words here."""
+        return self._savepoint()
+
     def _text(self, sql: str) -> str:
         text = self._sql.get(sql)
         if text is None:
@@ -118,27 +126,6 @@ class PostgresTransaction(Transaction):
     async def scan(self, sql: str, params: Params = ()) -> list[Row]:
         """A long read: on PostgreSQL it is a network round trip like any other."""
         return await self.fetchall(sql, params)
-
-    def savepoint(self) -> AbstractAsyncContextManager[None]:
-        """A nested scope whose writes are undone if it raises (see :class:`Transaction`)."""
-        return self._pg_savepoint()
-
-    @asynccontextmanager
-    async def _pg_savepoint(self) -> AsyncIterator[None]:
-        self._savepoints += 1
-        name = f"sp_{self._savepoints}"
-        await self.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            if self._pg is not None:
-                await self.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                await self.execute(f"RELEASE SAVEPOINT {name}")
-            raise
-        else:
-            await self.execute(f"RELEASE SAVEPOINT {name}")
-        finally:
-            self._savepoints -= 1
 
 
 class PostgresDatabase(Database):

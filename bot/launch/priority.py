@@ -35,10 +35,6 @@ class AckFirst:
             if not self._open:
                 self._quiet.set()
 
-    @property
-    def acknowledging_now(self) -> int:
-        return self._open
-
     async def settle(self) -> None:
         """Wait until no interaction is being acknowledged (or ``max_wait`` has passed)."""
         if not self._open:
