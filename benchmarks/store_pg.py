@@ -24,53 +24,20 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from store_throughput import GUILDS, PRICE, RICH, SETTINGS, guild_of, now, request  # noqa: E402
+from store_throughput import operations, seed  # noqa: E402
 
-from bot.audit.trail import AuditLog  # noqa: E402
 from bot.db.database import Database  # noqa: E402
 from bot.db.postgres import PostgresDatabase  # noqa: E402
-from bot.jobs.store import JobDeliveries, JobHistory, JobStore  # noqa: E402
-from bot.ledger.store import Ledger  # noqa: E402
-from bot.policy.store import PolicyStore  # noqa: E402
 from tests.support.postgres import PgServer, throwaway_server  # noqa: E402
 
 CALLERS = 8
-
-
-async def seed(db: Database) -> Database:
-    # Every guild exists first (as in a running bot), with plenty of credits.
-    async with db.transaction() as tx:
-        for i in range(GUILDS):
-            t = now().isoformat()
-            await tx.execute(
-                "INSERT INTO guild_balances (guild_id, balance, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?)", (guild_of(i), RICH, t, t))
-            await tx.execute(
-                "INSERT INTO ledger_journal (guild_id, kind, delta, balance_after, actor,"
-                " created_at) VALUES (?, 'initial', ?, ?, 'system', ?)",
-                (guild_of(i), RICH, RICH, t))
-    return db
-
-
-def operations(db: Database) -> dict[str, Callable[[int], Awaitable[object]]]:
-    ledger = Ledger.from_config(db, SETTINGS.ledger, held_jobs=JobDeliveries(), clock=now)
-    policy = PolicyStore(db, settings=SETTINGS, clock=now, jobs=JobHistory())
-    jobs = JobStore(db, ledger, timeout=timedelta(hours=1), clock=now, policy=policy,
-                    audit=AuditLog(db, now))
-    return {
-        "reserve": lambda i: ledger.reserve(guild_of(i), PRICE, job_id=uuid.uuid4().hex,
-                                            actor="user:7", reason="sora-2-pro 4s"),
-        "create": lambda i: jobs.create(request(i), max_per_guild=10**6, max_per_member=10**6),
-    }
 
 
 async def rate(op: Callable[[int], Awaitable[object]], count: int, callers: int) -> float:

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -71,8 +72,12 @@ def request(i: int) -> VideoRequest:
 
 
 async def fresh(folder: Path, name: str) -> Database:
-    db = await Database.open(folder / f"{name}.sqlite3")
-    # Every guild exists first (as in a running bot), with plenty of credits.
+    return await seed(await Database.open(folder / f"{name}.sqlite3"))
+
+
+async def seed(db: Database) -> Database:
+    """Every guild exists first (as in a running bot), with plenty of credits (either
+    backend: benchmarks/store_pg.py seeds PostgreSQL with it too)."""
     async with db.transaction() as tx:
         for i in range(GUILDS):
             t = now().isoformat()
@@ -127,24 +132,24 @@ def plain(path: Path, count: int, with_job: bool) -> float:
     return count / elapsed
 
 
-async def bot_reserve(db: Database, count: int) -> float:
+def operations(db: Database) -> dict[str, Callable[[int], Awaitable[object]]]:
+    """The two transactions measured, as the bot calls them; ``i`` picks guild and member."""
     ledger = Ledger.from_config(db, SETTINGS.ledger, held_jobs=JobDeliveries(), clock=now)
-    started = time.perf_counter()
-    for i in range(count):
-        await ledger.reserve(guild_of(i), PRICE, job_id=uuid.uuid4().hex, actor="user:7",
-                             reason="sora-2-pro 4s")
-    return count / (time.perf_counter() - started)
-
-
-async def bot_create(db: Database, count: int) -> float:
-    ledger = Ledger.from_config(db, SETTINGS.ledger, held_jobs=JobDeliveries(), clock=now)
-    audit = AuditLog(db, now)
     policy = PolicyStore(db, settings=SETTINGS, clock=now, jobs=JobHistory())
     jobs = JobStore(db, ledger, timeout=timedelta(hours=1), clock=now, policy=policy,
-                    audit=audit)
+                    audit=AuditLog(db, now))
+    return {
+        "reserve": lambda i: ledger.reserve(guild_of(i), PRICE, job_id=uuid.uuid4().hex,
+                                            actor="user:7", reason="sora-2-pro 4s"),
+        "create": lambda i: jobs.create(request(i), max_per_guild=10**6, max_per_member=10**6),
+    }
+
+
+async def bot_rate(db: Database, name: str, count: int) -> float:
+    run = operations(db)[name]
     started = time.perf_counter()
     for i in range(count):
-        await jobs.create(request(i), max_per_guild=10**6, max_per_member=10**6)
+        await run(i)
     return count / (time.perf_counter() - started)
 
 
@@ -153,10 +158,8 @@ async def measure(folder: Path, count: int) -> dict[str, float]:
     for name in ("plain-reserve", "plain-create", "reserve", "create"):
         db = await fresh(folder, name)
         try:
-            if name == "reserve":
-                figures[name] = await bot_reserve(db, count)
-            elif name == "create":
-                figures[name] = await bot_create(db, count)
+            if not name.startswith("plain"):
+                figures[name] = await bot_rate(db, name, count)
         finally:
             await db.close()
         if name.startswith("plain"):
