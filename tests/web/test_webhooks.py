@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from bot.jobs.events import event_from_job
-from bot.jobs.model import Job, JobState
+from bot.jobs.model import IN_FLIGHT, Job, JobState
 from tests.conftest import APIFRAME_KEY
 from tests.fakes.apiframe_model import Fault, WebhookDelivery
 from tests.fakes.apiframe_webhooks import sign
@@ -37,8 +37,13 @@ async def tick(h: SoraHarness, seconds: float) -> list[WebhookDelivery]:
 
 
 async def until_state(h: SoraHarness, job_id: str, state: JobState) -> Job:
+    """Wait for the job to reach ``state``; a finished job also waits for its lease to be
+    released (the worker's last write), so a snapshot taken next is the settled one."""
+    settles = state not in IN_FLIGHT
+
     async def reached() -> bool:
-        return (await h.job(job_id)).state is state
+        job = await h.job(job_id)
+        return job.state is state and not (settles and job.lease_owner is not None)
 
     await h.until(reached, timeout=10, what=f"job {job_id} to reach {state}")
     return await h.job(job_id)
