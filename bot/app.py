@@ -26,6 +26,8 @@ from bot.config import DatabaseConfig, Settings
 from bot.db.database import Database
 from bot.db.postgres import PostgresDatabase
 from bot.delivery.publisher import JobPublisher
+from bot.i18n.catalog import Catalog
+from bot.i18n.catalog import load as load_catalog
 from bot.jobs.acks import AckStore
 from bot.jobs.retired import RetiredModels
 from bot.jobs.runtimes import RunTimes
@@ -100,6 +102,8 @@ class Services:
     #: None (within this process only; processes sharing a SQLite file see it at their next
     #: idle scan).
     wakeups: Wakeups | None = None
+    #: Every member-facing text by key, in the member's (or the guild's) language.
+    texts: Catalog = field(default_factory=load_catalog)
 
 
 def make_start_image_service(settings: Settings) -> StartImageService:
