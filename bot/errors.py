@@ -16,7 +16,15 @@ def one_of(values: tuple[object, ...]) -> str:
 
 
 class UserError(Exception):
-    """A refusal caused by what the member asked for; ``str(error)`` is shown to them."""
+    """A refusal caused by what the member asked for.
 
-    def __init__(self, message: str) -> None:
+    ``key`` names its message in the catalog (``bot/i18n``) and ``params`` fill its
+    placeholders, so the error handler shows it in the member's language; ``str(error)`` is
+    the English text, for logs and for errors not yet given a key.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None,
+                 params: dict[str, object] | None = None) -> None:
         super().__init__(message)
+        self.key = key
+        self.params: dict[str, object] = dict(params or {})
