@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from bot.db.commits import CommitPace
 from bot.db.dialect import SQLITE, Dialect
 from bot.db.errors import (
     ConstraintViolation,
@@ -153,6 +155,10 @@ class _Gate:
     def __init__(self) -> None:
         self._last: asyncio.Future[Any] | None = None
 
+    def idle_now(self) -> bool:
+        """Whether nothing sent to the thread is still running there."""
+        return self._last is None or self._last.done()
+
     async def idle(self) -> None:
         last = self._last
         if last is not None and not last.done():
@@ -210,6 +216,13 @@ def _read(reader: sqlite3.Connection, sql: str, params: Params, fetch: int) -> l
         cursor.close()  # ends the statement's snapshot, so checkpoints are not held back
 
 
+def _timed_commit(conn: aiosqlite.Connection) -> float:
+    """COMMIT on whichever thread calls it; the seconds it took (its fsync)."""
+    started = time.perf_counter()
+    conn._conn.execute("COMMIT")
+    return time.perf_counter() - started
+
+
 def _rollback_if_open(conn: aiosqlite.Connection) -> None:
     # Decided on the connection's thread, after whatever was queued before it (a BEGIN that
     # was still waiting for the lock when its caller was cancelled).
@@ -255,6 +268,7 @@ class Database:
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
         self._gate = _Gate()
+        self._pace = CommitPace()
 
     @classmethod
     async def open(
@@ -371,7 +385,7 @@ class Database:
             else:
                 tx._end()
                 try:
-                    await _run(self._gate, conn, "COMMIT", (), 0)
+                    await self._commit(conn)
                 except DatabaseError:
                     await self._rollback(conn)
                     raise
@@ -393,6 +407,21 @@ class Database:
             # The BEGIN goes on without us on that thread: end what it opens.
             await asyncio.shield(self._rollback(conn))
             raise
+
+    async def _commit(self, conn: aiosqlite.Connection) -> None:
+        """COMMIT, inline or on the thread as :class:`CommitPace` says, timing it either way."""
+        if self._pace.inline() and self._gate.idle_now():
+            # Nothing left running on the thread, and no await before the COMMIT: a
+            # cancellation cannot land between them and leave the transaction open.
+            try:
+                self._pace.note(_timed_commit(conn))
+            except sqlite3.Error as exc:
+                raise translate(exc) from exc
+            return
+        try:
+            self._pace.note(await self._gate.call(conn, _timed_commit, conn))
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
 
     async def _rollback(self, conn: aiosqlite.Connection) -> None:
         # SQLite already rolls back by itself after some errors (e.g. disk full); whether a
