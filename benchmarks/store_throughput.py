@@ -3,7 +3,7 @@ each against plain ``sqlite3`` doing the same writes in the same run.
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/store_throughput.py [transactions]
+    .venv/bin/python benchmarks/store_throughput.py [transactions] [rounds]
 
 Every configuration gets its own fresh database file, migrated by the bot (so the ledger's
 triggers and indexes are there for the baseline too), with the same durability: WAL and
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -169,14 +170,17 @@ async def measure(folder: Path, count: int) -> dict[str, float]:
 
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    runs: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(measure(Path(tmp) / "warm", 50))  # warm-up: imports, page cache
-        best: dict[str, float] = {}
-        for run in range(3):  # best of three: the machine is shared
-            for name, rate in asyncio.run(measure(Path(tmp) / str(run), count)).items():
-                best[name] = max(best.get(name, 0.0), rate)
-    print(f"{count} transactions each, one caller, WAL + synchronous=FULL, best of 3\n")
-    print(f"{'configuration':<44} {'tx/s':>8} {'vs baseline':>12}")
+        for run in range(rounds):
+            # Each round measures the baselines and the bot back to back, so a ratio compares
+            # like with like on a shared machine; the figure is the median round's.
+            runs.append(asyncio.run(measure(Path(tmp) / str(run), count)))
+    print(f"{count} transactions each, one caller, WAL + synchronous=FULL, {rounds} rounds"
+          " (median; range across rounds)\n")
+    print(f"{'configuration':<44} {'tx/s':>8} {'vs baseline':>12} {'range':>12}")
     rows = (
         ("plain sqlite3: reserve + journal (baseline)", "plain-reserve", "plain-reserve"),
         ("Ledger.reserve", "reserve", "plain-reserve"),
@@ -184,7 +188,10 @@ def main() -> int:
         ("JobStore.create", "create", "plain-create"),
     )
     for label, name, base in rows:
-        print(f"{label:<44} {best[name]:>8.0f} {best[name] / best[base]:>11.2f}x")
+        ratios = sorted(r[name] / r[base] for r in runs)
+        rate = statistics.median(r[name] for r in runs)
+        print(f"{label:<44} {rate:>8.0f} {statistics.median(ratios):>11.2f}x "
+              f"{ratios[0]:>5.2f}-{ratios[-1]:.2f}x")
     return 0
 
 
