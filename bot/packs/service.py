@@ -12,8 +12,10 @@ and at every start (:meth:`PackService.resume`); a crash in between credits noth
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -72,6 +74,24 @@ class PackService:
     def __init__(self, config: PacksConfig, store: EntitlementStore, texts: Catalog,
                  clock: Clock) -> None:
         self._config, self._store, self._texts, self._clock = config, store, texts, clock
+        #: Sightings of one entitlement in this process take turns (lock, users): a replay
+        #: arriving while its consume is in flight waits and then finds it consumed, instead
+        #: of asking Discord a second time. Across processes the database still decides.
+        self._turns: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def _turn(self, entitlement_id: int) -> AsyncIterator[None]:
+        lock, users = self._turns.get(entitlement_id, (asyncio.Lock(), 0))
+        self._turns[entitlement_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[entitlement_id]
+            if users == 1:
+                del self._turns[entitlement_id]
+            else:
+                self._turns[entitlement_id] = (lock, users - 1)
 
     @property
     def enabled(self) -> bool:
@@ -92,11 +112,16 @@ class PackService:
     ) -> Outcome:
         """An entitlement was created, updated, listed or seen on an interaction in
         ``seen_in``; ``locale``: the credited guild's, for its audit channel."""
+        async with self._turn(purchase.id):
+            return await self._arrived(purchase, consume, seen_in, locale)
+
+    async def _arrived(self, purchase: Purchase, consume: Consume, seen_in: int | None,
+                       locale: object) -> Outcome:
         credits = self._config.credits_for(purchase.sku_id)
         if credits is None:
             return Outcome.NOT_A_PACK
         if purchase.revoked(self._clock()):
-            await self.revoked(purchase, locale=locale)
+            await self._revoked(purchase, locale)
             return Outcome.REVOKED
         row = await self._store.get(purchase.id)
         outcome = Outcome.KNOWN
@@ -159,6 +184,10 @@ class PackService:
     async def revoked(self, purchase: Purchase, *, locale: object = None) -> Revocation | None:
         """Discord refunded or deleted the purchase: take its credits back once, as far as
         the balance goes, and tell the moderators (audit channel) about any shortfall."""
+        async with self._turn(purchase.id):
+            return await self._revoked(purchase, locale)
+
+    async def _revoked(self, purchase: Purchase, locale: object) -> Revocation | None:
         credits = self._config.credits_for(purchase.sku_id)
         if credits is None:
             return None
@@ -185,7 +214,9 @@ class PackService:
         how many were consumed now."""
         done = 0
         for row in await self._store.unconsumed():
-            done += await self._consume(row.id, consume)
+            async with self._turn(row.id):
+                if (now := await self._store.get(row.id)) and now.state is EntitlementState.GRANTED:
+                    done += await self._consume(row.id, consume)
         return done
 
     def _buyer(self, user_id: int | None, locale: object) -> str:
