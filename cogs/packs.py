@@ -79,6 +79,10 @@ class PacksCog(commands.Cog):
         except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("credit packs: listing entitlements failed (%s); purchases are "
                         "credited when seen again", type(exc).__name__)
+        except Exception:
+            # A task's exception would otherwise surface only at garbage collection.
+            log.exception("credit packs: catching up at start-up failed; purchases are "
+                          "credited when seen again")
 
     @commands.Cog.listener()
     async def on_entitlement_create(self, entitlement: discord.Entitlement) -> None:
