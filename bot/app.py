@@ -37,6 +37,8 @@ from bot.launch.startimages import StartImageService
 from bot.launch.usecase import Launcher
 from bot.ledger.store import Ledger
 from bot.metrics import Metrics
+from bot.packs.service import PackService
+from bot.packs.store import EntitlementStore
 from bot.policy.approvals import PendingStore
 from bot.policy.guild_rules import GuildRules
 from bot.policy.holds import HoldService
@@ -53,7 +55,7 @@ log = logging.getLogger(__name__)
 #: Cogs loaded at start-up, in order.
 DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.errors", "cogs.sora", "cogs.budget", "cogs.credits",
                                           "cogs.approvals", "cogs.animate",
-                                          "cogs.results", "cogs.video")
+                                          "cogs.results", "cogs.video", "cogs.packs")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Store:
     acks: AckStore
     #: Models the provider said are retired (refused for new requests until restored).
     retired: RetiredModels
+    #: Credit packs bought through Discord (bot/packs/).
+    entitlements: EntitlementStore
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ class Services:
     http: aiohttp.ClientSession
     store: Store
     apiframe: ApiframeClient
+    #: Credit packs sold as Discord consumable SKUs ([packs]; off without SKUs).
+    packs: PackService
     #: The Prometheus instruments everything above counts into (rendered at /metrics).
     metrics: Metrics = field(default_factory=Metrics)
     #: How new work reaches the schedulers of every process: PostgreSQL's LISTEN/NOTIFY, or
@@ -141,7 +147,8 @@ async def open_store(
         pending = PendingStore(db, clock=clock)
         yield Store(db=db, ledger=ledger, jobs=jobs, policy=policy, audit=audit,
                     pending=pending, acks=AckStore(db, clock, owner=instance),
-                    retired=RetiredModels(db, clock, audit))
+                    retired=RetiredModels(db, clock, audit),
+                    entitlements=EntitlementStore(db, ledger, audit, clock))
     finally:
         await db.close()
 
@@ -187,10 +194,13 @@ async def open_services(
             listening = await store.db.wakeups()
             stack.push_async_callback(listening.close)
             wakeups = listening
+        texts = load_catalog()
+        packs = PackService(settings.packs, store.entitlements, texts, clock)
         yield Services(settings=settings, clock=clock, budget=budget,
                        rules=GuildRules(store.policy), holds=HoldService(store.pending),
                        images=images, frames=frames, http=http, store=store,
-                       apiframe=apiframe, metrics=metrics, wakeups=wakeups)
+                       apiframe=apiframe, packs=packs, metrics=metrics, wakeups=wakeups,
+                       texts=texts)
 
 
 def default_intents() -> discord.Intents:

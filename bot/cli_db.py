@@ -26,7 +26,8 @@ from bot.db.postgres import PostgresDatabase
 #: Parents before children (the journal and the policy lists refer to their guild's row).
 TABLES = ("guild_balances", "ledger_journal", "guild_policies", "guild_policy_roles",
           "guild_policy_channels", "audit_settings", "audit_events", "jobs",
-          "pending_requests", "open_acks", "retired_models")
+          "pending_requests", "open_acks", "retired_models", "entitlements",
+          "pack_offers")
 #: Identity columns whose sequence must continue after the copied ids.
 _IDENTITIES = ("ledger_journal", "audit_events")
 _BATCH = 200

@@ -30,6 +30,7 @@ from pydantic import (
 
 from bot.catalog.lineup import Lineup, build_lineup
 from bot.catalog.video import Catalog
+from bot.config_packs import PacksConfig
 from bot.config_web import WebConfig
 from bot.db.pg_text import parse_url
 
@@ -329,6 +330,7 @@ class Settings(_Strict):
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    packs: PacksConfig = Field(default_factory=PacksConfig)
     _lineup: Lineup | None = PrivateAttr(default=None)
     _catalog: Catalog | None = PrivateAttr(default=None)
 

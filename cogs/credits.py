@@ -16,6 +16,7 @@ from bot.catalog.options import Scalar, show
 from bot.jobs.model import Job
 from bot.policy.rules import GuildPolicy, MemberSpending, variant_allowed
 from cogs.budget_views import NO_MENTIONS, timestamp
+from cogs.pack_views import add_packs_field, packs_view
 
 if TYPE_CHECKING:
     from bot.app import SoraBot
@@ -145,8 +146,15 @@ class CreditsCog(commands.Cog):
             offers=await self.bot.launcher.offers_for(guild_id),
             now=services.clock(),
         )
+        add_packs_field(embed, services.packs, services.texts, interaction.locale)
+        view = packs_view(services.packs)
         await interaction.response.send_message(embed=embed, ephemeral=True,
-                                                allowed_mentions=NO_MENTIONS)
+                                                allowed_mentions=NO_MENTIONS,
+                                                view=view or discord.utils.MISSING)
+        if view is not None:
+            # Where this member may buy from now: a purchase Discord gives to the member
+            # alone is credited to this server (bot/packs/service.py).
+            await services.packs.offered(user_id, guild_id)
 
 
 async def setup(bot: SoraBot) -> None:

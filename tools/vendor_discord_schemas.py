@@ -45,6 +45,10 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("/channels/{channel_id}/messages/{message_id}", "get"),
     ("/channels/{channel_id}/messages/{message_id}", "patch"),
     ("/channels/{channel_id}/messages/{message_id}", "delete"),
+    # Credit packs (issue 13): the entitlement routes the bot and the fake use.
+    ("/applications/{application_id}/entitlements", "get"),
+    ("/applications/{application_id}/entitlements/{entitlement_id}", "get"),
+    ("/applications/{application_id}/entitlements/{entitlement_id}/consume", "post"),
 )
 
 

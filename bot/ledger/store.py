@@ -270,6 +270,39 @@ class Ledger:
                 actor=who, reason=why, job_id=None,
             )
 
+    async def purchase(
+        self, guild_id: int, amount: int, *, actor: str, reason: str | None, tx: Transaction,
+    ) -> JournalEntry:
+        """Credit a purchased pack inside ``tx`` (the caller keys it by its entitlement);
+        refused like a grant past ``max_balance``."""
+        guild, value = check_guild_id(guild_id), check_amount(amount)
+        who, why = required_text(actor, "Actor"), optional_text(reason, "Reason")
+        async with self._scope(tx) as tx:
+            await self._ensure_guild(tx, guild)
+            await check_limit(tx, guild, await self._current(tx, guild), value, self._max,
+                              self._held_jobs)
+            row = await tx.fetchone(
+                "UPDATE guild_balances SET balance = balance + ?, updated_at = ?"
+                " WHERE guild_id = ? RETURNING balance", (value, self._now(), guild))
+            assert row is not None
+            return await self._journal(tx, guild, EntryKind.PACK, value, int(row["balance"]),
+                                       actor=who, reason=why, job_id=None)
+
+    async def take_back(
+        self, guild_id: int, amount: int, *, actor: str, reason: str | None, tx: Transaction,
+    ) -> JournalEntry | None:
+        """Take up to ``amount`` back for a refunded pack: what the balance has, never below
+        zero (the caller reports the rest); ``None`` when the balance is zero."""
+        guild, value = check_guild_id(guild_id), check_amount(amount)
+        who, why = required_text(actor, "Actor"), optional_text(reason, "Reason")
+        async with self._scope(tx) as tx:
+            await self._ensure_guild(tx, guild)
+            # The caller's transaction holds the write lock: the balance cannot move meanwhile.
+            taken = min(value, await self._current(tx, guild))
+            if taken == 0:
+                return None
+            return await self._spend(tx, guild, taken, EntryKind.PACK_REFUND, who, why, None)
+
     async def reserve(
         self,
         guild_id: int,

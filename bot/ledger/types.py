@@ -20,6 +20,10 @@ class EntryKind(StrEnum):
     SET = "set"
     RESERVE = "reserve"
     REFUND = "refund"
+    #: A credit pack bought through Discord (bot/packs/), and its reversal when Discord
+    #: refunds or deletes the purchase.
+    PACK = "pack"
+    PACK_REFUND = "pack_refund"
 
 
 class LedgerError(Exception):

@@ -40,6 +40,7 @@ from tests.fakes.discord_models import (
 )
 from tests.fakes.discord_payloads import channel_object
 from tests.fakes.discord_rest import BotRoutes
+from tests.fakes.discord_skus import FakeSkus
 from tests.fakes.discord_validation import OpenApiContract
 from tests.fakes.discord_webhooks import InteractionRoutes
 
@@ -65,6 +66,8 @@ class FakeDiscord(InteractionSender):
         self._door = RestFrontDoor(self)
         BotRoutes(self._door, lambda: self.gateway_url)
         InteractionRoutes(self._door)
+        #: SKUs, entitlements and their routes and events (credit packs).
+        self.skus = FakeSkus(self, self._door)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -148,6 +151,9 @@ class FakeDiscord(InteractionSender):
         if found is None:
             raise KeyError(f"no channel {channel_id}")
         await self.gateway.dispatch("CHANNEL_UPDATE", channel_object(found[1]))
+
+    def entitlement_objects(self, user_id: int, guild_id: int | None) -> list[dict[str, Any]]:
+        return self.skus.visible_to(user_id, guild_id)
 
     async def send_interaction(self, payload: dict[str, Any]) -> tuple[int, str]:
         """Dispatch a raw INTERACTION_CREATE (hostile payloads welcome); return (id, token)."""

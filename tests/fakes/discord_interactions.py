@@ -47,6 +47,10 @@ class InteractionSender(DiscordState):
         super().__init__(token, contract=contract)
         self._command_ids: dict[tuple[str, int], int] = {}
 
+    def entitlement_objects(self, user_id: int, guild_id: int | None) -> list[dict[str, Any]]:
+        """What the interaction's ``entitlements`` carries (FakeDiscord asks its SKUs)."""
+        return []
+
     @abstractmethod
     async def send_interaction(self, payload: dict[str, Any]) -> tuple[int, str]:
         """Register and dispatch a raw INTERACTION_CREATE payload; return (id, token)."""
@@ -220,6 +224,7 @@ class InteractionSender(DiscordState):
             locale=locale,
         )
         payload["data"] = data
+        payload["entitlements"] = self.entitlement_objects(user_id, guild.id)
         if message is not None:
             payload["message"] = message
         return await self.send_interaction(payload)
