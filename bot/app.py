@@ -29,6 +29,7 @@ from bot.delivery.publisher import JobPublisher
 from bot.i18n.catalog import Catalog
 from bot.i18n.catalog import load as load_catalog
 from bot.jobs.acks import AckStore
+from bot.jobs.model import Job
 from bot.jobs.retired import RetiredModels
 from bot.jobs.runtimes import RunTimes
 from bot.jobs.store import JobDeliveries, JobHistory, JobStore
@@ -41,6 +42,8 @@ from bot.policy.approvals import PendingStore
 from bot.policy.guild_rules import GuildRules
 from bot.policy.holds import HoldService
 from bot.policy.store import PolicyStore
+from bot.policy.strike_service import StrikeService
+from bot.policy.strikes import StrikeStore
 from bot.web.link import WebhookLink
 from bot.web.ops import Health, gateway_connected, ops_routes
 from bot.web.server import WebServer
@@ -73,6 +76,8 @@ class Store:
     acks: AckStore
     #: Models the provider said are retired (refused for new requests until restored).
     retired: RetiredModels
+    #: Content-policy strikes, cooldowns and the guilds' word lists (checked with the rules).
+    strikes: StrikeStore
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,8 @@ class Services:
     wakeups: Wakeups | None = None
     #: Every member-facing text by key, in the member's (or the guild's) language.
     texts: Catalog = field(default_factory=load_catalog)
+    #: /budget strikes and /budget words (None only in rigs built without it).
+    strikes: StrikeService | None = None
 
 
 def make_start_image_service(settings: Settings) -> StartImageService:
@@ -125,15 +132,18 @@ async def open_database(config: DatabaseConfig) -> Database:
 @asynccontextmanager
 async def open_store(
     settings: Settings, clock: Clock = utc_now, metrics: Metrics | None = None,
-    *, instance: str = "main",
+    *, instance: str = "main", texts: Catalog | None = None,
 ) -> AsyncIterator[Store]:
     """Open (and migrate) the database; close it on exit. ``instance``: this process's name
     among those sharing the database (whose acknowledgements are its own)."""
     db = await open_database(settings.database)
     try:
         ledger = Ledger.from_config(db, settings.ledger, clock=clock, held_jobs=JobDeliveries())
-        policy = PolicyStore(db, settings=settings, clock=clock, jobs=JobHistory())
         audit = AuditLog(db, clock)
+        strikes = StrikeStore(db, config=settings.policy, clock=clock, audit=audit,
+                              texts=texts if texts is not None else load_catalog())
+        policy = PolicyStore(db, settings=settings, clock=clock, jobs=JobHistory(),
+                             gate=strikes)
         jobs = JobStore(
             db, ledger, timeout=timedelta(minutes=settings.jobs.timeout_minutes), clock=clock,
             policy=policy, audit=audit, metrics=metrics,
@@ -141,7 +151,7 @@ async def open_store(
         pending = PendingStore(db, clock=clock)
         yield Store(db=db, ledger=ledger, jobs=jobs, policy=policy, audit=audit,
                     pending=pending, acks=AckStore(db, clock, owner=instance),
-                    retired=RetiredModels(db, clock, audit))
+                    retired=RetiredModels(db, clock, audit), strikes=strikes)
     finally:
         await db.close()
 
@@ -169,8 +179,9 @@ async def open_services(
     """Build every resource in one exit stack, so shutdown closes them in reverse order."""
     async with AsyncExitStack() as stack:
         metrics = Metrics()
+        texts = load_catalog()
         store = await stack.enter_async_context(open_store(settings, clock, metrics,
-                                                                instance=instance))
+                                                                instance=instance, texts=texts))
         http = await stack.enter_async_context(
             aiohttp.ClientSession(headers={"User-Agent": "sora-discord-bot"})
         )
@@ -190,7 +201,8 @@ async def open_services(
         yield Services(settings=settings, clock=clock, budget=budget,
                        rules=GuildRules(store.policy), holds=HoldService(store.pending),
                        images=images, frames=frames, http=http, store=store,
-                       apiframe=apiframe, metrics=metrics, wakeups=wakeups)
+                       apiframe=apiframe, metrics=metrics, wakeups=wakeups, texts=texts,
+                       strikes=StrikeService(store.strikes))
 
 
 def default_intents() -> discord.Intents:
@@ -281,6 +293,7 @@ class SoraBot(commands.Bot):
                 default_seconds=settings.apiframe.default_run_seconds,
                 seconds_per_video_second=settings.apiframe.default_run_seconds_per_video_second,
             ),
+            strike=self._strike,
         )
         if self.web is not None and self.webhooks is not None and run_jobs:
             # Only where jobs run: a gateway process has no scheduler to apply events.
@@ -307,6 +320,14 @@ class SoraBot(commands.Bot):
             apiframe=services.apiframe, images=services.images, wake=self.scheduler.wake,
             retired=store.retired,
         )
+
+    async def _strike(self, job: Job) -> str | None:
+        """Count a content-policy refusal against the requester; the notice's sentence, in
+        the guild's language (English where this process has no gateway to know it)."""
+        strikes = self.services.store.strikes
+        strike = await strikes.strike(job.guild_id, job.user_id, job.id)
+        guild = self.get_guild(job.guild_id)
+        return strikes.note(strike, guild.preferred_locale if guild is not None else None)
 
     async def _usable_labels(self, guild_id: int) -> list[str]:
         """The models a guild may use now, for the worker's notice that one retired."""
