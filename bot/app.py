@@ -101,6 +101,8 @@ class Services:
     http: aiohttp.ClientSession
     store: Store
     apiframe: ApiframeClient
+    #: /budget strikes and /budget words: content-policy strikes and the guild's word list.
+    strikes: StrikeService
     #: The Prometheus instruments everything above counts into (rendered at /metrics).
     metrics: Metrics = field(default_factory=Metrics)
     #: How new work reaches the schedulers of every process: PostgreSQL's LISTEN/NOTIFY, or
@@ -109,8 +111,6 @@ class Services:
     wakeups: Wakeups | None = None
     #: Every member-facing text by key, in the member's (or the guild's) language.
     texts: Catalog = field(default_factory=load_catalog)
-    #: /budget strikes and /budget words (None only in rigs built without it).
-    strikes: StrikeService | None = None
 
 
 def make_start_image_service(settings: Settings) -> StartImageService:

@@ -19,7 +19,8 @@ COGS = sorted((Path(__file__).parent.parent / "cogs").glob("*.py"))
 #: ``store`` (the stores) nor ``apiframe`` (the client): those are for bot/app.py's wiring.
 #: ``http`` is the one client left here: cogs.animate reads Discord attachments with it.
 COG_SERVICES = frozenset(
-    {"settings", "clock", "budget", "rules", "holds", "images", "frames", "http", "texts"})
+    {"settings", "clock", "budget", "rules", "holds", "images", "frames", "http", "texts",
+     "strikes"})
 
 
 def services_used(tree: ast.AST) -> set[str]:

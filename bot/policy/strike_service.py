@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.policy.strikes import MemberStrikes, StrikeRules, StrikeStore
-from bot.policy.words import WordChange, split_entries
+from bot.policy.strikes import MemberStrikes, StrikeRules, StrikeStore, stamp
+from bot.policy.words import MAX_WORDS, WordChange, split_entries
+
+# What /budget strikes and /budget words show, without importing the store.
+__all__ = ["MAX_WORDS", "MemberStrikes", "StrikeRules", "StrikeService", "WordChange", "stamp"]
 
 
 class StrikeService:
