@@ -13,9 +13,8 @@ import pytest
 from bot.audit.trail import AuditLog
 from bot.db.database import Database
 from bot.i18n.catalog import load
-from bot.jobs.store import JobHistory, JobStore
+from bot.jobs.store import JobDeliveries, JobHistory, JobStore
 from bot.ledger.store import Ledger
-from bot.jobs.store import JobDeliveries
 from bot.policy.rules import InvalidPolicy, PolicyRefusal
 from bot.policy.store import PolicyStore
 from bot.policy.strikes import StrikeStore
@@ -175,7 +174,7 @@ async def test_a_guild_sets_its_own_limit_or_turns_cooldowns_off(rig: Rig) -> No
 
 @pytest.mark.parametrize(("prompt", "listed", "matches"), [
     ("A CAT on a mat", ["cat"], True),
-    ("a ＣＡＴ on a mat", ["cat"], True),  # noqa: RUF001 - fullwidth letters, NFKC folds them
+    ("a ＣＡＴ on a mat", ["cat"], True),  # fullwidth letters: NFKC folds them
     ("Straße at night", ["STRASSE"], True),  # casefold, not lower()
     ("a category of things", ["cat"], False),
     ("the red, FOX runs", ["red fox"], True),
