@@ -55,8 +55,8 @@ def _plural(interaction: discord.Interaction[SoraBot], key: str, count: int,
 def rules_text(interaction: discord.Interaction[SoraBot], rules: StrikeRules) -> str:
     if not rules.cools_down:
         return _text(interaction, "strikes.rules_off")
-    return _text(interaction, "strikes.rules", limit=rules.limit, window=rules.window_hours,
-                 cooldown=rules.cooldown_hours)
+    return _plural(interaction, "strikes.rules", rules.limit, window=rules.window_hours,
+                   cooldown=rules.cooldown_hours)
 
 
 def _clip(lines: list[str]) -> str:

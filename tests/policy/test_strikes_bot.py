@@ -11,7 +11,14 @@ from bot.jobs.model import FailureKind, Job, JobState
 from tests.cogs.test_budget_cog import MODERATOR, USER, budget, group, moderated, string, sub
 from tests.fakes.discord import StoredMessage
 from tests.fakes.discord_models import FakeChannel
-from tests.sora_harness import GENERATE, MEMBER, STARTING_CREDITS, SoraHarness, Starter
+from tests.sora_harness import (
+    GENERATE,
+    MEMBER,
+    STARTING_CREDITS,
+    SoraHarness,
+    Starter,
+    integer,
+)
 
 REFUSED = "a prompt the provider refuses"
 POLICY_ERROR = "Provider returned an error: content policy violation (code=moderation_blocked)"
@@ -145,3 +152,26 @@ async def test_the_word_list_refuses_for_free_without_pinging(start: Starter) ->
     await budget(h, MODERATOR, group("words", sub("remove", string("words", "dragon"))))
     await budget(h, MODERATOR, group("words", sub("remove", string("words", "red fox"))))
     await h.created_job(await h.send_sora("a red fox and a dragon"))
+
+
+async def test_moderators_set_the_guilds_own_rules_in_their_language(start: Starter) -> None:
+    h = await moderated(start, **STRIKES)
+
+    async def rules(*options: dict[str, Any], locale: str = "en-US") -> str:
+        iid, _ = await h.discord.send_slash_command(
+            h.guild, MODERATOR, "budget", options=[group("strikes", sub("rules", *options))],
+            locale=locale)
+        return (await h.reply(iid)).content
+
+    assert await rules() == "2 refused prompts within 24 h start a cooldown of 12 h."
+    saved = await rules(integer("limit", 1), integer("cooldown_hours", 3), locale="de")
+    assert saved == ("Gespeichert. 1 abgelehnter Prompt innerhalb von 24 Std. löst eine "
+                     "Sperre von 3 Std. aus.")
+    # Unnamed settings keep the guild's own values.
+    assert await rules(integer("window_hours", 48)) == (
+        "Saved. 1 refused prompt within 48 h starts a cooldown of 3 h.")
+    h.apiframe.script_prompt(REFUSED, "FAILED", error=POLICY_ERROR, processing_s=6)
+    job = await refused_job(h)
+    assert "you can't start new videos on this server until" in notice(h, job)
+    assert await rules({"name": "reset", "type": 5, "value": True}) == (
+        "Saved. 2 refused prompts within 24 h start a cooldown of 12 h.")

@@ -11,6 +11,7 @@ from functools import partial
 import pytest
 
 from bot.audit.trail import AuditLog
+from bot.config import ConfigError
 from bot.db.database import Database
 from bot.i18n.catalog import load
 from bot.jobs.store import JobDeliveries, JobHistory, JobStore
@@ -217,3 +218,19 @@ async def test_word_list_limits(rig: Rig) -> None:
         await rig.strikes.words.add(GUILD, ["one more"], actor=MOD)
     assert full.value.params == {"max": MAX_WORDS, "count": MAX_WORDS}
     assert len(await rig.strikes.words.entries(GUILD)) == MAX_WORDS
+
+
+# -- the operator's defaults ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("table", "line"), [
+    ({"strike_limit": -1}, "policy.strike_limit: Input should be greater than or equal to 0"),
+    ({"strike_windw_hours": 3}, "policy.strike_windw_hours: unknown key"),
+    ({"strike_cooldown_hours": "2"}, "policy.strike_cooldown_hours: must be a whole number"),
+])
+def test_policy_config_is_strict_and_names_the_key(table: dict[str, object], line: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        settings_with(policy=table)
+    assert str(refused.value).startswith(line)
+    assert (settings_with().policy.strike_limit, settings_with().policy.strike_window_hours,
+            settings_with().policy.strike_cooldown_hours) == (3, 24, 12)
