@@ -29,6 +29,7 @@ from bot.delivery.publisher import JobPublisher
 from bot.i18n.catalog import Catalog
 from bot.i18n.catalog import load as load_catalog
 from bot.jobs.acks import AckStore
+from bot.jobs.model import Job
 from bot.jobs.retired import RetiredModels
 from bot.jobs.runtimes import RunTimes
 from bot.jobs.store import JobDeliveries, JobHistory, JobStore
@@ -43,6 +44,8 @@ from bot.policy.approvals import PendingStore
 from bot.policy.guild_rules import GuildRules
 from bot.policy.holds import HoldService
 from bot.policy.store import PolicyStore
+from bot.policy.strike_service import StrikeService
+from bot.policy.strikes import StrikeStore
 from bot.web.link import WebhookLink
 from bot.web.ops import Health, gateway_connected, ops_routes
 from bot.web.server import WebServer
@@ -77,6 +80,8 @@ class Store:
     retired: RetiredModels
     #: Credit packs bought through Discord (bot/packs/).
     entitlements: EntitlementStore
+    #: Content-policy strikes, cooldowns and the guilds' word lists (checked with the rules).
+    strikes: StrikeStore
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,8 @@ class Services:
     apiframe: ApiframeClient
     #: Credit packs sold as Discord consumable SKUs ([packs]; off without SKUs).
     packs: PackService
+    #: /budget strikes and /budget words: content-policy strikes and the guild's word list.
+    strikes: StrikeService
     #: The Prometheus instruments everything above counts into (rendered at /metrics).
     metrics: Metrics = field(default_factory=Metrics)
     #: How new work reaches the schedulers of every process: PostgreSQL's LISTEN/NOTIFY, or
@@ -131,15 +138,18 @@ async def open_database(config: DatabaseConfig) -> Database:
 @asynccontextmanager
 async def open_store(
     settings: Settings, clock: Clock = utc_now, metrics: Metrics | None = None,
-    *, instance: str = "main",
+    *, instance: str = "main", texts: Catalog | None = None,
 ) -> AsyncIterator[Store]:
     """Open (and migrate) the database; close it on exit. ``instance``: this process's name
     among those sharing the database (whose acknowledgements are its own)."""
     db = await open_database(settings.database)
     try:
         ledger = Ledger.from_config(db, settings.ledger, clock=clock, held_jobs=JobDeliveries())
-        policy = PolicyStore(db, settings=settings, clock=clock, jobs=JobHistory())
         audit = AuditLog(db, clock)
+        strikes = StrikeStore(db, config=settings.policy, clock=clock, audit=audit,
+                              texts=texts if texts is not None else load_catalog())
+        policy = PolicyStore(db, settings=settings, clock=clock, jobs=JobHistory(),
+                             gate=strikes)
         jobs = JobStore(
             db, ledger, timeout=timedelta(minutes=settings.jobs.timeout_minutes), clock=clock,
             policy=policy, audit=audit, metrics=metrics,
@@ -147,7 +157,7 @@ async def open_store(
         pending = PendingStore(db, clock=clock)
         yield Store(db=db, ledger=ledger, jobs=jobs, policy=policy, audit=audit,
                     pending=pending, acks=AckStore(db, clock, owner=instance),
-                    retired=RetiredModels(db, clock, audit),
+                    retired=RetiredModels(db, clock, audit), strikes=strikes,
                     entitlements=EntitlementStore(db, ledger, audit, clock))
     finally:
         await db.close()
@@ -176,8 +186,9 @@ async def open_services(
     """Build every resource in one exit stack, so shutdown closes them in reverse order."""
     async with AsyncExitStack() as stack:
         metrics = Metrics()
+        texts = load_catalog()
         store = await stack.enter_async_context(open_store(settings, clock, metrics,
-                                                                instance=instance))
+                                                                instance=instance, texts=texts))
         http = await stack.enter_async_context(
             aiohttp.ClientSession(headers={"User-Agent": "sora-discord-bot"})
         )
@@ -194,13 +205,12 @@ async def open_services(
             listening = await store.db.wakeups()
             stack.push_async_callback(listening.close)
             wakeups = listening
-        texts = load_catalog()
         packs = PackService(settings.packs, store.entitlements, texts, clock)
         yield Services(settings=settings, clock=clock, budget=budget,
                        rules=GuildRules(store.policy), holds=HoldService(store.pending),
                        images=images, frames=frames, http=http, store=store,
                        apiframe=apiframe, packs=packs, metrics=metrics, wakeups=wakeups,
-                       texts=texts)
+                       texts=texts, strikes=StrikeService(store.strikes))
 
 
 def default_intents() -> discord.Intents:
@@ -291,6 +301,7 @@ class SoraBot(commands.Bot):
                 default_seconds=settings.apiframe.default_run_seconds,
                 seconds_per_video_second=settings.apiframe.default_run_seconds_per_video_second,
             ),
+            strike=self._strike,
         )
         if self.web is not None and self.webhooks is not None and run_jobs:
             # Only where jobs run: a gateway process has no scheduler to apply events.
@@ -317,6 +328,14 @@ class SoraBot(commands.Bot):
             apiframe=services.apiframe, images=services.images, wake=self.scheduler.wake,
             retired=store.retired,
         )
+
+    async def _strike(self, job: Job) -> str | None:
+        """Count a content-policy refusal against the requester; the notice's sentence, in
+        the guild's language (English where this process has no gateway to know it)."""
+        strikes = self.services.store.strikes
+        strike = await strikes.strike(job.guild_id, job.user_id, job.id)
+        guild = self.get_guild(job.guild_id)
+        return strikes.note(strike, guild.preferred_locale if guild is not None else None)
 
     async def _usable_labels(self, guild_id: int) -> list[str]:
         """The models a guild may use now, for the worker's notice that one retired."""

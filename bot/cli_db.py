@@ -26,8 +26,9 @@ from bot.db.postgres import PostgresDatabase
 #: Parents before children (the journal and the policy lists refer to their guild's row).
 TABLES = ("guild_balances", "ledger_journal", "guild_policies", "guild_policy_roles",
           "guild_policy_channels", "audit_settings", "audit_events", "jobs",
-          "pending_requests", "open_acks", "retired_models", "entitlements",
-          "pack_offers")
+          "pending_requests", "open_acks", "retired_models", "entitlements", "pack_offers",
+          # Content-policy strikes, cooldowns, strike settings and word lists (0016).
+          "member_strikes", "member_cooldowns", "guild_strike_rules", "guild_words")
 #: Identity columns whose sequence must continue after the copied ids.
 _IDENTITIES = ("ledger_journal", "audit_events")
 _BATCH = 200

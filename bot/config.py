@@ -278,6 +278,17 @@ class ModerationConfig(_Strict):
                          Field(strict=False)] = ()
 
 
+class PolicyConfig(_Strict):
+    """Protecting the shared provider account (bot/policy/strikes.py): the operator's defaults,
+    which a guild's moderators may override with ``/budget strikes rules``."""
+
+    #: Content-policy refusals within the window that start a member's cooldown (0: off).
+    strike_limit: Annotated[int, Field(ge=0, le=100)] = 3
+    strike_window_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 24
+    #: How long the automatic cooldown lasts (0: strikes are counted but never cool down).
+    strike_cooldown_hours: Annotated[int, Field(ge=0, le=24 * 90)] = 12
+
+
 class LoggingConfig(_Strict):
     level: str = "INFO"
 
@@ -328,6 +339,7 @@ class Settings(_Strict):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     packs: PacksConfig = Field(default_factory=PacksConfig)

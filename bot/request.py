@@ -143,6 +143,11 @@ class VideoRequest:
         return self.options.duration
 
     @property
+    def prompt(self) -> str:
+        """What the guild's word list is checked against (bot/policy/words.py)."""
+        return self.options.prompt
+
+    @property
     def variant(self) -> str:
         """``high-8s``: the quality and length, for journal reasons and audit lines."""
         return "-".join(part for part in (

@@ -19,6 +19,7 @@ from bot.config import DURATIONS
 from bot.errors import UserError
 from bot.ledger.export import render_csv
 from bot.ledger.types import MAX_AMOUNT, EntryKind, InvalidAmount, JournalEntry, check_amount
+from cogs.budget_strikes import StrikesGroup, WordsGroup
 from cogs.budget_views import NO_MENTIONS, PAGE_SIZE, HistoryPager, policy_embed, signed
 
 if TYPE_CHECKING:
@@ -98,6 +99,9 @@ class BudgetCog(commands.GroupCog, group_name="budget",
     def __init__(self, bot: SoraBot) -> None:
         self.bot = bot
         super().__init__()
+        # Content-policy strikes and the word list live in their own module.
+        for group in (StrikesGroup(), WordsGroup()):
+            self.__cog_app_commands_group__.add_command(group)  # type: ignore[union-attr]
 
     def _guild(self, interaction: discord.Interaction[Any]) -> int:
         assert interaction.guild_id is not None  # guild_only

@@ -90,6 +90,9 @@ async def prepare(
               "token_grace_seconds": 10},
         # The production level: at DEBUG discord.py itself logs webhook URLs (tokens).
         logging={"level": "INFO"},
+        # The campaign's members send refused prompts again and again: strike cooldowns
+        # would refuse requests mid-campaign (tests/policy/test_strikes_*.py test them).
+        policy={"strike_limit": 0},
     )
     settings = load_settings(config)
     db = await Database.open(settings.database.path)

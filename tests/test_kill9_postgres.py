@@ -240,6 +240,8 @@ async def test_kill9_two_gateways_two_workers_on_postgresql(
                  "max_in_flight_per_member": 100, "token_margin_seconds": TOKEN_MARGIN,
                  "token_grace_seconds": 10, "lease_seconds": LEASE},
         "logging": {"level": "INFO"},
+        # No strike cooldowns mid-campaign (see tests/test_kill9.py).
+        "policy": {"strike_limit": 0},
     }
     members = [Member(f"gateway{i}", "gateway", pg_config(
         write_config, f"gateway{i}", url,

@@ -20,7 +20,7 @@ COGS = sorted((Path(__file__).parent.parent / "cogs").glob("*.py"))
 #: ``http`` is the one client left here: cogs.animate reads Discord attachments with it.
 COG_SERVICES = frozenset(
     {"settings", "clock", "budget", "rules", "holds", "images", "frames", "http", "texts",
-     "packs"})
+     "packs", "strikes"})
 
 
 def services_used(tree: ast.AST) -> set[str]:

@@ -19,6 +19,9 @@ from bot.errors import UserError, one_of
 RULES: tuple[str, ...] = (
     "frozen", "role", "channel", "model", "variant", "cooldown", "daily_cap", "weekly_cap",
     "guild_jobs", "member_jobs",
+    # bot/policy/strikes.py: a member's automatic cooldown after content-policy refusals, and a
+    # prompt containing a word of the guild's list.
+    "strike_cooldown", "word_list",
 )
 
 NOTHING_CHARGED = "Nothing was charged."
@@ -32,11 +35,12 @@ class PolicyRefusal(UserError):
     e.g. until another video finishes).
     """
 
-    def __init__(self, rule: str, message: str, *, retry_at: datetime | None = None) -> None:
+    def __init__(self, rule: str, message: str, *, retry_at: datetime | None = None,
+                 key: str | None = None, params: dict[str, object] | None = None) -> None:
         if rule not in RULES:
             raise ValueError(f"unknown policy rule {rule!r}")
         self.rule, self.retry_at = rule, retry_at
-        super().__init__(message)
+        super().__init__(message, key=key, params=params)
 
 
 class InvalidPolicy(UserError):

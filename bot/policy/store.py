@@ -66,6 +66,14 @@ class Reader(Protocol):
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
 
 
+class Gate(Protocol):
+    """A further check with the rules (:class:`bot.policy.strikes.StrikeStore`: a member's
+    strike cooldown, the guild's word list), on the same reader, at the same moment."""
+
+    async def judge(self, reader: Database | Transaction, subject: PolicySubject,
+                    now: datetime) -> None: ...
+
+
 class MemberJobs(Protocol):
     """The jobs table's answers the policy needs, read with the reader it is given."""
 
@@ -92,9 +100,11 @@ class PolicyStore:
     """Read, change and enforce guild policies; construct once and inject."""
 
     def __init__(
-        self, db: Database, *, settings: Settings, clock: Clock, jobs: MemberJobs
+        self, db: Database, *, settings: Settings, clock: Clock, jobs: MemberJobs,
+        gate: Gate | None = None,
     ) -> None:
         self._db, self._settings, self._clock, self._jobs = db, settings, clock, jobs
+        self._gate = gate
         lineup = settings.lineup
         self._names = ModelNames(
             {model: offer.label for model, offer in lineup.offers.items()},
@@ -193,6 +203,8 @@ class PolicyStore:
         now = self._clock()
         if policy is None or policy.guild_id != subject.guild_id:
             policy = await self._load(reader, subject.guild_id)
+        if self._gate is not None:
+            await self._gate.judge(reader, subject, now)
         if policy == GuildPolicy(subject.guild_id):
             return policy  # the defaults allow everything: skip the spending queries
         spending = await self._spending(reader, subject.guild_id, subject.user_id, now)

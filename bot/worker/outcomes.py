@@ -65,13 +65,17 @@ class Outcomes:
         fail: Callable[[Job, FailureKind, str], Awaitable[None]],
         usable_models: Callable[[int], Awaitable[Sequence[str]]],
         lineup: Lineup,
+        strike: Callable[[Job], Awaitable[str | None]] | None = None,
     ) -> None:
+        """``strike(job)``: count a content-policy refusal against the requester (once per
+        job, however often it is called) and return a sentence for the notice, if any."""
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
         self._clock, self._workdir, self._max_result_bytes = clock, workdir, max_result_bytes
         self._margin, self._grace = token_margin, token_grace
         self._backoff, self._fail = backoff, fail
         self._usable_models = usable_models
         self._lineup = lineup
+        self._strike = strike
 
     def clear_stale_downloads(self) -> None:
         """Remove downloads cut short by a crash. Another worker on this machine may be
@@ -211,6 +215,12 @@ class Outcomes:
         text = render.failure_text(job, self._lineup.get(job.model))
         if job.failure_kind is FailureKind.MODEL_RETIRED:
             text += " " + instead(await self._usable_models(job.guild_id))
+        if job.failure_kind is FailureKind.CONTENT_POLICY and self._strike is not None:
+            # Before the notice: a stop in between counts it on the next pass (once: the job
+            # id is the strike's key), and the notice can say a cooldown began.
+            note = await self._strike(job)
+            if note:
+                text += "\n" + note
         try:
             await self._publisher.notify_failure(job, text)
         except (discord.HTTPException, OSError) as exc:

@@ -98,6 +98,7 @@ class JobScheduler:
         wakeups: Wakeups | None = None,
         instance: str | None = None,
         run_times: RunTimes | None = None,
+        strike: Callable[[Job], Awaitable[str | None]] | None = None,
     ) -> None:
         """``usable_models(guild_id)``: the labels of the models that guild may use now (the
         launch use case knows; the worker cannot import it), named when a model retires.
@@ -113,7 +114,10 @@ class JobScheduler:
 
         ``run_times``: how long each variant usually runs, for the status card and, with
         ``[apiframe] expected_time_polling``, for the first look at a submitted job (None:
-        neither; the card guesses and jobs are looked at every interval)."""
+        neither; the card guesses and jobs are looked at every interval).
+
+        ``strike``: counts a content-policy refusal against its requester (bot/policy/
+        strikes.py, wired in bot/app.py) before the notice, which gets its sentence."""
         self._store, self._apiframe, self._publisher = store, apiframe, publisher
         self._retired = retired
         self._metrics = metrics if metrics is not None else Metrics()
@@ -131,7 +135,7 @@ class JobScheduler:
             token_margin=timedelta(seconds=settings.jobs.token_margin_seconds),
             token_grace=timedelta(seconds=settings.jobs.token_grace_seconds),
             backoff=self._backoff, fail=self._fail, usable_models=usable_models,
-            lineup=settings.lineup,
+            lineup=settings.lineup, strike=strike,
         )
         self._limit = asyncio.Semaphore(settings.jobs.max_concurrent_work)
         self._active: dict[str, asyncio.Task[None]] = {}

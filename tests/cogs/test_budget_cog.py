@@ -324,4 +324,4 @@ async def test_budget_is_a_guild_only_group_hidden_from_members_without_manage_s
     assert payload["contexts"] == [0]  # guilds only
     names = {o["name"] for o in payload["options"]}
     assert names == {"balance", "grant", "deduct", "set", "refund", "history", "export",
-                     "freeze", "unfreeze", "audit", "limits"}
+                     "freeze", "unfreeze", "audit", "limits", "strikes", "words"}
