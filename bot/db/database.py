@@ -3,17 +3,16 @@
 This module knows nothing about credits or jobs. Services keep their SQL to themselves and talk
 to the store through :class:`Database` and :class:`Transaction`, so a PostgreSQL backend can
 later offer the same small surface.
-Reading and checking the migration files is :mod:`bot.db.migrate`; applying them is here.
+Reading and checking the migration files is :mod:`bot.db.migrate`; applying them, and the
+low-level calls under both classes, are :mod:`bot.db.sqlite_calls`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +33,21 @@ from bot.db.errors import (
     translate,
 )
 from bot.db.migrate import Migration, load_migrations, split_statements
+from bot.db.sqlite_calls import (
+    Gate,
+    Params,
+    Row,
+    is_busy,
+    migrate,
+    on_thread,
+    open_reader,
+    read_now,
+    rollback_if_open,
+    run_statement,
+    setup_execute,
+    setup_fetchone,
+    timed_commit,
+)
 
 __all__ = [
     "ConstraintViolation",
@@ -55,8 +69,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Row = dict[str, Any]
-Params = Sequence[object]
 
 # RETURNING (3.35) and STRICT tables (3.37) are used by the migrations.
 MIN_SQLITE_VERSION = (3, 37, 0)
@@ -78,7 +90,7 @@ class Transaction:
     #: The SQL fragments that differ between backends (see :mod:`bot.db.dialect`).
     dialect: Dialect = SQLITE
 
-    def __init__(self, conn: aiosqlite.Connection, gate: _Gate) -> None:
+    def __init__(self, conn: aiosqlite.Connection, gate: Gate) -> None:
         self._conn: aiosqlite.Connection | None = conn
         self._gate = gate
         self._savepoints = 0
@@ -98,7 +110,7 @@ class Transaction:
         conn = self._live()
         await self._gate.idle()
         try:
-            return _statement(conn, sql, params, fetch)
+            return run_statement(conn, sql, params, fetch)
         except sqlite3.Error as exc:
             raise translate(exc) from exc
 
@@ -116,7 +128,7 @@ class Transaction:
     async def scan(self, sql: str, params: Params = ()) -> list[Row]:
         """Every row of a read that may be long (a guild's whole journal): on aiosqlite's
         thread, so the event loop goes on meanwhile."""
-        return (await _run(self._gate, self._live(), sql, params, 2))[1]
+        return (await on_thread(self._gate, self._live(), sql, params, 2))[1]
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested scope whose writes are undone if it raises, leaving the transaction usable.
@@ -144,112 +156,6 @@ class Transaction:
             self._savepoints -= 1
 
 
-class _Gate:
-    """The last call sent to aiosqlite's thread, so nothing runs inline while it still runs.
-
-    A caller cancelled while its call was on that thread (a shutdown, a timeout) leaves the
-    call running there; a statement run inline meanwhile would use the connection from two
-    threads at once.
-    """
-
-    def __init__(self) -> None:
-        self._last: asyncio.Future[Any] | None = None
-
-    def idle_now(self) -> bool:
-        """Whether nothing sent to the thread is still running there."""
-        return self._last is None or self._last.done()
-
-    async def idle(self) -> None:
-        last = self._last
-        if last is not None and not last.done():
-            # Its outcome is its caller's; a cancellation of ours still reaches us (a shutdown
-            # must not be swallowed here).
-            await asyncio.wait((last,))
-
-    async def call(self, conn: aiosqlite.Connection, fn: Callable[..., _T], *args: Any) -> _T:
-        """``fn(*args)`` on aiosqlite's thread, in order with every earlier call."""
-        await self.idle()
-        sent: asyncio.Future[_T] = asyncio.ensure_future(
-            conn._execute(fn, *args))  # type: ignore[no-untyped-call]
-        self._last = sent
-        return await asyncio.shield(sent)
-
-
-def _statement(conn: aiosqlite.Connection, sql: str, params: Params,
-               fetch: int) -> tuple[int, list[Row]]:
-    """``sql``, its fetch (0 none, 1 the first row, 2 all) and the cursor's close, in one
-    go on whichever thread calls it; (rowcount, rows)."""
-    cursor = conn._conn.execute(sql, params)
-    try:
-        if fetch == 0:
-            return cursor.rowcount, []
-        found = cursor.fetchall() if fetch == 2 else cursor.fetchmany(1)
-        return cursor.rowcount, [dict(row) for row in found]
-    finally:
-        cursor.close()
-
-
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    """SQLITE_BUSY, by its primary code (BUSY_RECOVERY and the like are extended codes)."""
-    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
-
-
-def _open_reader(path: Path) -> sqlite3.Connection:
-    """The read connection: autocommit, never waiting for a lock (timeout 0: the rare busy
-    read goes to the writer's thread instead), refusing writes."""
-    reader = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
-    try:
-        reader.row_factory = sqlite3.Row
-        reader.execute("PRAGMA query_only = ON")
-        reader.execute("PRAGMA foreign_keys = ON")  # as the writer's, for anyone asking
-    except BaseException:
-        reader.close()
-        raise
-    return reader
-
-
-def _read(reader: sqlite3.Connection, sql: str, params: Params, fetch: int) -> list[Row]:
-    cursor = reader.execute(sql, params)
-    try:
-        return [dict(row) for row in (cursor.fetchall() if fetch == 2 else cursor.fetchmany(1))]
-    finally:
-        cursor.close()  # ends the statement's snapshot, so checkpoints are not held back
-
-
-def _timed_commit(conn: aiosqlite.Connection) -> float:
-    """COMMIT on whichever thread calls it; the seconds it took (its fsync)."""
-    started = time.perf_counter()
-    conn._conn.execute("COMMIT")
-    return time.perf_counter() - started
-
-
-def _rollback_if_open(conn: aiosqlite.Connection) -> None:
-    # Decided on the connection's thread, after whatever was queued before it (a BEGIN that
-    # was still waiting for the lock when its caller was cancelled).
-    if conn._conn.in_transaction:
-        conn._conn.execute("ROLLBACK")
-
-
-async def _run(gate: _Gate, conn: aiosqlite.Connection, sql: str, params: Params,
-               fetch: int) -> tuple[int, list[Row]]:
-    """One statement on aiosqlite's thread: run, fetch and close in one trip (its own cursor
-    API takes one trip each)."""
-    try:
-        return await gate.call(conn, _statement, conn, sql, params, fetch)
-    except sqlite3.Error as exc:
-        raise translate(exc) from exc
-
-
-async def _execute(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
-    """For set-up and migrations, before any transaction can run inline."""
-    return (await _run(_Gate(), conn, sql, params, 0))[0]
-
-
-async def _fetchone(conn: aiosqlite.Connection, sql: str, params: Params) -> Row | None:
-    rows = (await _run(_Gate(), conn, sql, params, 1))[1]
-    return rows[0] if rows else None
-
-
 class Database:
     """One SQLite connection per process for writes, whose transactions are serialised by a
     lock, and one for one-row reads, which never wait for that lock (see :meth:`fetchone`)."""
@@ -267,7 +173,7 @@ class Database:
         self._schema_version = schema_version
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
-        self._gate = _Gate()
+        self._gate = Gate()
         self._pace = CommitPace()
 
     @classmethod
@@ -298,7 +204,7 @@ class Database:
             ) from None
         try:
             # Transactions run their statements on the event loop's thread (see Transaction),
-            # strictly one at a time with aiosqlite's own thread (see _Gate).
+            # strictly one at a time with aiosqlite's own thread (see Gate).
             conn = await aiosqlite.connect(
                 path, isolation_level=None, timeout=busy_timeout_ms / 1000,
                 check_same_thread=False,
@@ -307,14 +213,14 @@ class Database:
             raise explain(path, translate(exc)) from exc
         try:
             conn.row_factory = sqlite3.Row
-            await _execute(conn, f"PRAGMA busy_timeout = {busy_timeout_ms:d}", ())
-            mode = await _fetchone(conn, "PRAGMA journal_mode = WAL", ())
+            await setup_execute(conn, f"PRAGMA busy_timeout = {busy_timeout_ms:d}", ())
+            mode = await setup_fetchone(conn, "PRAGMA journal_mode = WAL", ())
             if mode is None or str(next(iter(mode.values()))).lower() != "wal":
                 raise DatabaseError(f"{path}: could not switch the database to WAL mode")
-            await _execute(conn, "PRAGMA foreign_keys = ON", ())
-            version = await _migrate(conn, path, known)
+            await setup_execute(conn, "PRAGMA foreign_keys = ON", ())
+            version = await migrate(conn, path, known)
             try:
-                reader = await asyncio.to_thread(_open_reader, path)
+                reader = await asyncio.to_thread(open_reader, path)
             except sqlite3.Error as exc:
                 raise translate(exc) from exc
         except DatabaseError as exc:
@@ -402,7 +308,7 @@ class Database:
         if await self._began_now(conn):
             return
         try:
-            await _run(self._gate, conn, "BEGIN IMMEDIATE", (), 0)
+            await on_thread(self._gate, conn, "BEGIN IMMEDIATE", (), 0)
         except asyncio.CancelledError:
             # The BEGIN goes on without us on that thread: end what it opens.
             await asyncio.shield(self._rollback(conn))
@@ -414,12 +320,12 @@ class Database:
             # Nothing left running on the thread, and no await before the COMMIT: a
             # cancellation cannot land between them and leave the transaction open.
             try:
-                self._pace.note(_timed_commit(conn))
+                self._pace.note(timed_commit(conn))
             except sqlite3.Error as exc:
                 raise translate(exc) from exc
             return
         try:
-            self._pace.note(await self._gate.call(conn, _timed_commit, conn))
+            self._pace.note(await self._gate.call(conn, timed_commit, conn))
         except sqlite3.Error as exc:
             raise translate(exc) from exc
 
@@ -427,7 +333,7 @@ class Database:
         # SQLite already rolls back by itself after some errors (e.g. disk full); whether a
         # transaction is open is decided on the thread, after anything still queued there.
         try:
-            await self._gate.call(conn, _rollback_if_open, conn)
+            await self._gate.call(conn, rollback_if_open, conn)
         except sqlite3.Error as exc:
             log.error("rollback failed: %s", translate(exc))
 
@@ -442,7 +348,7 @@ class Database:
                 raw.execute("BEGIN IMMEDIATE")
                 return True
             except sqlite3.OperationalError as exc:
-                if not _busy(exc):
+                if not is_busy(exc):
                     raise
                 return False
             finally:
@@ -475,7 +381,7 @@ class Database:
         transaction in progress, so the event loop goes on meanwhile."""
         self._refuse_reentry()
         async with self._lock:
-            return (await _run(self._gate, self._live(), sql, params, 2))[1]
+            return (await on_thread(self._gate, self._live(), sql, params, 2))[1]
 
     async def _read_now(self, sql: str, params: Params, fetch: int) -> list[Row]:
         self._refuse_reentry()
@@ -483,16 +389,16 @@ class Database:
         if self._conn is None or reader is None:
             raise DatabaseClosed("the database is closed")
         try:
-            return _read(reader, sql, params, fetch)
+            return read_now(reader, sql, params, fetch)
         except sqlite3.OperationalError as exc:
-            if not _busy(exc):
+            if not is_busy(exc):
                 raise translate(exc) from exc
         except sqlite3.Error as exc:
             raise translate(exc) from exc
         # WAL readers wait only in rare cases (another connection's recovery): wait on the
         # thread, with the operator's busy timeout.
         async with self._lock:
-            return (await _run(self._gate, self._live(), sql, params, fetch))[1]
+            return (await on_thread(self._gate, self._live(), sql, params, fetch))[1]
 
     async def close(self) -> None:
         """Wait for the running transaction, then close; the last connection removes the WAL."""
@@ -510,42 +416,3 @@ class Database:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-
-async def _migrate(conn: aiosqlite.Connection, path: Path, known: Sequence[Migration]) -> int:
-    """Apply every pending migration in ONE transaction; returns the resulting version."""
-    newest = len(known)
-    # Re-read the version under the write lock: another process may have migrated meanwhile.
-    await _execute(conn, "BEGIN IMMEDIATE", ())
-    try:
-        row = await _fetchone(conn, "PRAGMA user_version", ())
-        current = int(next(iter(row.values()))) if row else 0
-        if current > newest:
-            raise SchemaTooNew.of(path, current, newest)
-        for migration in known[current:]:
-            await _apply(conn, migration)
-        if newest > current:
-            await _execute(conn, f"PRAGMA user_version = {newest:d}", ())
-        await _execute(conn, "COMMIT", ())
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            await _Gate().call(conn, _rollback_if_open, conn)
-        raise
-    if newest > current:
-        log.info("database %s migrated from schema %d to %d", path, current, newest)
-    return max(current, newest)
-
-
-async def _apply(conn: aiosqlite.Connection, migration: Migration) -> None:
-    for statement in split_statements(migration.sql):
-        try:
-            await _execute(conn, statement, ())
-        except DatabaseError as exc:
-            raise MigrationError(
-                f"migration {migration.name} failed: {exc}", code=exc.code
-            ) from exc
-        if not conn.in_transaction:
-            raise MigrationError(
-                f"migration {migration.name} ended the transaction; migrations must not "
-                "contain BEGIN, COMMIT or ROLLBACK"
-            )
