@@ -27,6 +27,7 @@ from bot.apiframe.client import (
 from bot.catalog.lineup import Lineup
 from bot.clock import Clock
 from bot.delivery import render
+from bot.delivery.cards import LinkNote
 from bot.delivery.evidence import Evidence
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.model import FailureKind, Job
@@ -119,13 +120,13 @@ class Outcomes:
         assert job.result_url is not None
         path = self._workdir / f"{job.id}.mp4"
         video: Path | None = None
-        note: str | None = None
+        link: LinkNote | None = None
         limit = min(job.attachment_size_limit, self._max_result_bytes)
         try:
             await self._apiframe.download_to(job.result_url, path, max_bytes=limit)
             video = path
         except ResponseTooLarge:
-            note = render.link_note_too_large(limit)
+            link = LinkNote(render.OVER_LIMIT, limit)
         except NotFound:
             await self._not_shown(job, evidence, FailureKind.RESULT_UNAVAILABLE,
                                   "result URL answered 404")
@@ -140,13 +141,13 @@ class Outcomes:
                 log.warning("job %s: download failed (%s); retrying", job.id, exc)
                 await self._store.reschedule(job, self._backoff(job))
                 return
-            note = render.link_note_unavailable()
+            link = LinkNote(render.UNAVAILABLE)
         job = await self._store.mark_result_post(job) or job
         try:
             # The card names the model by its label; Extend only where a frame can start one.
             offer = self._lineup.get(job.model)
             delivered = await self._publisher.deliver(
-                job, video=video, embed=render.result_embed(job, offer), note=note,
+                job, video=video, offer=offer, link=link,
                 extend=offer is not None and offer.takes_image,
             )
         except (discord.HTTPException, OSError) as exc:
@@ -208,11 +209,11 @@ class Outcomes:
         if ready is None:
             return
         job = ready
-        text = render.failure_text(job, self._lineup.get(job.model))
-        if job.failure_kind is FailureKind.MODEL_RETIRED:
-            text += " " + instead(await self._usable_models(job.guild_id))
+        usable = (await self._usable_models(job.guild_id)
+                  if job.failure_kind is FailureKind.MODEL_RETIRED else None)
         try:
-            await self._publisher.notify_failure(job, text)
+            await self._publisher.notify_failure(job, offer=self._lineup.get(job.model),
+                                                 usable=usable)
         except (discord.HTTPException, OSError) as exc:
             if job.attempts + 1 < MAX_POST_ATTEMPTS:
                 log.warning("job %s: failure notice not posted (%s); retrying", job.id, exc)
