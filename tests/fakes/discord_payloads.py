@@ -161,6 +161,12 @@ def member_object(
     return obj
 
 
+def guild_locale(guild: FakeGuild) -> str:
+    """The guild's preferred locale: a test may set ``guild.preferred_locale`` (then dispatch
+    GUILD_UPDATE, as Discord does when a server's language changes); en-US by default."""
+    return str(getattr(guild, "preferred_locale", "en-US"))
+
+
 def guild_create(guild: FakeGuild, users: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """A GUILD_CREATE body complete enough for discord.py to build Guild/TextChannel/Member."""
     return {
@@ -182,7 +188,7 @@ def guild_create(guild: FakeGuild, users: dict[int, dict[str, Any]]) -> dict[str
         "nsfw_level": 0,
         "premium_tier": guild.premium_tier,
         "premium_subscription_count": 0,
-        "preferred_locale": "en-US",
+        "preferred_locale": guild_locale(guild),
         "system_channel_id": str(guild.channel_id),
         "system_channel_flags": 0,
         "rules_channel_id": None,
@@ -334,8 +340,8 @@ def interaction_base(
         "token": token,
         "version": 1,
         "guild_id": str(guild.id),
-        "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-        "guild_locale": "en-US",
+        "guild": {"id": str(guild.id), "locale": guild_locale(guild), "features": []},
+        "guild_locale": guild_locale(guild),
         "channel_id": str(channel.id),
         "channel": channel_object(channel),
         "member": member,
