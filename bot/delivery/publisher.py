@@ -23,7 +23,7 @@ scheduler retries later; everything permanent is decided here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,25 +34,20 @@ import discord
 
 from bot.catalog.lineup import Offer
 from bot.clock import Clock
-from bot.db.errors import DatabaseError
 from bot.delivery import cards, render
 from bot.delivery.buttons import ResultButtons
 from bot.delivery.cards import LinkNote, Words
-from bot.delivery.evidence import Evidence, ResultFinder, result_filename, shows_result
+from bot.delivery.evidence import Evidence, ResultFinder, result_filename
 from bot.delivery.locales import GuildLocales
+from bot.delivery.routes import CannotPost, Routes, is_legacy, too_large, transient
+from bot.delivery.routes import job_nonce as job_nonce  # re-exported: where tests look for it
 from bot.i18n.catalog import Catalog
-from bot.i18n.catalog import load as load_catalog
 from bot.jobs.acks import OpenAck
 from bot.jobs.model import Job
 
 log = logging.getLogger(__name__)
 
 DeliveryMode = Literal["attachment", "link", "dm", "undeliverable"]
-
-#: Discord's "Request entity too large".
-PAYLOAD_TOO_LARGE = 40005
-#: Discord caps a nonce at 25 characters.
-NONCE_LENGTH = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,58 +58,14 @@ class Delivered:
     message_id: int | None
 
 
-class _CannotPost(Exception):
-    """The bot may not post in the job's channel (or the channel is gone)."""
-
-
-def job_nonce(job: Job, purpose: str) -> str:
-    """A nonce unique to the job and purpose (``d`` result, ``f`` failure), 25 characters."""
-    return (purpose + job.id)[:NONCE_LENGTH]
-
-
-def requester_only(user_id: int) -> discord.AllowedMentions:
-    """Ping the requester and nobody else, whatever the text contains."""
-    return discord.AllowedMentions(
-        users=[discord.Object(id=user_id)], everyone=False, roles=False, replied_user=False
-    )
-
-
-def _too_large(exc: discord.HTTPException) -> bool:
-    return exc.status == 413 or exc.code == PAYLOAD_TOO_LARGE
-
-
-def _transient(exc: discord.HTTPException) -> bool:
-    return exc.status >= 500 or exc.status == 429
-
-
-def _legacy(job: Job) -> bool:
-    """A job whose status card was posted as an embed, before V2 cards: it stays one."""
-    return job.card == "embed"
-
-
-class JobPublisher:
+class JobPublisher(Routes):
     def __init__(
         self, client: discord.Client, *, token_margin: timedelta, clock: Clock,
         texts: Catalog | None = None, locales: GuildLocales | None = None,
     ) -> None:
-        """``texts``: the catalog cards are written with; ``locales``: each guild's recorded
-        language, for a process that has no gateway (English where neither knows)."""
-        self._client, self._margin, self._clock = client, token_margin, clock
-        self._texts = texts if texts is not None else load_catalog()
-        self._locales = locales
+        super().__init__(client, token_margin=token_margin, clock=clock, texts=texts,
+                         locales=locales)
         self._finder = ResultFinder(client, token_margin=token_margin, clock=clock)
-
-    async def words(self, job: Job) -> Words:
-        """The catalog in the language of the job's guild (its channel posts are public)."""
-        guild = self._client.get_guild(job.guild_id)
-        locale: object = guild.preferred_locale if guild is not None else None
-        if locale is None and self._locales is not None:
-            try:
-                locale = await self._locales.get(job.guild_id)
-            except DatabaseError as exc:  # a card in English beats no card
-                log.warning("job %s: guild language unknown (%s); writing in English",
-                            job.id, exc)
-        return Words(self._texts, locale)
 
     async def find_result(self, job: Job) -> Evidence:
         """What an earlier attempt already shows of the result (bot/delivery/evidence.py)."""
@@ -142,7 +93,7 @@ class JobPublisher:
         if webhook is None or job.status_message_id is None:
             return False
         shown: dict[str, Any]
-        if _legacy(job):
+        if is_legacy(job):
             shown = {"embed": render.status_embed(job, now, offer, expected=expected)}
         else:
             shown = {"view": cards.progress_card(job, now, await self.words(job), offer,
@@ -154,7 +105,7 @@ class JobPublisher:
             )
         except discord.HTTPException as exc:
             # Expiry, a deleted message and throttling are expected; anything else is a bug.
-            usual = exc.status in (401, 403, 404) or _transient(exc)
+            usual = exc.status in (401, 403, 404) or transient(exc)
             log.log(logging.INFO if usual else logging.ERROR,
                     "job %s: progress not shown (%s %s)", job.id, exc.status, exc.code)
             return False
@@ -177,10 +128,10 @@ class JobPublisher:
             try:
                 message_id = await self._post_result(job, video=video, link=link, offer=offer,
                                                      extend=extend)
-            except _CannotPost:
+            except CannotPost:
                 return await self._dm_result(job)
             except discord.HTTPException as exc:
-                if not _too_large(exc):
+                if not too_large(exc):
                     raise
                 log.info("job %s: upload refused as too large; posting the link", job.id)
                 link = LinkNote(render.UPLOAD_REFUSED)
@@ -189,7 +140,7 @@ class JobPublisher:
         try:
             message_id = await self._post_result(job, video=None, link=link, offer=offer,
                                                  extend=extend)
-        except _CannotPost:
+        except CannotPost:
             return await self._dm_result(job)
         return Delivered("link", message_id)
 
@@ -197,7 +148,7 @@ class JobPublisher:
         self, job: Job, *, video: Path | None, link: LinkNote | None, offer: Offer | None,
         extend: bool,
     ) -> int:
-        if _legacy(job):
+        if is_legacy(job):
             return await self._post_legacy_result(job, video=video, link=link, offer=offer,
                                                   extend=extend)
         words = await self.words(job)
@@ -215,7 +166,7 @@ class JobPublisher:
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
             except discord.HTTPException as exc:
-                if _too_large(exc) or _transient(exc):
+                if too_large(exc) or transient(exc):
                     raise
                 log.info("job %s: original response not editable (%s %s); posting in the"
                          " channel", job.id, exc.status, exc.code)
@@ -250,7 +201,7 @@ class JobPublisher:
                     allowed_mentions=discord.AllowedMentions.none(), view=buttons,
                 )
             except discord.HTTPException as exc:
-                if _too_large(exc) or _transient(exc):
+                if too_large(exc) or transient(exc):
                     raise
                 log.info("job %s: original response not editable (%s %s); posting in the"
                          " channel", job.id, exc.status, exc.code)
@@ -297,7 +248,7 @@ class JobPublisher:
         ``offer``: the job's model as offered now; ``usable``: the models the guild may use
         instead of a retired one (said after the reason)."""
         words = await self.words(job)
-        legacy = _legacy(job)
+        legacy = is_legacy(job)
         english = Words(self._texts, None)
         text = render.failure_text(job, offer) if legacy else None
         if text is not None and usable is not None:
@@ -313,7 +264,7 @@ class JobPublisher:
                     allowed_mentions=discord.AllowedMentions.none(), **shown,
                 )
             except discord.HTTPException as exc:
-                if _transient(exc):
+                if transient(exc):
                     raise
                 log.info("job %s: original response not editable (%s %s); posting in the"
                          " channel", job.id, exc.status, exc.code)
@@ -331,7 +282,7 @@ class JobPublisher:
             else:
                 await self._send_channel(job, content=None, embed=None, files=[],
                                          purpose="f", view=card)
-        except _CannotPost:
+        except CannotPost:
             plain = text or cards.failure_plain(job, words, offer, usable=usable)
             hint = render.permission_hint(job.channel_id)
             if await self._send_dm(job, f"{plain}\n\n{hint}", purpose="f") is None:
@@ -353,97 +304,3 @@ class JobPublisher:
         except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.info("placeholder of interaction %s left as is (%s)", ack.interaction_id,
                      type(exc).__name__)
-
-    # -- routes --------------------------------------------------------------------------
-
-    def _webhook(self, job: Job) -> discord.Webhook | None:
-        """The interaction webhook while its token will outlive the margin, else None."""
-        if job.interaction_token is None or not job.token_usable(self._clock(), self._margin):
-            return None
-        return discord.Webhook.partial(job.application_id, job.interaction_token,
-                                       client=self._client)
-
-    async def _send_channel(
-        self, job: Job, *, content: str | None, embed: discord.Embed | None,
-        files: list[discord.File], purpose: str,
-        view: discord.ui.View | discord.ui.LayoutView | None = None,
-    ) -> int:
-        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        extra: dict[str, Any] = {}  # only what is present, so the request body stays minimal
-        if embed is not None:
-            extra["embed"] = embed
-        if files:
-            extra["files"] = files
-        if view is not None:
-            extra["view"] = view
-        try:
-            message = await channel.send(
-                content, nonce=job_nonce(job, purpose),
-                allowed_mentions=requester_only(job.user_id), **extra,
-            )
-        except (discord.Forbidden, discord.NotFound) as exc:
-            log.warning("job %s: cannot post in channel %s (%s %s)", job.id, job.channel_id,
-                        exc.status, exc.code)
-            raise _CannotPost from exc
-        finally:
-            for file in files:
-                file.close()
-        return message.id
-
-    async def _send_dm(self, job: Job, text: str, *, purpose: str) -> int | None:
-        """DM the requester; None if Discord refuses (DMs closed, user unknown)."""
-        try:
-            dm = await self._client.create_dm(discord.Object(id=job.user_id))
-            message = await dm.send(text, nonce=job_nonce(job, purpose),
-                                    allowed_mentions=discord.AllowedMentions.none())
-        except discord.HTTPException as exc:
-            if _transient(exc):
-                raise
-            log.error("job %s: could not DM the requester either (%s %s)", job.id,
-                      exc.status, exc.code)
-            return None
-        return message.id
-
-    @staticmethod
-    def _shows_result(job: Job, message: discord.Message) -> bool:
-        return shows_result(job, message)
-
-    async def _status_shows(
-        self, job: Job, done: Callable[[discord.Message], bool]
-    ) -> int | None:
-        """The status message's id if an earlier run already put the outcome there.
-
-        A crash between editing the original response and recording it, followed by a
-        restart after the token expired, would otherwise post the outcome a second time.
-        """
-        if job.status_message_id is None:
-            return None
-        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        try:
-            message = await channel.fetch_message(job.status_message_id)
-        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError):
-            return None  # deleted, or no Read Message History: nothing to reuse
-        return message.id if done(message) else None
-
-    async def _retire_status(self, job: Job, *, failed: bool) -> None:
-        """Replace a stale progress card after the outcome went out as a new message.
-
-        Best effort with the bot token (the interaction token is no longer usable): the
-        outcome is already posted, so nothing here may fail the delivery. A V2 card can only
-        become another V2 card (Discord refuses content on it); an embed card stays text.
-        """
-        if job.status_message_id is None:
-            return
-        message = self._client.get_partial_messageable(
-            job.channel_id, guild_id=job.guild_id
-        ).get_partial_message(job.status_message_id)
-        try:
-            if _legacy(job):
-                await message.edit(content=render.status_retired_text(failed=failed),
-                                   embeds=[], allowed_mentions=discord.AllowedMentions.none())
-            else:
-                await message.edit(view=cards.retired_card(await self.words(job),
-                                                           failed=failed),
-                                   allowed_mentions=discord.AllowedMentions.none())
-        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            log.info("job %s: old status message left as is (%s)", job.id, type(exc).__name__)
