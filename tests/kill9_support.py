@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.db.database import Database
+from bot.delivery.cards import FAILURE_ID
 from tests.conftest import BotProcess, start_bot
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord, RecordedRequest, StoredMessage
@@ -124,6 +126,15 @@ def carries_notice(record: RecordedRequest) -> bool:
                           else "")
 
 
+def failure_notice(body: dict[str, Any], job_id: str) -> bool:
+    """Whether a message body is the job's failure notice: its V2 failure card, or the text
+    of a card posted before V2 cards."""
+    if f"(Job {job_id})" in str(body.get("content") or ""):
+        return True
+    cards = [c for c in body.get("components") or [] if isinstance(c, dict)]
+    return any(c.get("id") == FAILURE_ID for c in cards) and job_id in json.dumps(cards)
+
+
 def outcome_posts(discord: FakeDiscord, job: Job, purpose: str) -> list[RecordedRequest]:
     """Requests that carried this job's result (``d``) or failure notice (``f``): an edit of
     its interaction's message, or a channel message with its nonce."""
@@ -132,7 +143,7 @@ def outcome_posts(discord: FakeDiscord, job: Job, purpose: str) -> list[Recorded
         body = record.json if isinstance(record.json, dict) else {}
         if purpose == "d" and not record.files:
             continue
-        if purpose == "f" and f"(Job {job['id']})" not in str(body.get("content") or ""):
+        if purpose == "f" and not failure_notice(body, str(job["id"])):
             continue
         token_edit = record.interaction_id == job["interaction_id"] and record.method == "PATCH"
         channel = record.method == "POST" and body.get("nonce") == nonce(job, purpose)
