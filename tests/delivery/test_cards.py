@@ -170,3 +170,20 @@ async def test_a_card_posted_before_v2_keeps_its_embed_form_and_its_buttons_answ
     details = await click(h, message, "details", job.id)
     assert job.id in str((await h.reply(details, ephemeral=True)).embeds[0]["fields"])
     assert h.discord.validation_errors == []
+
+
+async def test_details_and_refusals_answer_in_the_clicking_members_language(
+    start: Starter,
+) -> None:
+    h = await start()
+    job, message = await delivered(h)
+
+    details = await click(h, message, "details", job.id, user_id=STRANGER, locale="fr")
+    embed = (await h.reply(details, ephemeral=True)).embeds[0]
+    assert embed["title"] == "Détails de la vidéo"
+    assert {f["name"] for f in embed["fields"]} >= {"Prix", "Tâche", "Tâche Apiframe"}
+
+    # A refusal carries its catalog key, so the error handler can speak the member's
+    # language; its English words stay for the log.
+    refused = await click(h, message, "delete", job.id, user_id=STRANGER, locale="fr")
+    assert (await h.reply(refused)).content.startswith(("Only the member", "Seul le membre"))
