@@ -142,7 +142,7 @@ async def test_a_card_posted_before_v2_keeps_its_embed_form_and_its_buttons_answ
     await h.until(lambda: (s := h.discord.get_message(job.status_message_id or 0)) is not None
                   and is_v2(s), what="the status card")
     # What the version before V2 cards left behind: an embed status card, and a job row from
-    # before migration 0015 (its card column says so).
+    # before the card_locale migration (its card column says so).
     await h.bot.scheduler.stop()
     old = h.discord.get_message(job.status_message_id or 0)
     assert old is not None

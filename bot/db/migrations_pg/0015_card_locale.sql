@@ -1,5 +1,6 @@
--- SQLite's 0015_card_locale.sql (read it for the why): how each job's status card was first
--- posted (embeds before this migration, V2 since), and each guild's preferred locale.
+-- SQLite's card_locale migration of the same number (read it for the why): how each job's
+-- status card was first posted (embeds before this migration, V2 since), and each guild's
+-- preferred locale.
 ALTER TABLE jobs ADD COLUMN card TEXT NOT NULL DEFAULT 'v2' CHECK (card IN ('embed', 'v2'));
 UPDATE jobs SET card = 'embed';
 
