@@ -246,14 +246,14 @@ def failure_card(
         reason = f"{reason}\n{instead(words, usable)}"
     return Card(
         _text(f"### {words('card.failure.title')}"), _text(reason),
-        _text(texts_refunded(job, words)),
+        _text(refunded_text(job, words)),
         _text(words("card.result.requested_by", mention=f"<@{job.user_id}>")),
         _text(_small(words("card.job", job_id=job.id))),
         colour=COLOR_FAILED, card_id=FAILURE_ID,
     )
 
 
-def texts_refunded(job: Job, words: Words) -> str:
+def refunded_text(job: Job, words: Words) -> str:
     return words.texts.plural(words.locale, "card.failure.refunded", job.price)
 
 
@@ -265,7 +265,7 @@ def failure_plain(
     reason = failure_reason(job, words, offer)
     if usable is not None:
         reason = f"{reason} {instead(words, usable)}"
-    return f"{reason} {texts_refunded(job, words)} ({words('card.job', job_id=job.id)})"
+    return f"{reason} {refunded_text(job, words)} ({words('card.job', job_id=job.id)})"
 
 
 def retired_card(words: Words, *, failed: bool) -> Card:
