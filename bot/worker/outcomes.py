@@ -42,8 +42,6 @@ MAX_DOWNLOAD_ATTEMPTS = 5
 MAX_POST_ATTEMPTS = 12
 #: Attempts to check whether an earlier post landed before the job is held for a moderator.
 MAX_LOOKUP_ATTEMPTS = 5
-#: Most models named in a notice that a member's model retired.
-MAX_NAMED = 8
 #: A file in the download folder untouched this long is a dead process's leftover.
 STALE_DOWNLOAD = timedelta(hours=1)
 
@@ -221,14 +219,3 @@ class Outcomes:
                 return
             log.error("job %s: failure notice could not be posted (%s)", job.id, exc)
         await self._store.mark_notified(job.id)
-
-
-def instead(labels: Sequence[str]) -> str:
-    """Which models a member whose model retired can use now (their guild's)."""
-    if not labels:
-        return "No other video model is available on this server right now."
-    if len(labels) > MAX_NAMED:  # a notice must stay far below Discord's 2000 characters
-        labels = [*labels[:MAX_NAMED - 1], f"{len(labels) - MAX_NAMED + 1} more"]
-    if len(labels) == 1:
-        return f"You can use {labels[0]} instead: choose it with /video."
-    return f"You can use {', '.join(labels[:-1])} or {labels[-1]} instead: choose one with /video."
