@@ -24,7 +24,9 @@ from bot.budget import BudgetService
 from bot.clock import Clock, utc_now
 from bot.config import DatabaseConfig, Settings
 from bot.db.database import Database
+from bot.db.errors import DatabaseError
 from bot.db.postgres import PostgresDatabase
+from bot.delivery.locales import GuildLocales
 from bot.delivery.publisher import JobPublisher
 from bot.i18n.catalog import Catalog
 from bot.i18n.catalog import load as load_catalog
@@ -274,12 +276,14 @@ class SoraBot(commands.Bot):
             public_url=web_config.public_url, api_key=settings.apiframe.api_key,
             clock=services.clock, quiet=timedelta(seconds=web_config.webhook_quiet_seconds),
         ) if web_config.webhooks_on and web_config.public_url else None
+        #: Each guild's language for channel posts, recorded for processes without a gateway.
+        self.guild_locales = GuildLocales(services.store.db, services.clock)
         self.scheduler = JobScheduler(
             store=services.store.jobs,
             apiframe=services.apiframe,
             publisher=JobPublisher(
                 self, token_margin=timedelta(seconds=settings.jobs.token_margin_seconds),
-                clock=services.clock,
+                clock=services.clock, texts=services.texts, locales=self.guild_locales,
             ),
             settings=settings,
             workdir=settings.database.path.parent / "downloads",
@@ -381,6 +385,23 @@ class SoraBot(commands.Bot):
             self.webhooks.stopped()
         await self.scheduler.stop()
         await super().close()
+
+    # Each guild's preferred locale, for cards a worker process writes (bot/delivery/locales.py).
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        await self._remember_locale(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self._remember_locale(guild)
+
+    async def on_guild_update(self, before: discord.Guild, after: discord.Guild) -> None:
+        if before.preferred_locale != after.preferred_locale:
+            await self._remember_locale(after)
+
+    async def _remember_locale(self, guild: discord.Guild) -> None:
+        try:
+            await self.guild_locales.remember(guild.id, str(guild.preferred_locale))
+        except DatabaseError as exc:  # cards then fall back to English; nothing else is lost
+            log.warning("guild %s: language not recorded (%s)", guild.id, exc)
 
     async def on_ready(self) -> None:
         user = self.user

@@ -28,7 +28,9 @@ TABLES = ("guild_balances", "ledger_journal", "guild_policies", "guild_policy_ro
           "guild_policy_channels", "audit_settings", "audit_events", "jobs",
           "pending_requests", "open_acks", "retired_models", "entitlements", "pack_offers",
           # Content-policy strikes, cooldowns, strike settings and word lists (0016).
-          "member_strikes", "member_cooldowns", "guild_strike_rules", "guild_words")
+          "member_strikes", "member_cooldowns", "guild_strike_rules", "guild_words",
+          # Each guild's language, for cards a process without the gateway posts (0017).
+          "guild_locales")
 #: Identity columns whose sequence must continue after the copied ids.
 _IDENTITIES = ("ledger_journal", "audit_events")
 _BATCH = 200

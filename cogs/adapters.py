@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.delivery import render
+from bot.delivery.cards import Words, progress_card
 from bot.jobs.model import Job
 from bot.launch.imagefit import CROP
 from bot.launch.port import AttachmentUnreadable, ImageInput, PreviewFacts
@@ -69,9 +69,12 @@ class InteractionPort:
         await self._interaction.response.defer(ephemeral=True, thinking=True)
 
     async def show_status(self, job: Job) -> None:
+        # A V2 card from the first edit (the job row says so: job.card), in the guild's
+        # language, since the channel sees it; the scheduler's edits keep that form.
+        words = Words(self._bot.services.texts, self._interaction.guild_locale)
         await self._interaction.edit_original_response(
-            embed=render.status_embed(job, discord.utils.utcnow(),
-                                      self._bot.services.settings.lineup.get(job.model)),
+            view=progress_card(job, discord.utils.utcnow(), words,
+                               self._bot.services.settings.lineup.get(job.model)),
             allowed_mentions=NO_MENTIONS,
         )
 

@@ -20,6 +20,7 @@ from bot.catalog.lineup import Offer
 from bot.catalog.options import OptionRefused
 from bot.delivery import render
 from bot.delivery.buttons import CUSTOM_ID_PATTERN, custom_id
+from bot.delivery.cards import Words
 from bot.errors import UserError
 from bot.jobs.model import Job, JobState
 from bot.launch.port import ImageInput
@@ -33,15 +34,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
+#: The English words of the refusals below (the catalog's ``cards`` domain gives every
+#: language's, the member's at run time); kept here for logs and tests.
 UNKNOWN_JOB = "I have no record of that video any more, so this button can't do anything."
-NO_RESULT = "That video has no result I can read, so it can't be extended."
 DELETE_REFUSED = ("Only the member who asked for this video or a moderator (Manage Messages) "
                   "can delete it.")
 DELETED = "Deleted. Credits are not refunded for a delivered video."
-ALREADY_GONE = "That message is already gone."
 NOT_ITS_MESSAGE = "This button can only delete its own video's message; nothing was deleted."
 
 Interaction = discord.Interaction["SoraBot"]
+
+
+def refusal(bot: SoraBot, key: str, **params: object) -> UserError:
+    """A refusal the error handler shows in the member's language (English in the log)."""
+    return UserError(bot.services.texts.text("en", key, **params), key=key, params=params)
 
 
 async def _offer(bot: SoraBot, job: Job) -> Offer:
@@ -52,9 +58,13 @@ async def _offer(bot: SoraBot, job: Job) -> Offer:
     if offer is not None:
         return offer
     usable = ", ".join(o.label for o in await bot.launcher.offers_for(job.guild_id))
-    raise OptionRefused(f"{job.model} is not offered on this bot any more, so this video can't "
-                        "be made again with it. " + (f"You can use {usable} instead (/video)."
-                                                     if usable else ""))
+    # One key when nothing else is usable, else the two sentences as one message.
+    texts = bot.services.texts
+    words = texts.text("en", "card.results.not_offered", model=job.model)
+    if usable:
+        words += " " + texts.text("en", "card.results.use_instead", models=usable)
+    raise OptionRefused(words, key="card.results.not_offered" if not usable else None,
+                        params={"model": job.model})
 
 
 def options_of(bot: SoraBot, job: Job, prompt: str | None = None) -> VideoOptions:
@@ -71,7 +81,7 @@ async def _job(bot: SoraBot, interaction: Interaction, job_id: str) -> Job:
     # A custom_id is only as trustworthy as the message it sits on: keep guilds apart.
     job = await bot.launcher.job_for(interaction.guild_id, job_id)
     if job is None:
-        raise UserError(UNKNOWN_JOB)
+        raise refusal(bot, "card.results.unknown_job")
     return job
 
 
@@ -81,7 +91,7 @@ async def _may_spend(bot: SoraBot, interaction: Interaction, job: Job, what: str
         return
     if (await bot.services.rules.get(job.guild_id)).buttons_open:
         return
-    raise UserError(f"Only <@{job.user_id}>, who asked for this video, can {what} it.")
+    raise refusal(bot, f"card.results.only_requester_{what}", mention=f"<@{job.user_id}>")
 
 
 def _may_delete(interaction: Interaction, job: Job) -> bool:
@@ -103,7 +113,8 @@ async def reroll(bot: SoraBot, interaction: Interaction, job: Job) -> None:
 async def edit(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     await _may_spend(bot, interaction, job, "edit")
     await _offer(bot, job)
-    await interaction.response.send_modal(EditPromptModal(bot, job))
+    await interaction.response.send_modal(
+        EditPromptModal(bot, job, Words(bot.services.texts, interaction.locale)))
 
 
 async def extend(bot: SoraBot, interaction: Interaction, job: Job) -> None:
@@ -111,11 +122,12 @@ async def extend(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     offer = await _offer(bot, job)
     if not offer.takes_image:
         # Only on result cards posted before the button was left out for such models.
-        raise OptionRefused(f"{offer.label} does not take a start image, so its videos can't "
-                            "be extended.")
+        raise OptionRefused(bot.services.texts.text("en", "card.results.no_extend",
+                                                    model=offer.label),
+                            key="card.results.no_extend", params={"model": offer.label})
     result_url = job.result_url
     if result_url is None:
-        raise UserError(NO_RESULT)
+        raise refusal(bot, "card.results.no_result")
 
     async def fetch_frame() -> bytes:
         return await bot.services.frames.of(result_url)
@@ -131,31 +143,32 @@ async def extend(bot: SoraBot, interaction: Interaction, job: Job) -> None:
 
 async def details(bot: SoraBot, interaction: Interaction, job: Job) -> None:
     offer = bot.services.settings.lineup.get(job.model)
-    await interaction.response.send_message(embed=details_embed(job, offer), ephemeral=True,
-                                            allowed_mentions=NO_MENTIONS)
+    words = Words(bot.services.texts, interaction.locale)
+    await interaction.response.send_message(embed=details_embed(job, words, offer),
+                                            ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
 async def delete(bot: SoraBot, interaction: Interaction, job: Job) -> None:
-    del bot
     if not _may_delete(interaction, job):
-        raise UserError(DELETE_REFUSED)
+        raise refusal(bot, "card.results.delete_refused")
     message = interaction.message
     if message is None:
-        raise UserError(ALREADY_GONE)
+        raise refusal(bot, "card.results.already_gone")
     # The custom_id chose the job, and so who may delete; the message comes separately with
     # the click. Only the message the job's own result was recorded in may go.
     if (job.state is not JobState.DELIVERED or job.delivered_message_id != message.id
             or message.channel.id != job.channel_id):
         log.warning("job %s: delete refused for message %s (the job's result is message %s)",
                     job.id, message.id, job.delivered_message_id)
-        raise UserError(NOT_ITS_MESSAGE)
+        raise refusal(bot, "card.results.not_its_message")
     try:
         await message.delete()
     except discord.NotFound:
-        raise UserError(ALREADY_GONE) from None
+        raise refusal(bot, "card.results.already_gone") from None
     log.info("job %s: result message deleted by user %s", job.id, interaction.user.id)
-    await interaction.response.send_message(DELETED, ephemeral=True,
-                                            allowed_mentions=NO_MENTIONS)
+    await interaction.response.send_message(
+        bot.services.texts.text(interaction.locale, "card.results.deleted"), ephemeral=True,
+        allowed_mentions=NO_MENTIONS)
 
 
 Action = Callable[["SoraBot", Interaction, Job], Awaitable[None]]
@@ -168,19 +181,24 @@ def _when(moment: Any) -> str:
     return f"<t:{int(moment.timestamp())}:f>" if moment is not None else "—"
 
 
-def details_embed(job: Job, offer: Offer | None = None) -> discord.Embed:
-    """Everything about the job: model, full prompt, options, price, both job ids, timings."""
-    embed = discord.Embed(title="Video details", description=render.clip(job.prompt, 4096))
-    embed.add_field(name="Video", value=render.variant_text(job, offer))
-    embed.add_field(name="Price", value=render.credits(job.price))
-    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
-    embed.add_field(name="Start image", value="yes" if job.start_image_url else "none")
-    embed.add_field(name="Job", value=f"`{job.id}`", inline=False)
-    embed.add_field(name="Apiframe job", value=f"`{job.apiframe_job_id or '—'}`", inline=False)
+def details_embed(job: Job, words: Words, offer: Offer | None = None) -> discord.Embed:
+    """Everything about the job: model, full prompt, options, price, both job ids, timings
+    (an ephemeral reply, in the clicking member's language)."""
+    embed = discord.Embed(title=words("card.details.title"),
+                          description=render.clip(job.prompt, 4096))
+    embed.add_field(name=words("card.details.video"), value=render.variant_text(job, offer))
+    embed.add_field(name=words("card.details.price"), value=words.credits(job.price))
+    embed.add_field(name=words("card.details.requested_by"), value=f"<@{job.user_id}>")
+    embed.add_field(name=words("card.details.start_image"),
+                    value=words("card.details.yes" if job.start_image_url else "card.details.none"))
+    embed.add_field(name=words("card.details.job"), value=f"`{job.id}`", inline=False)
+    embed.add_field(name=words("card.details.provider_job"),
+                    value=f"`{job.apiframe_job_id or '—'}`", inline=False)
     embed.add_field(
-        name="Timings",
-        value=(f"requested {_when(job.created_at)}\nsubmitted {_when(job.submitted_at)}\n"
-               f"finished {_when(job.finished_at)}\ndelivered {_when(job.delivered_at)}"),
+        name=words("card.details.timings"),
+        value=words("card.details.timeline", requested=_when(job.created_at),
+                    submitted=_when(job.submitted_at), finished=_when(job.finished_at),
+                    delivered=_when(job.delivered_at)),
         inline=False,
     )
     return embed
@@ -192,12 +210,13 @@ def details_embed(job: Job, offer: Offer | None = None) -> discord.Embed:
 class EditPromptModal(discord.ui.Modal, title="Edit prompt"):
     """The prompt, pre-filled; submitting starts a new job with the other settings kept."""
 
-    def __init__(self, bot: SoraBot, job: Job) -> None:
-        super().__init__(custom_id=f"sora:r:edit-modal:{job.id}")
+    def __init__(self, bot: SoraBot, job: Job, words: Words) -> None:
+        super().__init__(custom_id=f"sora:r:edit-modal:{job.id}",
+                         title=words("card.edit.title"))
         self.bot, self.job = bot, job
         self.prompt: discord.ui.TextInput[EditPromptModal] = discord.ui.TextInput(
-            label="Prompt", style=discord.TextStyle.paragraph, default=job.prompt,
-            min_length=1, max_length=4000,
+            label=words("card.edit.prompt"), style=discord.TextStyle.paragraph,
+            default=job.prompt, min_length=1, max_length=4000,
         )
         self.add_item(self.prompt)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import time
 from collections import Counter
@@ -25,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.db.database import Database
+from bot.delivery.cards import FAILURE_ID, RESULT_ID
 from tests.conftest import BotProcess, start_bot
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord, RecordedRequest, StoredMessage
+from tests.fakes.discord_messages import card_texts, is_v2
 
 GENERATE = "POST /v2/videos/generate"
 CDN_VIDEO = "GET /cdn/videos/{name}"
@@ -119,9 +122,21 @@ def has_files(record: RecordedRequest) -> bool:
 
 
 def carries_notice(record: RecordedRequest) -> bool:
-    """A request with a failure notice in it (render.failure_text ends with "(Job <id>)")."""
-    return "(Job " in str((record.json or {}).get("content") if isinstance(record.json, dict)
-                          else "")
+    """A request with a failure notice in it: a V2 failure card (its container's id), or the
+    text of a card from before V2 (render.failure_text ends with "(Job <id>)")."""
+    body = record.json if isinstance(record.json, dict) else {}
+    cards = [c for c in body.get("components") or [] if isinstance(c, dict)]
+    return "(Job " in str(body.get("content") or "") or any(
+        c.get("id") == FAILURE_ID for c in cards)
+
+
+def failure_notice(body: dict[str, Any], job_id: str) -> bool:
+    """Whether a message body is the job's failure notice: its V2 failure card, or the text
+    of a card posted before V2 cards."""
+    if f"(Job {job_id})" in str(body.get("content") or ""):
+        return True
+    cards = [c for c in body.get("components") or [] if isinstance(c, dict)]
+    return any(c.get("id") == FAILURE_ID for c in cards) and job_id in json.dumps(cards)
 
 
 def outcome_posts(discord: FakeDiscord, job: Job, purpose: str) -> list[RecordedRequest]:
@@ -132,7 +147,7 @@ def outcome_posts(discord: FakeDiscord, job: Job, purpose: str) -> list[Recorded
         body = record.json if isinstance(record.json, dict) else {}
         if purpose == "d" and not record.files:
             continue
-        if purpose == "f" and f"(Job {job['id']})" not in str(body.get("content") or ""):
+        if purpose == "f" and not failure_notice(body, str(job["id"])):
             continue
         token_edit = record.interaction_id == job["interaction_id"] and record.method == "PATCH"
         channel = record.method == "POST" and body.get("nonce") == nonce(job, purpose)
@@ -178,7 +193,7 @@ def result_messages(discord: FakeDiscord, job: Job) -> list[StoredMessage]:
             e.get("title") == "Your video is ready"
             and footer in str((e.get("footer") or {}).get("text", ""))
             for e in message.embeds
-        )
+        ) or (card_id(message) == RESULT_ID and any(footer in t for t in card_texts(message)))
         if has_video or has_card:
             found.append(message)
     return found
@@ -187,7 +202,14 @@ def result_messages(discord: FakeDiscord, job: Job) -> list[StoredMessage]:
 def failure_notices(discord: FakeDiscord, job: Job) -> list[StoredMessage]:
     """Visible messages telling the member this job failed."""
     marker = f"(Job {job['id']})"
-    return [m for m in bot_messages(discord) if not m.ephemeral and marker in m.content]
+    return [m for m in bot_messages(discord) if not m.ephemeral and (
+        marker in m.content or (card_id(m) == FAILURE_ID
+                                and any(str(job["id"]) in t for t in card_texts(m))))]
+
+
+def card_id(message: StoredMessage) -> object:
+    """The id of a V2 card's container (bot/delivery/cards.py), None for other messages."""
+    return message.components[0].get("id") if is_v2(message) and message.components else None
 
 
 # -- where a kill landed ---------------------------------------------------------------------

@@ -28,6 +28,7 @@ import aiohttp
 import discord
 
 from bot.clock import Clock
+from bot.delivery.cards import card_texts
 from bot.jobs.model import Job
 
 #: The bot's clock and Discord's may disagree; the history scan starts this much earlier.
@@ -56,8 +57,10 @@ def result_filename(job: Job) -> str:
 
 
 def shows_result(job: Job, message: discord.Message) -> bool:
-    """Whether ``message`` carries this job's video or its link."""
-    linked = job.result_url is not None and job.result_url in message.content
+    """Whether ``message`` carries this job's video or its link (in its text, or in a V2
+    card's text displays)."""
+    shown = "\n".join([message.content, *card_texts(message)])
+    linked = job.result_url is not None and job.result_url in shown
     return linked or any(a.filename == result_filename(job) for a in message.attachments)
 
 

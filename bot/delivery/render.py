@@ -47,7 +47,7 @@ _UNKNOWN_LENGTH = 8
 _HIGH_QUALITIES = frozenset({"high", "1080p", "1440p", "2160p", "4k", "pro"})
 
 
-def _units(text: str) -> int:
+def units(text: str) -> int:
     """Length in UTF-16 code units (astral characters such as emoji count twice)."""
     return len(text.encode("utf-16-le")) // 2
 
@@ -56,7 +56,7 @@ def clip(text: str, limit: int) -> str:
     """``text`` cut to at most ``limit`` UTF-16 units, ending in an ellipsis if it was cut."""
     if limit < 1:
         return ""
-    if _units(text) <= limit:
+    if units(text) <= limit:
         return text
     budget = limit - 1  # the ellipsis is one unit
     kept: list[str] = []
@@ -197,7 +197,7 @@ def _embed_units(embed: discord.Embed) -> int:
              embed.author.name or ""]
     for field in embed.fields:
         parts += [field.name or "", field.value or ""]
-    return sum(_units(p) for p in parts)
+    return sum(units(p) for p in parts)
 
 
 def status_embed(
@@ -263,13 +263,13 @@ UPLOAD_REFUSED = "upload_refused"
 UNAVAILABLE = "unavailable"
 
 
-def _megabytes(size: int) -> str:
+def megabytes(size: int) -> str:
     value = size / (1024 * 1024)
     return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
 def link_note_too_large(limit_bytes: int) -> str:
-    return (f"The video is larger than this server's upload limit ({_megabytes(limit_bytes)} MB),"
+    return (f"The video is larger than this server's upload limit ({megabytes(limit_bytes)} MB),"
             " so here is the link instead.")
 
 
@@ -297,7 +297,7 @@ def link_note(reason: str, *, limit_bytes: int | None = None) -> str:
 # -- failures and permissions --------------------------------------------------------------
 
 
-def _timeout_minutes(job: Job) -> int:
+def timeout_minutes(job: Job) -> int:
     return max(1, round((job.deadline_at - job.created_at).total_seconds() / 60))
 
 
@@ -330,7 +330,7 @@ def _failure_reason(job: Job, offer: Offer | None) -> str:
     if kind is FailureKind.UNDELIVERABLE:
         return "The video was made, but the bot could not post it here or send it to you."
     if kind is FailureKind.TIMEOUT:
-        return (f"The video took longer than {_timeout_minutes(job)} min, so the bot gave up"
+        return (f"The video took longer than {timeout_minutes(job)} min, so the bot gave up"
                 " on it.")
     return "Something went wrong and no video was made."
 

@@ -109,6 +109,9 @@ class Job:
     lease_until: datetime | None = None
     #: Seconds from submission to completion, once completed (migration 0014).
     run_seconds: float | None = None
+    #: How the status card was first posted: ``embed`` (jobs from before the card_locale
+    #: migration, whose cards stay embeds) or ``v2`` (Components V2, every job since).
+    card: str = "v2"
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of logs
         return f"<Job {self.id} {self.state} guild={self.guild_id} af={self.apiframe_job_id}>"

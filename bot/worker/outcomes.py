@@ -27,6 +27,7 @@ from bot.apiframe.client import (
 from bot.catalog.lineup import Lineup
 from bot.clock import Clock
 from bot.delivery import render
+from bot.delivery.cards import LinkNote
 from bot.delivery.evidence import Evidence
 from bot.delivery.publisher import JobPublisher
 from bot.jobs.model import FailureKind, Job
@@ -41,8 +42,6 @@ MAX_DOWNLOAD_ATTEMPTS = 5
 MAX_POST_ATTEMPTS = 12
 #: Attempts to check whether an earlier post landed before the job is held for a moderator.
 MAX_LOOKUP_ATTEMPTS = 5
-#: Most models named in a notice that a member's model retired.
-MAX_NAMED = 8
 #: A file in the download folder untouched this long is a dead process's leftover.
 STALE_DOWNLOAD = timedelta(hours=1)
 
@@ -123,13 +122,13 @@ class Outcomes:
         assert job.result_url is not None
         path = self._workdir / f"{job.id}.mp4"
         video: Path | None = None
-        note: str | None = None
+        link: LinkNote | None = None
         limit = min(job.attachment_size_limit, self._max_result_bytes)
         try:
             await self._apiframe.download_to(job.result_url, path, max_bytes=limit)
             video = path
         except ResponseTooLarge:
-            note = render.link_note_too_large(limit)
+            link = LinkNote(render.OVER_LIMIT, limit)
         except NotFound:
             await self._not_shown(job, evidence, FailureKind.RESULT_UNAVAILABLE,
                                   "result URL answered 404")
@@ -144,13 +143,13 @@ class Outcomes:
                 log.warning("job %s: download failed (%s); retrying", job.id, exc)
                 await self._store.reschedule(job, self._backoff(job))
                 return
-            note = render.link_note_unavailable()
+            link = LinkNote(render.UNAVAILABLE)
         job = await self._store.mark_result_post(job) or job
         try:
             # The card names the model by its label; Extend only where a frame can start one.
             offer = self._lineup.get(job.model)
             delivered = await self._publisher.deliver(
-                job, video=video, embed=render.result_embed(job, offer), note=note,
+                job, video=video, offer=offer, link=link,
                 extend=offer is not None and offer.takes_image,
             )
         except (discord.HTTPException, OSError) as exc:
@@ -212,17 +211,16 @@ class Outcomes:
         if ready is None:
             return
         job = ready
-        text = render.failure_text(job, self._lineup.get(job.model))
-        if job.failure_kind is FailureKind.MODEL_RETIRED:
-            text += " " + instead(await self._usable_models(job.guild_id))
+        usable = (await self._usable_models(job.guild_id)
+                  if job.failure_kind is FailureKind.MODEL_RETIRED else None)
+        note = None
         if job.failure_kind is FailureKind.CONTENT_POLICY and self._strike is not None:
             # Before the notice: a stop in between counts it on the next pass (once: the job
             # id is the strike's key), and the notice can say a cooldown began.
             note = await self._strike(job)
-            if note:
-                text += "\n" + note
         try:
-            await self._publisher.notify_failure(job, text)
+            await self._publisher.notify_failure(job, offer=self._lineup.get(job.model),
+                                                 usable=usable, note=note)
         except (discord.HTTPException, OSError) as exc:
             if job.attempts + 1 < MAX_POST_ATTEMPTS:
                 log.warning("job %s: failure notice not posted (%s); retrying", job.id, exc)
@@ -230,14 +228,3 @@ class Outcomes:
                 return
             log.error("job %s: failure notice could not be posted (%s)", job.id, exc)
         await self._store.mark_notified(job.id)
-
-
-def instead(labels: Sequence[str]) -> str:
-    """Which models a member whose model retired can use now (their guild's)."""
-    if not labels:
-        return "No other video model is available on this server right now."
-    if len(labels) > MAX_NAMED:  # a notice must stay far below Discord's 2000 characters
-        labels = [*labels[:MAX_NAMED - 1], f"{len(labels) - MAX_NAMED + 1} more"]
-    if len(labels) == 1:
-        return f"You can use {labels[0]} instead: choose it with /video."
-    return f"You can use {', '.join(labels[:-1])} or {labels[-1]} instead: choose one with /video."

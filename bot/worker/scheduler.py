@@ -47,7 +47,6 @@ from bot.apiframe.client import (
 from bot.catalog.options import OptionRefused
 from bot.clock import Clock
 from bot.config import Settings
-from bot.delivery import render
 from bot.delivery.publisher import JobPublisher
 from bot.duties import Duties, Duty
 from bot.jobs.events import EventKind, JobEvent, event_from_job
@@ -422,8 +421,8 @@ class JobScheduler:
         if not force and shown is not None and now - shown < self._progress_every:
             return
         offer = self._settings.lineup.get(job.model)  # for the model's label
-        embed = render.status_embed(job, now, offer, expected=await self._expected(job))
-        if await self._publisher.show_progress(job, embed):
+        if await self._publisher.show_progress(job, now=now, offer=offer,
+                                               expected=await self._expected(job)):
             await self._store.mark_progress_shown(job.id)
 
     async def _fail(self, job: Job, kind: FailureKind, detail: str) -> None:

@@ -16,6 +16,7 @@ from bot.delivery import render
 from bot.jobs.model import FailureKind, Job, JobState
 from bot.worker.outcomes import MAX_LOOKUP_ATTEMPTS
 from tests.fakes.discord import StoredMessage
+from tests.fakes.discord_messages import card_text
 from tests.kill9_support import has_files
 from tests.launch.test_sora_failures import refunded_once
 from tests.sora_harness import (
@@ -40,7 +41,7 @@ def showing_video(h: SoraHarness, job: Job) -> list[StoredMessage]:
 
 
 def failure_notices(h: SoraHarness) -> list[StoredMessage]:
-    return [m for m in h.channel_messages() if "refunded" in m.content]
+    return [m for m in h.channel_messages() if "refunded" in card_text(m)]
 
 
 async def stop_once_posted(h: SoraHarness, job: Job) -> StoredMessage:
@@ -113,7 +114,7 @@ async def test_video_posted_in_the_channel_is_not_refunded_after_a_stop(
     await h.run_until(job.id, JobState.SUBMITTED, step=0)
     h.discord.advance(TOKEN_LAPSED)
     posted = await stop_once_posted(h, job)
-    assert posted.id != job.status_message_id and posted.content.startswith(f"<@{MEMBER}>")
+    assert posted.id != job.status_message_id and f"Requested by <@{MEMBER}>" in card_text(posted)
     h.discord.post_user_message(h.guild, MEMBER, "wow, thanks!")  # life goes on
 
     job = await restart_after_expiry(h, job)
@@ -127,7 +128,7 @@ async def test_video_posted_in_the_channel_is_not_refunded_after_a_stop(
     # (retired right after the delivery is recorded, so it may land a moment later).
     def retired() -> bool:
         status = h.discord.get_message(job.status_message_id or 0)
-        return status is not None and status.content == render.status_retired_text(failed=False)
+        return status is not None and card_text(status) == render.status_retired_text(failed=False)
 
     await h.until(retired, what="the progress card to be retired")
 
@@ -145,7 +146,7 @@ async def test_expired_link_with_no_post_ever_made_is_refunded_once_plainly(
 
     assert job.failure_kind is FailureKind.RESULT_UNAVAILABLE
     status = await refunded_once(h, job)
-    assert "could not be retrieved" in status.content
+    assert "could not be retrieved" in card_text(status)
     assert showing_video(h, job) == []
 
 

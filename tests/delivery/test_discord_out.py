@@ -19,10 +19,13 @@ import pytest
 from discord.ext import commands
 
 from bot.delivery import render
+from bot.delivery.cards import LinkNote, Words, failure_plain
 from bot.delivery.publisher import Delivered, JobPublisher, job_nonce
+from bot.i18n.catalog import load as load_catalog
 from bot.jobs.model import FailureKind, Job, JobState
 from tests.fakes.discord import FakeDiscord, FakeGuild
 from tests.fakes.discord_harness import connected_client
+from tests.fakes.discord_messages import card_text, card_texts, gallery_urls, is_v2
 from tests.fakes.discord_models import StoredMessage
 from tests.fakes.mp4 import build_mp4
 
@@ -137,15 +140,16 @@ async def test_progress_edits_the_status_message_until_the_token_runs_out(
                    result_url=None)
     assert status_message(fake_discord, started).loading
 
-    assert await publisher.show_progress(job, render.status_embed(job, fake_now(fake_discord)))
+    assert await publisher.show_progress(job, now=fake_now(fake_discord))
     shown = status_message(fake_discord, started)
-    assert not shown.loading and shown.embeds[0]["title"] == "Rendering"
+    assert not shown.loading and is_v2(shown) and card_texts(shown)[0] == "### Rendering"
+    assert shown.embeds == [] and "40%" in card_texts(shown)[1]
     edit = fake_discord.requests_to("PATCH", WEBHOOK_MESSAGE)
     assert [r.status for r in edit] == [200]
     assert edit[0].json["allowed_mentions"] == NO_MENTIONS
 
     fake_discord.advance(EXPIRE)
-    assert not await publisher.show_progress(job, render.status_embed(job, fake_now(fake_discord)))
+    assert not await publisher.show_progress(job, now=fake_now(fake_discord))
     assert len(fake_discord.requests_to("PATCH", WEBHOOK_MESSAGE)) == 1  # not even tried
     assert len(channel_messages(fake_discord, guild)) == 1
     assert fake_discord.validation_errors == []
@@ -157,25 +161,24 @@ async def test_progress_refused_by_discord_is_reported_not_raised(
 ) -> None:
     started = await probe()
     job = make_job(fake_discord, guild, started, state=JobState.SUBMITTED, progress=10)
-    embed = render.status_embed(job, fake_now(fake_discord))
     # A clock that lags Discord's: the token looks usable here but Discord says 50027.
     lagging = JobPublisher(bot, token_margin=timedelta(0),
                            clock=lambda: fake_now(fake_discord) - timedelta(hours=1))
     fake_discord.advance(EXPIRE)
-    assert not await lagging.show_progress(job, embed)
+    assert not await lagging.show_progress(job, now=fake_now(fake_discord))
     assert [r.status for r in fake_discord.requests_to("PATCH", WEBHOOK_MESSAGE)] == [401]
 
     second = await probe()
     fake_discord.remove_message(status_message(fake_discord, second))  # deleted by a moderator
     job = make_job(fake_discord, guild, second, state=JobState.SUBMITTED, progress=10)
-    assert not await lagging.show_progress(job, embed)
+    assert not await lagging.show_progress(job, now=fake_now(fake_discord))
     assert [r.status for r in fake_discord.requests_to("PATCH", WEBHOOK_MESSAGE)] == [401, 404]
 
     third = await probe()
     job = make_job(fake_discord, guild, third, state=JobState.SUBMITTED, progress=10)
     # discord.py's webhook adapter gives up after five 429s in a row.
     fake_discord.inject_rate_limit("PATCH", WEBHOOK_MESSAGE, retry_after=0.01, times=5)
-    assert not await lagging.show_progress(job, embed)
+    assert not await lagging.show_progress(job, now=fake_now(fake_discord))
     statuses = [r.status for r in fake_discord.requests_to("PATCH", WEBHOOK_MESSAGE)]
     assert statuses == [401, 404] + [429] * 5
 
@@ -189,17 +192,17 @@ async def test_deliver_attachment_edits_the_original_once_even_when_retried(
 ) -> None:
     started = await probe()
     job = make_job(fake_discord, guild, started)
-    embed = render.result_embed(job)
 
-    first = await publisher.deliver(job, video=video, embed=embed, note=None)
-    again = await publisher.deliver(job, video=video, embed=embed, note=None)
+    first = await publisher.deliver(job, video=video)
+    again = await publisher.deliver(job, video=video)
 
     assert first == again == Delivered("attachment", started.status_message_id)
     [message] = channel_messages(fake_discord, guild)
     assert message.id == started.status_message_id and not message.loading
     assert [a["filename"] for a in message.attachments] == [f"sora-{job.id}.mp4"]
     assert message.attachments[0]["content_type"] == "video/mp4"
-    assert message.embeds[0]["title"] == "Your video is ready"
+    assert is_v2(message) and card_texts(message)[0] == "### Your video is ready"
+    assert gallery_urls(message) == [f"attachment://sora-{job.id}.mp4"]
     edits = fake_discord.requests_to("PATCH", WEBHOOK_MESSAGE)
     assert [(f.field, f.size) for f in edits[0].files] == [("files[0]", video.stat().st_size)]
     assert edits[0].json["allowed_mentions"] == NO_MENTIONS
@@ -214,10 +217,10 @@ async def test_a_result_already_in_the_original_is_not_posted_again_after_expiry
     """A crash between editing the original and recording it, then a restart after expiry."""
     started = await probe()
     job = make_job(fake_discord, guild, started)
-    first = await publisher.deliver(job, video=video, embed=render.result_embed(job), note=None)
+    first = await publisher.deliver(job, video=video)
     fake_discord.advance(EXPIRE)
 
-    again = await publisher.deliver(job, video=video, embed=render.result_embed(job), note=None)
+    again = await publisher.deliver(job, video=video)
 
     assert again == first == Delivered("attachment", started.status_message_id)
     assert fake_discord.requests_to("POST", CHANNEL_MESSAGES) == []
@@ -232,14 +235,14 @@ async def test_upload_refused_as_too_large_is_retried_as_a_link(
     started = await probe(attachment_size_limit=1024)  # smaller than the video
     job = make_job(fake_discord, guild, started)
 
-    delivered = await publisher.deliver(job, video=video, embed=render.result_embed(job),
-                                        note=None)
+    delivered = await publisher.deliver(job, video=video)
 
     assert delivered == Delivered("link", started.status_message_id)
     assert [r.status for r in fake_discord.requests_to("PATCH", WEBHOOK_MESSAGE)] == [413, 200]
     [message] = channel_messages(fake_discord, guild)
     assert message.attachments == []
-    assert message.content == f"{render.link_note_upload_refused()}\n{RESULT_URL}"
+    assert f"{render.link_note_upload_refused()}\n{RESULT_URL}" in card_texts(message)
+    assert gallery_urls(message) == []
     assert fake_discord.validation_errors == []
 
 
@@ -250,14 +253,15 @@ async def test_link_with_note_and_a_deleted_status_message_goes_to_the_channel(
     started = await probe()
     fake_discord.remove_message(status_message(fake_discord, started))
     job = make_job(fake_discord, guild, started)
+    link = LinkNote(render.OVER_LIMIT, 10 * 1024 * 1024)
     note = render.link_note_too_large(10 * 1024 * 1024)
 
-    delivered = await publisher.deliver(job, video=None, embed=render.result_embed(job),
-                                        note=note)
+    delivered = await publisher.deliver(job, video=None, link=link)
 
     [message] = channel_messages(fake_discord, guild)
     assert delivered == Delivered("link", message.id)
-    assert message.content == f"<@{USER_ID}> your video is ready.\n{note}\n{RESULT_URL}"
+    assert f"{note}\n{RESULT_URL}" in card_texts(message) and message.content == ""
+    assert f"Requested by <@{USER_ID}>" in card_text(message)
     assert message.allowed_mentions == ONLY_REQUESTER
 
 
@@ -272,13 +276,13 @@ async def test_after_expiry_one_channel_message_pings_only_the_requester(
     job = make_job(fake_discord, guild, started)
     fake_discord.advance(EXPIRE)
 
-    first = await publisher.deliver(job, video=video, embed=render.result_embed(job), note=None)
-    retry = await publisher.deliver(job, video=video, embed=render.result_embed(job), note=None)
+    first = await publisher.deliver(job, video=video)
+    retry = await publisher.deliver(job, video=video)
 
     assert first == retry and first.mode == "attachment"
     status, posted = channel_messages(fake_discord, guild)  # the nonce kept it to one post
     assert posted.id == first.message_id
-    assert posted.content == f"<@{USER_ID}> your video is ready."
+    assert is_v2(posted) and f"Requested by <@{USER_ID}>" in card_text(posted)
     assert [a["filename"] for a in posted.attachments] == [f"sora-{job.id}.mp4"]
     posts = fake_discord.requests_to("POST", CHANNEL_MESSAGES)
     assert len(posts) == 2
@@ -290,7 +294,8 @@ async def test_after_expiry_one_channel_message_pings_only_the_requester(
     assert fake_discord.requests_to("PATCH", WEBHOOK_MESSAGE) == []  # token not even tried
     # The stale progress card no longer claims to be rendering.
     assert status.id == started.status_message_id
-    assert status.content == render.status_retired_text(failed=False) and status.embeds == []
+    assert card_text(status) == render.status_retired_text(failed=False)
+    assert is_v2(status) and status.embeds == []
     assert fake_discord.validation_errors == []
 
 
@@ -303,14 +308,14 @@ async def test_channel_upload_over_the_guild_limit_becomes_a_link(
     guild.filesize_limit = 1024
     fake_discord.advance(EXPIRE)
 
-    delivered = await publisher.deliver(job, video=video, embed=render.result_embed(job),
-                                        note=None)
+    delivered = await publisher.deliver(job, video=video)
 
     assert delivered.mode == "link"
     assert [r.status for r in fake_discord.requests_to("POST", CHANNEL_MESSAGES)] == [413, 200]
     posted = channel_messages(fake_discord, guild)[-1]
     assert posted.id == delivered.message_id and posted.attachments == []
-    assert render.link_note_upload_refused() in posted.content and RESULT_URL in posted.content
+    assert render.link_note_upload_refused() in card_text(posted)
+    assert RESULT_URL in card_text(posted)
 
 
 async def test_rate_limited_channel_post_is_retried_by_discord_py(
@@ -322,8 +327,7 @@ async def test_rate_limited_channel_post_is_retried_by_discord_py(
     fake_discord.advance(EXPIRE)
     fake_discord.inject_rate_limit("POST", CHANNEL_MESSAGES, retry_after=0.05)
 
-    delivered = await publisher.deliver(job, video=video, embed=render.result_embed(job),
-                                        note=None)
+    delivered = await publisher.deliver(job, video=video)
 
     assert delivered.mode == "attachment"
     posts = fake_discord.requests_to("POST", CHANNEL_MESSAGES)
@@ -341,8 +345,7 @@ async def test_channel_forbidden_sends_the_requester_a_dm_with_the_fix(
     fake_discord.advance(EXPIRE)
     fake_discord.deny_channel_permission(guild.channel_id, "SEND_MESSAGES")
 
-    delivered = await publisher.deliver(job, video=video, embed=render.result_embed(job),
-                                        note=None)
+    delivered = await publisher.deliver(job, video=video)
 
     [dm] = fake_discord.dm_messages(USER_ID)
     assert delivered == Delivered("dm", dm.id)
@@ -361,8 +364,7 @@ async def test_no_channel_and_no_dm_is_undeliverable(
     fake_discord.deny_channel_permission(guild.channel_id, "VIEW_CHANNEL")
     fake_discord.dms_closed.add(USER_ID)
 
-    delivered = await publisher.deliver(job, video=None, embed=render.result_embed(job),
-                                        note=None)
+    delivered = await publisher.deliver(job, video=None)
 
     assert delivered == Delivered("undeliverable", None)
     assert fake_discord.dm_messages(USER_ID) == []
@@ -384,7 +386,7 @@ async def test_other_errors_propagate_for_the_scheduler_to_retry(
                                    body={"message": "Bad request", "code": 0})
 
     with pytest.raises(discord.HTTPException) as caught:
-        await publisher.deliver(job, video=None, embed=render.result_embed(job), note=None)
+        await publisher.deliver(job, video=None)
 
     assert caught.value.status == (429 if fault == "cloudflare-429" else 400)
     assert started.token not in str(caught.value)
@@ -407,16 +409,16 @@ async def test_failure_notice_edits_the_original_while_the_token_is_usable(
 ) -> None:
     started = await probe()
     job = failed(make_job(fake_discord, guild, started))
-    progress = render.status_embed(job, fake_now(fake_discord))
-    assert await publisher.show_progress(job, progress)
-    text = render.failure_text(job)
+    assert await publisher.show_progress(job, now=fake_now(fake_discord))
 
-    await publisher.notify_failure(job, text)
+    await publisher.notify_failure(job)
 
     [message] = channel_messages(fake_discord, guild)
     assert message.id == started.status_message_id
-    assert message.content == text and message.embeds == []
-    assert "moderation" not in message.content
+    assert is_v2(message) and message.content == "" and message.embeds == []
+    assert "content policy rejected this prompt" in card_text(message)
+    assert f"{job.price} credits were refunded to this server." in card_texts(message)
+    assert "moderation" not in card_text(message)
     assert fake_discord.validation_errors == []
 
 
@@ -426,17 +428,17 @@ async def test_failure_notice_after_expiry_is_one_channel_message(
 ) -> None:
     started = await probe()
     job = failed(make_job(fake_discord, guild, started))
-    text = render.failure_text(job)
     fake_discord.advance(EXPIRE)
 
-    await publisher.notify_failure(job, text)
-    await publisher.notify_failure(job, text)
+    await publisher.notify_failure(job)
+    await publisher.notify_failure(job)
 
     status, posted = channel_messages(fake_discord, guild)
-    assert posted.content == f"<@{USER_ID}> {text}"
+    assert is_v2(posted) and f"Requested by <@{USER_ID}>" in card_text(posted)
+    assert "credits were refunded" in card_text(posted)
     assert posted.allowed_mentions == ONLY_REQUESTER
     assert posted.nonce == job_nonce(job, "f") != job_nonce(job, "d")
-    assert status.content == render.status_retired_text(failed=True)
+    assert card_text(status) == render.status_retired_text(failed=True)
     assert fake_discord.validation_errors == []
 
 
@@ -446,17 +448,17 @@ async def test_failure_notice_falls_back_to_a_dm_and_then_only_logs(
 ) -> None:
     started = await probe()
     job = failed(make_job(fake_discord, guild, started))
-    text = render.failure_text(job)
+    text = failure_plain(job, Words(load_catalog(), None))
     fake_discord.advance(EXPIRE)
     fake_discord.deny_channel_permission(guild.channel_id, "SEND_MESSAGES")
 
-    await publisher.notify_failure(job, text)
+    await publisher.notify_failure(job)
     [dm] = fake_discord.dm_messages(USER_ID)
     assert dm.content == f"{text}\n\n{render.permission_hint(guild.channel_id)}"
 
     fake_discord.dms_closed.add(USER_ID)
     other = dataclasses.replace(job, id="0" * 32)
-    await publisher.notify_failure(other, text)  # must not raise
+    await publisher.notify_failure(other)  # must not raise
     assert len(fake_discord.dm_messages(USER_ID)) == 1
     assert "could not be delivered anywhere" in caplog.text
     assert job.interaction_token is not None and job.interaction_token not in caplog.text

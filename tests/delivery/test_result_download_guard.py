@@ -13,6 +13,7 @@ from yarl import URL
 from bot.jobs.model import FailureKind, Job, JobState
 from bot.launch.lastframe import VIDEO_REFUSED, VIDEO_TOO_LARGE
 from tests.delivery.test_results import click, delivered
+from tests.fakes.discord_messages import card_text
 from tests.launch.test_sora_failures import refunded_once
 from tests.sora_harness import MEMBER, SoraHarness, Starter
 
@@ -37,8 +38,8 @@ async def refused(h: SoraHarness, job: Job) -> None:
     assert len(h.channel_messages()) == 1  # the status message, turned into the notice
     assert job.failure_kind is FailureKind.RESULT_REFUSED
     status = await refunded_once(h, job)
-    assert "could not be retrieved safely" in status.content
-    assert "http" not in status.content and "/cdn/" not in status.content
+    assert "could not be retrieved safely" in card_text(status)
+    assert "http" not in card_text(status) and "/cdn/" not in card_text(status)
 
 
 async def test_a_result_url_on_a_host_not_allowed_is_never_fetched(start: Starter) -> None:

@@ -20,6 +20,7 @@ from bot.jobs.model import Job, JobState
 from cogs.results import DELETE_REFUSED, DELETED, NOT_ITS_MESSAGE, UNKNOWN_JOB
 from tests.fakes.discord import StoredMessage
 from tests.fakes.discord_harness import connected_client
+from tests.fakes.discord_messages import buttons
 from tests.fakes.discord_models import PERMISSIONS
 from tests.fakes.mp4 import DEFAULT_COLOURS
 from tests.sora_harness import GENERATE, MEMBER, UPLOAD, SoraHarness, Starter, png
@@ -40,7 +41,7 @@ async def delivered(h: SoraHarness, **sora: Any) -> tuple[Job, StoredMessage]:
 
 
 def button_ids(message: StoredMessage) -> list[str]:
-    return [c["custom_id"] for row in message.components for c in row["components"]]
+    return [custom for _label, custom in buttons(message)]
 
 
 async def click(
@@ -66,7 +67,7 @@ async def test_delivered_video_carries_the_five_buttons(start: Starter) -> None:
     job, message = await delivered(h)
 
     assert button_ids(message) == [custom_id(a, job.id) for a in ACTION_NAMES]
-    assert [c["label"] for row in message.components for c in row["components"]] == [
+    assert [label for label, _custom in buttons(message)] == [
         "Reroll", "Edit prompt", "Extend", "Details", "Delete"]
 
 

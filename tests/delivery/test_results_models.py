@@ -17,6 +17,8 @@ from bot.jobs.model import Job, JobState
 from tests.delivery.test_results import MODAL, button_ids, click
 from tests.fakes.discord import StoredMessage
 from tests.fakes.discord_harness import connected_client
+from tests.fakes.discord_messages import card_texts
+from tests.fakes.discord_validation import walk_components
 from tests.launch.test_animate_models import one_image, pick_model, submit
 from tests.sora_harness import FAST, GENERATE, MEMBER, UPLOAD, SoraHarness
 from tests.support.lineup_sections import (
@@ -57,14 +59,16 @@ def block(h: SoraHarness, model: str, params: str) -> dict[str, Any]:
     return body[params]
 
 
-def card_fields(message: StoredMessage) -> dict[str, str]:
-    return {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
+def card_variant(message: StoredMessage) -> str:
+    """The result card's model and options line (bold, first line of its facts)."""
+    facts = next(t for t in card_texts(message) if t.startswith("**"))
+    return facts.splitlines()[0].strip("*")
 
 
 async def test_reroll_of_a_kling_job_runs_kling_again_at_klings_price(start: Any) -> None:
     h = await start(**several_models())
     job, message = await delivered_from_image(h, KLING, duration="10", aspect_ratio="9:16")
-    assert card_fields(message)["Video"].startswith("Kling 2.6 · 10 s · 9:16")
+    assert card_variant(message).startswith("Kling 2.6 · 10 s · 9:16")
     uploads, balance = len(h.apiframe_requests(UPLOAD)), await h.balance()
 
     iid = await click(h, message, "reroll", job.id)
@@ -138,12 +142,13 @@ async def test_a_grok_result_has_no_extend_and_rerolls_as_grok(start: Any) -> No
 
     assert [i.split(":")[2] for i in button_ids(message)] == [
         "reroll", "edit", "details", "delete"]
-    assert card_fields(message)["Video"] == "Grok Imagine · 10 s · 16:9"
+    assert card_variant(message) == "Grok Imagine · 10 s · 16:9"
     assert "klingParams" not in h.apiframe_requests(GENERATE)[-1].json
 
     # An Extend on a card posted before the button was left out: refused plainly.
     old_card = h.discord.message_json(message)
-    old_card["components"][0]["components"].insert(2, {
+    [row] = [c for c in walk_components(old_card["components"]) if c["type"] == 1]
+    row["components"].insert(2, {
         "type": 2, "style": 2, "label": "Extend", "custom_id": custom_id("extend", job.id)})
     refused, _ = await h.discord.send_component(h.guild, MEMBER, custom_id("extend", job.id),
                                                 old_card)

@@ -161,6 +161,12 @@ def member_object(
     return obj
 
 
+def guild_locale(guild: FakeGuild) -> str:
+    """The guild's preferred locale: a test may set ``guild.preferred_locale`` (then dispatch
+    GUILD_UPDATE, as Discord does when a server's language changes); en-US by default."""
+    return str(getattr(guild, "preferred_locale", "en-US"))
+
+
 def guild_create(guild: FakeGuild, users: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """A GUILD_CREATE body complete enough for discord.py to build Guild/TextChannel/Member."""
     return {
@@ -182,7 +188,7 @@ def guild_create(guild: FakeGuild, users: dict[int, dict[str, Any]]) -> dict[str
         "nsfw_level": 0,
         "premium_tier": guild.premium_tier,
         "premium_subscription_count": 0,
-        "preferred_locale": "en-US",
+        "preferred_locale": guild_locale(guild),
         "system_channel_id": str(guild.channel_id),
         "system_channel_flags": 0,
         "rules_channel_id": None,
@@ -224,6 +230,7 @@ def message_object(
     interaction_user: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A Message object; attachments get freshly signed CDN URLs on every read, like Discord."""
+    attachments = [attachment(a["id"]) for a in message.attachments]
     obj: dict[str, Any] = {
         "id": str(message.id),
         "channel_id": str(message.channel_id),
@@ -236,9 +243,9 @@ def message_object(
         "mention_everyone": False,
         "mentions": [],
         "mention_roles": [],
-        "attachments": [attachment(a["id"]) for a in message.attachments],
+        "attachments": attachments,
         "embeds": message.embeds,
-        "components": message.components,
+        "components": components_response(message.components, attachments),
         "pinned": False,
         "flags": message.flags,
     }
@@ -262,6 +269,48 @@ def message_object(
         if interaction.type in (2, 3):
             obj["interaction_metadata"] = meta
     return obj
+
+
+#: What Discord fills in on stored components when a sender left it out.
+_COMPONENT_DEFAULTS: dict[int, dict[str, Any]] = {
+    17: {"accent_color": None, "spoiler": False},
+    14: {"spacing": 1, "divider": True},
+    11: {"description": None, "spoiler": False},
+}
+
+
+def _media(media: dict[str, Any], attachments: list[dict[str, Any]]) -> dict[str, Any]:
+    """An unfurled media item as Discord returns it: an ``attachment://name`` URL resolved to
+    the message's attachment of that name (its CDN URL and id)."""
+    url = str(media.get("url", ""))
+    name = url.removeprefix("attachment://") if url.startswith("attachment://") else None
+    for item in attachments:
+        if name is not None and item["filename"] == name:
+            return {"id": item["id"], "url": item["url"], "proxy_url": item["proxy_url"],
+                    "content_type": item.get("content_type"), "attachment_id": item["id"],
+                    "width": item.get("width"), "height": item.get("height")}
+    return {"id": "0", "url": url, "proxy_url": url}
+
+
+def components_response(
+    components: list[dict[str, Any]], attachments: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Stored components in Discord's response shape (defaults filled in, media resolved)."""
+    result = []
+    for stored in components:
+        item = {**_COMPONENT_DEFAULTS.get(int(stored.get("type", 0)), {}), **stored}
+        if isinstance(item.get("components"), list):
+            item["components"] = components_response(item["components"], attachments)
+        if isinstance(item.get("accessory"), dict):
+            item["accessory"] = components_response([item["accessory"]], attachments)[0]
+        if isinstance(item.get("media"), dict):
+            item["media"] = _media(item["media"], attachments)
+        if isinstance(item.get("items"), list):
+            item["items"] = [{"description": None, "spoiler": False, **gallery,
+                              "media": _media(gallery.get("media") or {}, attachments)}
+                             for gallery in item["items"]]
+        result.append(item)
+    return result
 
 
 def _owners(interaction: FakeInteraction) -> dict[str, str]:
@@ -291,8 +340,8 @@ def interaction_base(
         "token": token,
         "version": 1,
         "guild_id": str(guild.id),
-        "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-        "guild_locale": "en-US",
+        "guild": {"id": str(guild.id), "locale": guild_locale(guild), "features": []},
+        "guild_locale": guild_locale(guild),
         "channel_id": str(channel.id),
         "channel": channel_object(channel),
         "member": member,

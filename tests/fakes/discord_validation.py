@@ -9,6 +9,12 @@ The schemas are the vendored subset in ``tests/contracts/discord-openapi.subset.
 * Message limits the spec gets wrong or cannot express: content is at most 2000 characters
   (the spec says 4000 on channel messages; the docs say 2000 — "follow the docs"), and all
   embeds of one message together hold at most 6000 characters (message.mdx "Embed Limits").
+* Components V2 (components.mdx, "Using Message Components"): with the ``IS_COMPONENTS_V2``
+  flag (1 << 15) ``content``, ``embeds``, ``poll`` and ``sticker_ids`` are refused; a message
+  holds at most 40 components counting nested ones, its text displays at most 4000
+  characters together; an ``attachment://name`` URL must name a file of the message; layout
+  components (section, text display, thumbnail, media gallery, file, separator, container)
+  are refused without the flag.
 """
 
 from __future__ import annotations
@@ -30,6 +36,16 @@ _DOC_URI = "urn:discord-openapi-subset"
 
 CONTENT_LIMIT = 2000
 EMBEDS_TOTAL_LIMIT = 6000
+IS_COMPONENTS_V2 = 1 << 15
+COMPONENTS_TOTAL_LIMIT = 40
+TEXT_DISPLAY_TOTAL_LIMIT = 4000
+#: Component types only a V2 message may hold (components.mdx "Component Types").
+V2_TYPES = frozenset({9, 10, 11, 12, 13, 14, 17})
+#: Discord's code for content/embeds beside the V2 flag.
+LEGACY_FIELDS_WITH_V2 = "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2"
+#: Operations that create a message (an edit's flag depends on the message: see
+#: tests/fakes/discord_messages.py).
+CREATE_OPERATIONS = frozenset({"create_message", "execute_webhook"})
 
 #: Operations whose body becomes a message (so the docs' message limits apply).
 MESSAGE_OPERATIONS = frozenset(
@@ -155,7 +171,7 @@ class OpenApiContract:
         problems = self._check(ref, body)
         limits: list[Problem] = []
         if operation_id in MESSAGE_OPERATIONS:
-            limits = message_limit_problems(body)
+            limits = message_limit_problems(body, creating=operation_id in CREATE_OPERATIONS)
         elif (
             operation_id == "create_interaction_response"
             and isinstance(body, dict)
@@ -163,7 +179,7 @@ class OpenApiContract:
         ):
             limits = [
                 Problem(("data", *p.path), p.code, p.message)
-                for p in message_limit_problems(body.get("data"))
+                for p in message_limit_problems(body.get("data"), creating=body["type"] == 4)
             ]
         flagged = {p.path for p in problems}
         return problems + [p for p in limits if p.path not in flagged]
@@ -210,11 +226,19 @@ class OpenApiContract:
         return [_problem(_deepest(e)) for e in validator.iter_errors(body)]
 
 
-def message_limit_problems(body: Any) -> list[Problem]:
-    """The docs' message limits that the schema does not (correctly) express."""
+def message_limit_problems(body: Any, *, creating: bool = True) -> list[Problem]:
+    """The docs' message limits that the schema does not (correctly) express. ``creating``
+    False (an edit): whether the message is V2 also depends on the message, so the V2 rules
+    of the body's own flag apply here and the rest where the edit is applied."""
     if not isinstance(body, dict):
         return []
     problems: list[Problem] = []
+    flags = body.get("flags")
+    v2 = isinstance(flags, int) and bool(flags & IS_COMPONENTS_V2)
+    if v2 or creating:
+        # An edit's attachment:// names are checked against the message where it is applied.
+        problems += components_v2_problems(body, v2=v2, kept_names=frozenset() if creating
+                                           else None)
     content = body.get("content")
     if isinstance(content, str) and len(content) > CONTENT_LIMIT:
         problems.append(
@@ -284,3 +308,72 @@ def is_empty_message(body: Any, file_count: int) -> bool:
     return not any(
         body.get(key) for key in ("content", "embeds", "components", "poll", "sticker_ids")
     )
+
+
+def walk_components(components: Any) -> list[dict[str, Any]]:
+    """Every component of a list, depth first, nested ones (and section accessories) too."""
+    found: list[dict[str, Any]] = []
+    for item in components if isinstance(components, list) else []:
+        if not isinstance(item, dict):
+            continue
+        found.append(item)
+        found += walk_components(item.get("components"))
+        if isinstance(item.get("accessory"), dict):
+            found.append(item["accessory"])
+    return found
+
+
+def _attachment_names(body: dict[str, Any]) -> set[str] | None:
+    """The file names a message body names in ``attachments`` (None: the key is absent, so
+    an edit keeps whatever the message has)."""
+    items = body.get("attachments")
+    if not isinstance(items, list):
+        return None
+    return {str(a["filename"]) for a in items if isinstance(a, dict) and a.get("filename")}
+
+
+def components_v2_problems(
+    body: dict[str, Any], *, v2: bool, kept_names: AbstractSet[str] | None = frozenset()
+) -> list[Problem]:
+    """Discord's Components V2 rules for a message body (``v2``: the message has the flag).
+
+    ``kept_names``: file names of attachments an edit keeps without listing them (None: not
+    known here, so ``attachment://`` names are not checked)."""
+    problems: list[Problem] = []
+    components = walk_components(body.get("components"))
+    if not v2:
+        for index, item in enumerate(body.get("components") or []):
+            if isinstance(item, dict) and item.get("type") in V2_TYPES:
+                problems.append(Problem(
+                    ("components", index, "type"), "BASE_TYPE_CHOICES",
+                    f"component type {item.get('type')} needs the IS_COMPONENTS_V2 flag"))
+        return problems
+    for key in ("content", "embeds", "poll", "sticker_ids"):
+        if body.get(key):
+            problems.append(Problem(
+                (key,), LEGACY_FIELDS_WITH_V2,
+                f"The '{key}' field cannot be used when using MessageFlags.IS_COMPONENTS_V2"))
+    if len(components) > COMPONENTS_TOTAL_LIMIT:
+        problems.append(Problem(
+            ("components",), "BASE_TYPE_MAX_LENGTH",
+            f"Must be {COMPONENTS_TOTAL_LIMIT} or fewer in length (nested components count)."))
+    text = sum(len(c.get("content") or "") for c in components if c.get("type") == 10)
+    if text > TEXT_DISPLAY_TOTAL_LIMIT:
+        problems.append(Problem(
+            ("components",), "BASE_TYPE_BAD_LENGTH",
+            f"Text displays must hold {TEXT_DISPLAY_TOTAL_LIMIT} or fewer characters in total."))
+    named = _attachment_names(body)
+    if named is None and kept_names is None:
+        return problems
+    names = set(kept_names or ()) if named is None else named
+    for component in components:
+        media = [component.get("media")] + [i.get("media") for i in component.get("items") or []
+                                            if isinstance(i, dict)]
+        for item in media:
+            url = item.get("url") if isinstance(item, dict) else None
+            if isinstance(url, str) and url.startswith("attachment://") \
+                    and url.removeprefix("attachment://") not in names:
+                problems.append(Problem(
+                    ("components",), "UNFURLED_MEDIA_ATTACHMENT_NOT_FOUND",
+                    f"{url} names no file of this message"))
+    return problems

@@ -9,6 +9,7 @@ from bot.jobs.model import JobState
 from cogs.animate import MENU_NAME
 from cogs.animate_modal import NO_MODEL, PICK_MODEL
 from tests.fakes.discord import StoredMessage
+from tests.fakes.discord_messages import card_texts
 from tests.launch.test_animate import POSTER, PROMPT, answer, labelled
 from tests.sora_harness import EPHEMERAL, GENERATE, MEMBER, STARTING_CREDITS, SoraHarness, png
 from tests.support.lineup_sections import GROK, KLING, KLING_PRICES, SORA, VEO, several_models
@@ -92,8 +93,7 @@ async def test_a_kling_job_from_a_message_image_puts_it_in_start_image(start: An
                                    "generate_audio": True, "start_image": job.start_image_url}
     card = h.discord.get_message(job.delivered_message_id or 0)
     assert card is not None
-    fields = {f["name"]: f["value"] for f in card.embeds[0]["fields"]}
-    assert fields["Video"] == "Kling 2.6 · 10 s · 1:1 · sound"
+    assert "**Kling 2.6 · 10 s · 1:1 · sound**" in card_texts(card)[2]
     assert h.discord.validation_errors == []
 
 

@@ -6,9 +6,12 @@ import itertools
 import json
 from typing import Any
 
+from bot.delivery.cards import PROGRESS_ID
 from bot.jobs.model import JobState
 from tests.conftest import DISCORD_TOKEN
-from tests.fakes.discord import FakeDiscord, RecordedRequest, StoredMessage
+from tests.fakes.discord import FakeDiscord, RecordedRequest
+from tests.fakes.discord_messages import buttons, card_text, card_texts, gallery_urls, is_v2
+from tests.fakes.discord_validation import walk_components
 from tests.sora_harness import (
     CALLBACK,
     CHANNEL_MESSAGES,
@@ -26,19 +29,14 @@ from tests.sora_harness import (
 )
 
 WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
-STATUS_TITLES = {"Queued", "Rendering", "Finishing"}
 #: Only the forced edit at submission happens: later polls are inside the throttle window,
 #: so the next PATCH of the status message is the delivery itself.
 NO_PROGRESS_EDITS = {"progress_edit_interval_seconds": 600}
 
 
-def embed_of(message: StoredMessage) -> dict[str, Any]:
-    assert len(message.embeds) == 1, message.embeds
-    return message.embeds[0]
-
-
-def fields(embed: dict[str, Any]) -> dict[str, str]:
-    return {f["name"]: f["value"] for f in embed.get("fields", [])}
+def body_texts(body: dict[str, Any]) -> list[str]:
+    """The text displays of a V2 message body, in order."""
+    return [c["content"] for c in walk_components(body.get("components")) if c["type"] == 10]
 
 
 def status_edits(fake: FakeDiscord, iid: int) -> list[RecordedRequest]:
@@ -49,7 +47,7 @@ def status_edits(fake: FakeDiscord, iid: int) -> list[RecordedRequest]:
         if r.method == "PATCH"
         and r.status == 200
         and isinstance(r.json, dict)
-        and (r.json.get("embeds") or [{}])[0].get("title") in STATUS_TITLES
+        and any(c.get("id") == PROGRESS_ID for c in r.json.get("components") or [])
     ]
 
 
@@ -104,7 +102,8 @@ async def test_text_to_video_debits_the_exact_price_and_posts_the_video(start: S
     gaps = [b.time - a.time for a, b in itertools.pairwise(scheduled)]
     assert min(gaps) >= interval * 0.95, gaps
     assert {r.route for r in edits} <= {ORIGINAL, WEBHOOK_MESSAGE}
-    shown = [fields(r.json["embeds"][0])["Progress"] for r in scheduled]
+    assert all(r.json["flags"] & (1 << 15) and "content" not in r.json for r in scheduled)
+    shown = [body_texts(r.json)[1] for r in scheduled]  # the bar, under the title
     assert shown[0].endswith(" 0%") and any(not p.endswith(" 0%") for p in shown), shown
 
     # The result replaces the status card: one public message with the MP4 and its card.
@@ -115,15 +114,16 @@ async def test_text_to_video_debits_the_exact_price_and_posts_the_video(start: S
     [video] = result.attachments
     assert video["filename"] == f"sora-{job.id}.mp4" and video["content_type"] == "video/mp4"
     assert len(h.discord.cdn.read(video["url"])) == SMALL_VIDEO
-    card = embed_of(result)
-    assert card["title"] == "Your video is ready" and card["description"] == prompt
-    assert fields(card) | {"Time": ""} == {
-        "Video": "sora-2-pro · High · 8 s · 9:16",
-        "Cost": "40 credits",
-        "Requested by": f"<@{MEMBER}>",
-        "Time": "",
-    }
-    assert job.id in card["footer"]["text"] and job.apiframe_job_id in card["footer"]["text"]
+    # One V2 card: the uploaded MP4 inline, then prompt, model, options, cost and requester.
+    assert is_v2(result) and result.content == "" and result.embeds == []
+    assert gallery_urls(result) == [f"attachment://sora-{job.id}.mp4"]
+    texts = card_texts(result)
+    assert texts[0] == "### Your video is ready" and prompt in texts
+    assert "**sora-2-pro · High · 8 s · 9:16**" in texts[2]
+    assert f"Cost: 40 credits · Requested by <@{MEMBER}>" in texts[2]
+    assert job.id in texts[3] and job.apiframe_job_id in texts[3]
+    assert [label for label, _ in buttons(result)] == [
+        "Reroll", "Edit prompt", "Extend", "Details", "Delete"]
     assert await h.journal() == [
         ("initial", STARTING_CREDITS, None),
         ("reserve", -price, job.id),
@@ -180,7 +180,7 @@ async def test_everyone_in_the_prompt_is_charged_but_never_pings(start: Starter)
     for message in h.channel_messages():
         assert message.allowed_mentions is not None
         assert message.allowed_mentions["parse"] == []
-    assert embed_of(h.channel_messages()[0])["description"] == prompt
+    assert prompt in card_texts(h.channel_messages()[0])
 
 
 async def test_result_over_the_upload_limit_is_posted_as_a_link(start: Starter) -> None:
@@ -196,9 +196,10 @@ async def test_result_over_the_upload_limit_is_posted_as_a_link(start: Starter) 
     [result] = h.channel_messages()
     assert result.attachments == []
     url = f"{h.apiframe.base_url}/cdn/videos/{job.apiframe_job_id}.mp4"
-    assert job.result_url == url and url in result.content
-    assert "larger than this server's upload limit" in result.content
-    assert embed_of(result)["title"] == "Your video is ready"
+    assert job.result_url == url and url in card_text(result)
+    assert "larger than this server's upload limit" in card_text(result)
+    assert is_v2(result) and card_texts(result)[0] == "### Your video is ready"
+    assert gallery_urls(result) == []  # no attachment to show inline: the link instead
     assert not any(r.files for r in h.discord.requests)
     assert h.discord.validation_errors == []
 
@@ -217,8 +218,8 @@ async def test_discord_413_on_the_upload_falls_back_to_the_link(start: Starter) 
     assert [r.status for r in uploads] == [413]
     assert job.delivery_mode == "link"
     [result] = h.channel_messages()
-    assert result.attachments == [] and job.result_url and job.result_url in result.content
-    assert "Discord refused the upload" in result.content
+    assert result.attachments == [] and job.result_url and job.result_url in card_text(result)
+    assert "Discord refused the upload" in card_text(result)
 
 
 async def test_discord_429_on_delivery_is_retried_and_delivered_once(start: Starter) -> None:
@@ -256,14 +257,14 @@ async def test_after_the_token_expires_the_result_goes_to_the_channel(start: Sta
     assert DISCORD_TOKEN not in json.dumps(posts[0].json)
     result = h.discord.get_message(job.delivered_message_id or 0)
     assert result is not None and result.interaction_id is None
-    assert result.content.startswith(f"<@{MEMBER}>")
+    assert f"Requested by <@{MEMBER}>" in card_text(result) and result.content == ""
     assert result.allowed_mentions is not None
     assert result.allowed_mentions["parse"] == []
     assert [int(u) for u in result.allowed_mentions["users"]] == [MEMBER]
     assert posts[0].json["enforce_nonce"] is True and result.nonce
     assert len(result.attachments) == 1
-    assert embed_of(result)["description"] == "@everyone a lighthouse in a storm"
+    assert "@everyone a lighthouse in a storm" in card_texts(result)
     # The old status card says where the video went instead of showing stale progress.
     status = h.discord.get_message(job.status_message_id or 0)
-    assert status is not None and status.embeds == []
-    assert "posted below" in status.content
+    assert status is not None and is_v2(status) and status.embeds == []
+    assert "posted below" in card_text(status)

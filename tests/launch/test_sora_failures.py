@@ -7,6 +7,7 @@ import pytest
 from bot.jobs.model import FailureKind, Job, JobState
 from tests.fakes.apiframe import Fault
 from tests.fakes.discord import StoredMessage
+from tests.fakes.discord_messages import card_text
 from tests.sora_harness import (
     GENERATE,
     STARTING_CREDITS,
@@ -32,9 +33,9 @@ async def refunded_once(h: SoraHarness, job: Job) -> StoredMessage:
     assert status is not None and not status.ephemeral
     assert status.embeds == [] and status.attachments == []
     assert status.allowed_mentions is not None and status.allowed_mentions["parse"] == []
-    assert job.id in status.content and f"{job.price} credits were refunded" in status.content
+    assert job.id in card_text(status) and f"{job.price} credits were refunded" in card_text(status)
     # Internal details stay in the log.
-    assert job.failure_detail is None or job.failure_detail not in status.content
+    assert job.failure_detail is None or job.failure_detail not in card_text(status)
     return status
 
 
@@ -52,8 +53,8 @@ async def test_content_policy_failure_is_refunded_and_says_so(start: Starter) ->
 
     assert job.failure_kind is FailureKind.CONTENT_POLICY
     status = await refunded_once(h, job)
-    assert "content policy rejected this prompt" in status.content
-    assert "moderation_blocked" not in status.content and "af-7781" not in status.content
+    assert "content policy rejected this prompt" in card_text(status)
+    assert "moderation_blocked" not in card_text(status) and "af-7781" not in card_text(status)
 
 
 async def test_provider_error_is_worded_differently_from_content_policy(start: Starter) -> None:
@@ -65,8 +66,8 @@ async def test_provider_error_is_worded_differently_from_content_policy(start: S
 
     assert job.failure_kind is FailureKind.PROVIDER_ERROR
     status = await refunded_once(h, job)
-    assert "The video service had a problem" in status.content
-    assert "content policy" not in status.content and "GPU" not in status.content
+    assert "The video service had a problem" in card_text(status)
+    assert "content policy" not in card_text(status) and "GPU" not in card_text(status)
 
 
 async def test_cancelled_job_is_refunded_once(start: Starter) -> None:
@@ -81,7 +82,7 @@ async def test_cancelled_job_is_refunded_once(start: Starter) -> None:
 
     assert job.failure_kind is FailureKind.CANCELLED
     status = await refunded_once(h, job)
-    assert "cancelled" in status.content
+    assert "cancelled" in card_text(status)
 
 
 async def test_submit_402_refunds_and_asks_to_tell_the_operator(start: Starter) -> None:
@@ -95,7 +96,7 @@ async def test_submit_402_refunds_and_asks_to_tell_the_operator(start: Starter) 
     assert h.apiframe.created_count == 0
     assert job.failure_kind is FailureKind.PROVIDER_OUT_OF_CREDITS
     status = await refunded_once(h, job)
-    assert "out of credits" in status.content and "tell the bot's operator" in status.content
+    assert "out of credits" in card_text(status) and "tell the bot's operator" in card_text(status)
 
 
 async def test_submit_400_is_a_rejection_and_is_refunded(start: Starter) -> None:
@@ -108,7 +109,7 @@ async def test_submit_400_is_a_rejection_and_is_refunded(start: Starter) -> None
     assert len(h.apiframe_requests(GENERATE)) == 1 and h.apiframe.created_count == 0
     assert job.failure_kind is FailureKind.REJECTED
     status = await refunded_once(h, job)
-    assert "rejected the request" in status.content
+    assert "rejected the request" in card_text(status)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from typing import Any
 from PIL import Image
 
 from bot.jobs.model import Job, JobState
+from tests.fakes.discord_messages import card_texts
 from tests.sora_harness import (
     EPHEMERAL,
     GENERATE,
@@ -32,10 +33,12 @@ def uploaded_image(h: SoraHarness) -> tuple[bytes, Image.Image]:
 
 
 def card_fields(h: SoraHarness, job: Job) -> dict[str, str]:
+    """The result card's small-print facts (``-# Start image: …``) by name."""
     [result] = [m for m in h.channel_messages() if m.id == job.delivered_message_id]
-    [card] = result.embeds
-    assert card["title"] == "Your video is ready"
-    return {f["name"]: f["value"] for f in card.get("fields", [])}
+    texts = card_texts(result)
+    assert texts[0] == "### Your video is ready"
+    lines = [line.removeprefix("-# ") for t in texts for line in t.splitlines()]
+    return dict(line.split(": ", 1) for line in lines if line.startswith("Start image: "))
 
 
 async def make_video(h: SoraHarness, image: bytes, aspect_ratio: str, fit: str | None) -> Job:

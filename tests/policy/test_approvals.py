@@ -17,6 +17,7 @@ from cogs.approval_views import MODERATORS_ONLY, NOT_YOURS
 from cogs.approvals import ApprovalsCog
 from tests.fakes.discord import StoredMessage
 from tests.fakes.discord_harness import connected_client
+from tests.fakes.discord_messages import card_text
 from tests.sora_harness import MEMBER, STARTING_CREDITS, SoraHarness, Starter, integer
 from tests.support.requests import video_request
 
@@ -201,7 +202,7 @@ async def test_moderator_approves_and_the_job_is_delivered_in_the_channel(
     job = await h.run_until(str(rows[0]["id"]), JobState.DELIVERED)
     delivered = h.discord.get_message(job.delivered_message_id or 0)
     assert delivered is not None and delivered.channel_id == h.guild.channel_id
-    assert f"<@{MEMBER}>" in delivered.content
+    assert f"Requested by <@{MEMBER}>" in card_text(delivered)
     assert delivered.allowed_mentions is not None
     assert [int(u) for u in delivered.allowed_mentions.get("users", [])] == [MEMBER]
 

@@ -10,6 +10,7 @@ from typing import Any
 from bot.jobs.model import FailureKind, Job, JobState
 from tests.cogs.test_budget_cog import MODERATOR, USER, budget, group, moderated, string, sub
 from tests.fakes.discord import StoredMessage
+from tests.fakes.discord_messages import card_text
 from tests.fakes.discord_models import FakeChannel
 from tests.sora_harness import (
     GENERATE,
@@ -36,9 +37,10 @@ async def refused_job(h: SoraHarness, prompt: str = REFUSED) -> Job:
 
 
 def notice(h: SoraHarness, job: Job) -> str:
+    """What the requester reads on the failure card (a Components V2 card: its texts)."""
     status = h.discord.get_message(job.status_message_id or 0)
     assert status is not None
-    return status.content
+    return card_text(status)
 
 
 async def audit_channel(h: SoraHarness) -> FakeChannel:

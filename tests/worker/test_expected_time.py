@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.jobs.model import Job, JobState
 from tests.fakes.discord import StoredMessage
+from tests.fakes.discord_messages import card_texts
 from tests.sora_harness import GENERATE, LIST, POLL, SoraHarness, Starter
 
 #: The fake's default job: 5 s queued, then 60 s processing.
@@ -146,16 +147,16 @@ async def status_card(h: SoraHarness, job: Job) -> StoredMessage:
 
 def _card(h: SoraHarness, job: Job) -> StoredMessage | None:
     for message in h.discord.messages[h.guild.channel_id]:
-        if message.interaction_id == job.interaction_id and message.embeds:
+        if message.interaction_id == job.interaction_id and len(card_texts(message)) > 2:
             return message
     return None
 
 
 def field(card: StoredMessage, name: str) -> str:
-    for item in card.embeds[0].get("fields", []):
-        if item["name"] == name:
-            return str(item["value"])
-    raise AssertionError(f"no {name} field in {card.embeds}")
+    """``Elapsed`` or ``Estimate`` of the progress card's timing line
+    (``Elapsed 00:12 · about 2 min left``)."""
+    elapsed, estimate = card_texts(card)[2].split(" · ", 1)
+    return {"Elapsed": elapsed, "Estimate": estimate}[name]
 
 
 def elapsed_of(card: StoredMessage) -> str:

@@ -19,6 +19,7 @@ from bot.app import SoraBot
 from bot.jobs.model import FailureKind, Job, JobState
 from cogs.adapters import launch
 from tests.fakes.apiframe_model import RETIRED_FAILURE, JobScript
+from tests.fakes.discord_messages import card_text
 from tests.sora_harness import GENERATE, MEMBER, STARTING_CREDITS, SoraHarness, Starter
 from tests.support.video import Priced, lineup, send_video
 
@@ -113,10 +114,10 @@ async def test_retired_mid_flight_refunds_each_job_once_and_refuses_the_model(
     for job in finished:
         status = h.discord.get_message(job.status_message_id or 0)
         assert status is not None and not status.ephemeral
-        assert "Sora 2 Pro has been retired" in status.content
-        assert "You can use Sora 2 instead: choose it with /video." in status.content
-        assert f"{job.price} credits were refunded" in status.content
-        assert "model not found" not in status.content  # the provider's words stay internal
+        assert "Sora 2 Pro has been retired" in card_text(status)
+        assert "You can use Sora 2 instead: choose it with /video." in card_text(status)
+        assert f"{job.price} credits were refunded" in card_text(status)
+        assert "model not found" not in card_text(status)  # the provider's words stay internal
     # The model is marked once, naming the first job that showed it.
     marks = await h.services.store.retired.all()
     assert list(marks) == [SORA] and marks[SORA].job_id in {job.id for job in jobs}
@@ -164,9 +165,9 @@ async def test_a_generate_refused_at_submit_marks_the_model_and_refunds(
         ("reserve", -OTHER_PRICE), ("refund", OTHER_PRICE)]
     status = h.discord.get_message(job.status_message_id or 0)
     assert status is not None
-    assert "Sora 2 has been retired" in status.content
+    assert "Sora 2 has been retired" in card_text(status)
     # /sora's model is the one left: named as the alternative.
-    assert "You can use Sora 2 Pro instead" in status.content
+    assert "You can use Sora 2 Pro instead" in card_text(status)
     assert list(await h.services.store.retired.all()) == [OTHER]
     assert len(alerts(caplog, OTHER)) == 1 and len(await audit_alerts(h, OTHER)) == 1
 
@@ -216,8 +217,8 @@ async def test_a_non_sora_model_retired_mid_flight_through_video(
         assert [(kind, delta) for kind, delta, jid in journal if jid == job.id] == [
             ("reserve", -40), ("refund", 40)]
         status = h.discord.get_message(job.status_message_id or 0)
-        assert status is not None and "Veo 3.1 Fast has been retired" in status.content
-        assert "You can use sora-2-pro or Kling 2.6 instead" in status.content
+        assert status is not None and "Veo 3.1 Fast has been retired" in card_text(status)
+        assert "You can use sora-2-pro or Kling 2.6 instead" in card_text(status)
     assert await h.balance() == STARTING_CREDITS
     assert len(alerts(caplog, veo)) == 1 and len(await audit_alerts(h, veo)) == 1
 
