@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.app_commands import Choice, Range
+from discord.app_commands import locale_str as _
 from discord.ext import commands
 
 from bot.config import DURATIONS
@@ -26,11 +27,12 @@ if TYPE_CHECKING:
 
 moderators_only = app_commands.checks.has_permissions(manage_guild=True)
 
-_KINDS = [Choice(name=k.value, value=k.value) for k in EntryKind]
-_RESOLUTIONS = [Choice(name="any", value="any"), Choice(name="standard", value="standard"),
-                Choice(name="high", value="high")]
-_DURATIONS = [Choice(name="any", value=0)] + [
-    Choice(name=f"{s} seconds", value=s) for s in DURATIONS
+_KINDS = [Choice(name=_(k.value, key=f"choice.kind.{k.value}"), value=k.value)
+          for k in EntryKind]
+_RESOLUTIONS = [Choice(name=_("any", key="choice.any"), value="any")] + [
+    Choice(name=_(r, key=f"choice.resolution.{r}"), value=r) for r in ("standard", "high")]
+_DURATIONS = [Choice(name=_("any", key="choice.any"), value=0)] + [
+    Choice(name=_(f"{s} seconds", key="choice.seconds", count=s), value=s) for s in DURATIONS
 ]
 _WEEK = 7 * 24 * 3600
 
