@@ -21,6 +21,7 @@ from typing import Any
 
 from discord import Locale
 from discord.app_commands import (
+    Parameter,
     TranslationContextLocation,
     TranslationContextTypes,
     Translator,
@@ -52,10 +53,9 @@ def key_for(string: locale_str, context: TranslationContextTypes) -> str | None:
         return f"cmd.{command_path(data)}.name"
     if where in (_Where.command_description, _Where.group_description):
         return f"cmd.{command_path(data)}.description"
-    if where is _Where.parameter_name:
-        return f"cmd.{command_path(data.command)}.{data.name}.name"
-    if where is _Where.parameter_description:
-        return f"cmd.{command_path(data.command)}.{data.name}.description"
+    if isinstance(data, Parameter):
+        field = "name" if where is _Where.parameter_name else "description"
+        return f"cmd.{command_path(data.command)}.{data.name}.{field}"
     return None
 
 
