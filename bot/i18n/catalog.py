@@ -18,7 +18,7 @@ from __future__ import annotations
 import gettext
 import io
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +56,25 @@ class Entry:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """A message used as another message's placeholder (``5 minutes`` inside a cooldown
+    refusal), so it is rendered in the reader's language too; ``count`` makes it plural."""
+
+    key: str
+    count: int | None = None
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Items joined the reader's way: ``4, 8 or 12`` (``join="or"``), ``A, B and C``
+    (``"and"``) or ``A, B`` (``","``); items may be phrases."""
+
+    items: Sequence[object]
+    join: str = "or"
+
+
 @dataclass(slots=True)
 class Catalog:
     """Every language's messages, ready to render; built once at start-up by :func:`load`."""
@@ -85,6 +104,26 @@ class Catalog:
             raise KeyError(f"no message {key!r} in the catalog")
         words = self._for(locale).ngettext(key, key, count)
         return words.format_map({"count": count, **params})
+
+    def render(self, locale: object, key: str, params: Mapping[str, object]) -> str:
+        """:meth:`text` whose placeholders may be :class:`Phrase` or :class:`Listing` values,
+        rendered in the same language first (how a refusal's ``key`` and ``params`` are shown)."""
+        return self.text(locale, key, **{name: self._value(locale, value)
+                                         for name, value in params.items()})
+
+    def _value(self, locale: object, value: object) -> object:
+        if isinstance(value, Phrase):
+            params = {n: self._value(locale, v) for n, v in value.params.items()}
+            if value.count is not None:
+                return self.plural(locale, value.key, value.count, **params)
+            return self.text(locale, value.key, **params)
+        if isinstance(value, Listing):
+            items = [str(self._value(locale, item)) for item in value.items]
+            if len(items) < 2 or value.join == ",":
+                return ", ".join(items)
+            return self.text(locale, f"common.list_{value.join}", items=", ".join(items[:-1]),
+                             last=items[-1])
+        return value
 
     def _for(self, locale: object) -> gettext.NullTranslations:
         return self._translations.get(language_of(locale)) or self._translations[FALLBACK]

@@ -21,6 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserError
+from bot.i18n.catalog import load as load_catalog
 from bot.jobs.model import JobLimitReached
 from bot.launch.validation import check_prompt, parse_options
 from bot.ledger.types import InsufficientCredits, NotReserved
@@ -29,6 +30,7 @@ from tests.fakes.discord import FakeDiscord, FakeGuild
 from tests.fakes.discord_harness import connected_client
 from tests.fakes.discord_models import RecordedRequest
 
+STALE = load_catalog().text("en-US", STALE_COMMAND)
 USER_ID = 2_222_222_222_222_222_222
 EPHEMERAL = 64
 CALLBACK = "/interactions/{interaction_id}/{interaction_token}/callback"
@@ -223,11 +225,11 @@ async def test_group_invoked_without_subcommand_is_a_stale_command(h: Harness) -
         await interaction.response.send_message("0")
 
     h.bot.tree.add_command(group)
-    assert h.callback_answer(await h.invoke("credits"))["content"] == STALE_COMMAND
+    assert h.callback_answer(await h.invoke("credits"))["content"] == STALE
 
 
 async def test_unknown_command_is_a_stale_command(h: Harness) -> None:
-    assert h.callback_answer(await h.invoke("removed-yesterday"))["content"] == STALE_COMMAND
+    assert h.callback_answer(await h.invoke("removed-yesterday"))["content"] == STALE
 
 
 async def test_option_that_cannot_be_converted_is_a_stale_command(h: Harness) -> None:
@@ -237,7 +239,7 @@ async def test_option_that_cannot_be_converted_is_a_stale_command(h: Harness) ->
 
     # A user option without its resolved member: what an outdated command shape produces.
     options = [{"name": "member", "type": 6, "value": "123456789012345678"}]
-    assert h.callback_answer(await h.invoke("gift", options=options))["content"] == STALE_COMMAND
+    assert h.callback_answer(await h.invoke("gift", options=options))["content"] == STALE
 
 
 class PromptTransformer(app_commands.Transformer):
