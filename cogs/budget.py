@@ -67,7 +67,7 @@ class AmountTransformer(app_commands.Transformer):
         try:
             return check_amount(value, allow_zero=self._allow_zero)
         except InvalidAmount as exc:
-            raise AmountRefused(str(exc)) from None
+            raise AmountRefused(str(exc), key=exc.key, params=exc.params) from None
 
 
 Amount = app_commands.Transform[int, AmountTransformer(allow_zero=False)]

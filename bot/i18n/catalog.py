@@ -108,8 +108,14 @@ class Catalog:
     def render(self, locale: object, key: str, params: Mapping[str, object]) -> str:
         """:meth:`text` whose placeholders may be :class:`Phrase` or :class:`Listing` values,
         rendered in the same language first (how a refusal's ``key`` and ``params`` are shown)."""
-        return self.text(locale, key, **{name: self._value(locale, value)
-                                         for name, value in params.items()})
+        values = {name: self._value(locale, value) for name, value in params.items()}
+        entry = self.entries.get(FALLBACK, {}).get(key)
+        count = values.pop("count", None)
+        if entry is not None and entry.plural and isinstance(count, int):
+            return self.plural(locale, key, count, **values)
+        if count is not None:
+            values["count"] = count
+        return self.text(locale, key, **values)
 
     def _value(self, locale: object, value: object) -> object:
         if isinstance(value, Phrase):
