@@ -24,7 +24,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserError
-from bot.i18n.catalog import Catalog
+from bot.i18n.catalog import Catalog, Voice
 from bot.i18n.catalog import load as load_catalog
 from bot.jobs.model import JobLimitReached
 from bot.ledger.types import (
@@ -50,17 +50,6 @@ _NO_FOLLOWUP = (
 def _permission_names(names: list[str]) -> str:
     pretty = [name.replace("_", " ").replace("guild", "server").title() for name in names]
     return ", ".join(pretty)
-
-
-@dataclass(frozen=True, slots=True)
-class Voice:
-    """The catalog and the member's locale: how a row turns an error into words."""
-
-    texts: Catalog
-    locale: object
-
-    def say(self, key: str, /, **params: object) -> str:
-        return self.texts.render(self.locale, key, params)
 
 
 def _cooldown(error: app_commands.CommandOnCooldown, voice: Voice) -> str:

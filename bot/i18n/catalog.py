@@ -135,6 +135,20 @@ class Catalog:
         return self._translations.get(language_of(locale)) or self._translations[FALLBACK]
 
 
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """The catalog in one reader's language (a Discord locale): what a reply is written in."""
+
+    texts: Catalog
+    locale: object
+
+    def say(self, key: str, /, **params: object) -> str:
+        return self.texts.render(self.locale, key, params)
+
+    def count(self, key: str, count: int, /, **params: object) -> str:
+        return self.texts.render(self.locale, key, {**params, "count": count})
+
+
 def _read(path: Path, language: str) -> PoCatalog:
     try:
         with path.open("rb") as f:
