@@ -75,7 +75,8 @@ def _url_reader(
                 if response.status != 200:
                     raise AttachmentUnreadable(
                         "I couldn't download that embedded image from Discord. "
-                        "Please attach the image instead."
+                        "Please attach the image instead.",
+                        key="refusal.embedded_image_unreadable",
                     )
                 data = bytearray()
                 async for chunk in response.content.iter_chunked(64 * 1024):
@@ -88,7 +89,8 @@ def _url_reader(
             log.info("embedded image unreadable (%s)", type(exc).__name__)
             raise AttachmentUnreadable(
                 "I couldn't download that embedded image from Discord. "
-                "Please attach the image instead."
+                "Please attach the image instead.",
+                key="refusal.embedded_image_unreadable",
             ) from None
 
     return read

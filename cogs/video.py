@@ -92,7 +92,7 @@ class VideoCog(commands.Cog):
             return found.id if found is not None else typed
         default = await launcher.default_for(guild_id)
         if default is None:
-            raise UserError(NO_MODEL)
+            raise UserError(NO_MODEL, key="refusal.no_model")
         return default.id
 
     async def _offer(self, interaction: discord.Interaction[SoraBot]) -> Offer | None:
