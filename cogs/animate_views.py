@@ -28,6 +28,7 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 #: Discord's cap on a select menu's options.
 MAX_CHOICES = 25
+#: The English words (the catalog's ``animate.no_image``).
 NO_IMAGE = (
     "That message has no PNG, JPEG or WebP image (as an attachment or an embedded image) to "
     "animate. Use it on a message with an image, or give /video a start image."
