@@ -64,6 +64,8 @@ class Phrase:
     key: str
     count: int | None = None
     params: Mapping[str, object] = field(default_factory=dict)
+    #: Shown when the catalog has no ``key`` (an option named by a model, not by the bot).
+    fallback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,8 @@ class Catalog:
 
     def _value(self, locale: object, value: object) -> object:
         if isinstance(value, Phrase):
+            if value.fallback is not None and not self.has(value.key):
+                return value.fallback
             params = {n: self._value(locale, v) for n, v in value.params.items()}
             if value.count is not None:
                 return self.plural(locale, value.key, value.count, **params)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from bot.i18n.catalog import load
 from bot.launch.validation import InvalidRequest, check_prompt, parse_options
 from tests.launch.test_sora_refusals import refused
-from tests.sora_harness import SoraHarness, Starter, string
+from tests.sora_harness import MEMBER, SoraHarness, Starter, string
+from tests.support.video import Priced, lineup
 
 OTHER = 2_000_000_000_000_000_007
 
@@ -68,3 +69,19 @@ def test_english_words_of_a_keyed_refusal_match_its_log_text() -> None:
             assert texts.render("en-US", exc.key, exc.params) == str(exc)
         else:
             raise AssertionError("not refused")
+
+
+async def test_a_video_option_refusal_names_the_option_in_the_members_language(
+        start: Starter) -> None:
+    h = await start(**lineup(Priced("veo-3.1-fast", per_second=5, label="Veo 3.1 Fast")))
+    options = [string("prompt", "a fox"), string("model", "veo-3.1-fast"),
+               string("duration", "7")]
+    iid, _token = await h.discord.send_slash_command(h.guild, MEMBER, "video", options=options,
+                                                     locale="de")
+    answer = await refused(h, iid)
+    assert answer.content == ("Die Dauer für Veo 3.1 Fast muss 4, 6 oder 8 Sekunden sein "
+                              "(gesendet: 7).")
+    iid, _token = await h.discord.send_slash_command(h.guild, MEMBER, "video", options=[
+        string("prompt", "a fox"), string("model", "veo-3.1-fast"), string("sound", "loud")],
+        locale="es-ES")
+    assert (await refused(h, iid)).content.startswith("El sonido para Veo 3.1 Fast debe ser ")
