@@ -40,3 +40,11 @@ async def test_moderators_read_budget_in_their_language(start: Starter) -> None:
                                f"{STARTING_CREDITS + 25}. Rien n'a changé (un retrait n'est "
                                "jamais tronqué).")
     assert refused.allowed_mentions == {"parse": []}
+
+
+async def test_a_rules_refusal_in_german(start: Starter) -> None:
+    h = await moderated(start)
+    refused = await budget(h, group("limits", sub("model", string("model", "no-such-model"))),
+                           "de")
+    assert refused.content.startswith("„no-such-model“ ist kein Modell dieses Bots. Wähl aus "
+                                      "Sora 2 Pro (sora-2-pro)")

@@ -31,9 +31,7 @@ INTERNAL = {"InvalidArgument", "NotReserved", "AlreadyReserved"}
 #: Files whose member-facing refusals still speak English only (another part's, or the next
 #: to convert). The test fails when one of them is converted, so the list only shrinks.
 PENDING = {
-    "bot/catalog/video.py",
-    "bot/launch/lastframe.py", "bot/launch/usecase.py", "bot/policy/store.py",
-    "bot/worker/scheduler.py", "bot/launch/imagefit.py",
+    "bot/catalog/video.py", "bot/launch/usecase.py", "bot/worker/scheduler.py",
 }
 WORD = re.compile(r"[A-Za-z]{2,}")
 DOMAINS = "cmd|choice|common|refusal|error|credits|budget|approval|animate"
