@@ -46,5 +46,5 @@ async def test_a_rules_refusal_in_german(start: Starter) -> None:
     h = await moderated(start)
     refused = await budget(h, group("limits", sub("model", string("model", "no-such-model"))),
                            "de")
-    assert refused.content.startswith("„no-such-model“ ist kein Modell dieses Bots. Wähl aus "
-                                      "Sora 2 Pro (sora-2-pro)")
+    assert refused.content == ("„no-such-model“ ist kein Modell dieses Bots. Wähl aus "
+                               "sora-2-pro (sora-2-pro).")
