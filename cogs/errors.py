@@ -71,7 +71,12 @@ def _own_message(error: BaseException, voice: Voice) -> str:
     its English text otherwise."""
     key = getattr(error, "key", None)
     if isinstance(key, str) and voice.texts.has(key):
-        return voice.say(key, **dict(getattr(error, "params", None) or {}))
+        try:
+            return voice.say(key, **dict(getattr(error, "params", None) or {}))
+        except (KeyError, IndexError, ValueError):
+            # A placeholder the raise did not fill: the member still gets the English words.
+            log.warning("Message %s could not be filled from %s", key, type(error).__name__,
+                        exc_info=True)
     return str(error)
 
 

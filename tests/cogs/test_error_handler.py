@@ -469,3 +469,39 @@ async def test_extension_installs_and_unloading_restores_the_default() -> None:
     await client.unload_extension("cogs.errors")
     assert client.tree.on_error == default
     await client.close()
+
+
+# -- languages -------------------------------------------------------------------------------
+
+
+async def test_a_keyed_refusal_and_a_canned_answer_follow_the_members_locale(h: Harness) -> None:
+    @h.command("keyed")
+    async def keyed(interaction: discord.Interaction) -> None:
+        raise UserError("This needs 45 credits but the server only has 30.",
+                        key="refusal.insufficient_credits", params={"price": 45, "balance": 30})
+
+    @h.command("admin2")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def admin2(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("should not run")
+
+    german = h.callback_answer(await h.invoke("keyed", locale="de"))
+    assert german["content"] == "Das braucht 45 Credits, aber der Server hat nur 30."
+    english = h.callback_answer(await h.invoke("keyed", locale="en-GB"))
+    assert english["content"] == "This needs 45 credits but the server only has 30."
+    french = h.callback_answer(await h.invoke("admin2", locale="fr"))
+    assert french["content"] == ("Il te faut la ou les permissions Manage Server pour utiliser "
+                                 "cette commande.")
+
+
+async def test_a_key_whose_placeholders_were_not_given_falls_back_to_english(
+        h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    @h.command("half")
+    async def half(interaction: discord.Interaction) -> None:
+        raise UserError("This needs 45 credits.", key="refusal.insufficient_credits",
+                        params={"price": 45})
+
+    with caplog.at_level(logging.WARNING, logger="cogs.errors"):
+        data = h.callback_answer(await h.invoke("half", locale="es-ES"))
+    assert data["content"] == "This needs 45 credits."
+    assert "refusal.insufficient_credits could not be filled" in caplog.text
