@@ -4,6 +4,7 @@ the real client and the fake Discord, and still cost nothing and ping no one."""
 from __future__ import annotations
 
 from bot.i18n.catalog import load
+from bot.launch import port
 from bot.launch.validation import InvalidRequest, check_prompt, parse_options
 from tests.launch.test_sora_refusals import refused
 from tests.sora_harness import MEMBER, SoraHarness, Starter, string
@@ -85,3 +86,10 @@ async def test_a_video_option_refusal_names_the_option_in_the_members_language(
         string("prompt", "a fox"), string("model", "veo-3.1-fast"), string("sound", "loud")],
         locale="es-ES")
     assert (await refused(h, iid)).content.startswith("El sonido para Veo 3.1 Fast debe ser ")
+
+
+def test_every_keyed_refusal_of_the_launcher_reads_the_same_in_english() -> None:
+    """The catalog's English of the launcher's refusals is the text they log."""
+    texts = load()
+    assert texts.text("en-US", "refusal.no_audit_channel") == port.NO_AUDIT_CHANNEL
+    assert texts.text("en-US", "refusal.audit_unreachable") == port.AUDIT_UNREACHABLE
