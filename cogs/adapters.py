@@ -97,6 +97,8 @@ class InteractionPort:
         return posted.id
 
     async def answer(self, text: str) -> None:
+        # Private to whoever clicked or typed: their language, when the text names its words.
+        text = Voice(self._bot.services.texts, self._interaction.locale).words(text)
         response = self._interaction.response
         if response.is_done():
             await self._interaction.followup.send(text, ephemeral=True,

@@ -139,6 +139,20 @@ class Catalog:
         return self._translations.get(language_of(locale)) or self._translations[FALLBACK]
 
 
+class Words(str):
+    """English text that also names its catalog message, for an interface that takes plain
+    text (``DiscordPort.answer``): a port that knows the reader's language shows ``key`` in
+    it, and anything else (a test's port, a log) sees the English it is."""
+
+    key: str
+    params: Mapping[str, object]
+
+    def __new__(cls, english: str, key: str, **params: object) -> Words:
+        words = super().__new__(cls, english)
+        words.key, words.params = key, params
+        return words
+
+
 @dataclass(frozen=True, slots=True)
 class Voice:
     """The catalog in one reader's language (a Discord locale): what a reply is written in."""
@@ -151,6 +165,12 @@ class Voice:
 
     def count(self, key: str, count: int, /, **params: object) -> str:
         return self.texts.render(self.locale, key, {**params, "count": count})
+
+    def words(self, text: str) -> str:
+        """``text`` in this language when it is :class:`Words`, else as it is."""
+        if isinstance(text, Words) and self.texts.has(text.key):
+            return self.texts.render(self.locale, text.key, text.params)
+        return text
 
 
 def _read(path: Path, language: str) -> PoCatalog:

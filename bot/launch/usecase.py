@@ -27,7 +27,7 @@ from bot.catalog.options import OptionRefused
 from bot.config import Settings
 from bot.db.database import Transaction
 from bot.errors import UserError
-from bot.i18n.catalog import Listing
+from bot.i18n.catalog import Listing, Words
 from bot.jobs.acks import AckStore, OpenAck
 from bot.jobs.model import Job, JobLimitReached
 from bot.jobs.retired import RetiredModels
@@ -239,7 +239,7 @@ class Launcher:
                       actor: str) -> Job | None:
         """The member's Confirm of their preview: start it as they asked, once."""
         if await self._pending.decide(held.id, PendingStatus.STARTED, actor=actor) is None:
-            await port.answer(GONE)
+            await port.answer(Words(GONE, "approval.gone"))
             return None
         try:
             # The button's own public "thinking…" becomes the job's status message.
@@ -263,7 +263,7 @@ class Launcher:
         moderator's; who, where and which roles stay the requester's.
         """
         if await self._pending.decide(held.id, PendingStatus.STARTED, actor=actor) is None:
-            await port.answer(GONE)
+            await port.answer(Words(GONE, "approval.gone"))
             return None
         origin = replace(moderator, guild_id=held.guild_id, channel_id=held.channel_id,
                          user_id=held.user_id, role_ids=held.role_ids)
@@ -322,9 +322,10 @@ class Launcher:
             await self._pending.decide(held.id, PendingStatus.CANCELLED, actor="bot")
             raise UserError(AUDIT_UNREACHABLE, key="refusal.audit_unreachable")
         await self._pending.set_audit_message(held.id, posted)
-        await port.answer(
+        await port.answer(Words(
             f"This video costs {held.price} credits, so a moderator must approve it first. "
-            "You'll be told here when they decide; nothing is charged until then.")
+            "You'll be told here when they decide; nothing is charged until then.",
+            "approval.awaiting", price=held.price))
         return held
 
     async def _reserve(

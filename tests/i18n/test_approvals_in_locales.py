@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from bot.policy.held import custom_id
 from tests.fakes.discord import StoredMessage
-from tests.policy.test_approvals import audit_request, click_reply, gated, with_audit_channel
+from tests.policy.test_approvals import (
+    audit_request,
+    click_reply,
+    gated,
+    request_id_of,
+    with_audit_channel,
+)
 from tests.sora_harness import MEMBER, Starter
 
 
@@ -21,12 +27,23 @@ async def test_a_preview_is_in_the_members_language(start: Starter) -> None:
     assert {f["name"] for f in embed["fields"]} >= {"Precio", "Tu límite diario"}
     assert labels(preview) == ["Confirmar", "Cancelar"]
     assert embed["footer"]["text"].startswith("No se cobra nada hasta que confirmes.")
+    # Confirmed once; a second Confirm (a stale client) is told in its own language.
+    first, _token = await h.discord.send_component(
+        h.guild, MEMBER, custom_id("confirm", request_id_of(preview)), preview)
+    await h.created_job(first)
+    again, _token = await h.discord.send_component(
+        h.guild, MEMBER, custom_id("confirm", request_id_of(preview)), preview, locale="fr")
+    late = await h.reply(again, ephemeral=True)
+    assert late.content == ("Cette demande a déjà été traitée ou a expiré ; rien n'a été "
+                            "facturé. Relance /sora.")
 
 
 async def test_the_approval_card_is_in_the_servers_language(start: Starter) -> None:
     h = await gated(start, approval_above=1)
     audit = await with_audit_channel(h)
-    await h.send_sora(locale="en-US", guild_locale="de")
+    asked = await h.send_sora(locale="pt-BR", guild_locale="de")
+    told = await h.reply(asked, ephemeral=True)
+    assert told.content.startswith("Este vídeo custa 12 créditos, então um moderador precisa")
     held = await audit_request(h, audit)
     (embed,) = held.message.embeds
     assert embed["title"] == "Video wartet auf Freigabe"
