@@ -24,7 +24,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserError
-from bot.i18n.catalog import Catalog, Voice
+from bot.i18n.catalog import Catalog, Listing, Phrase, Voice
 from bot.i18n.catalog import load as load_catalog
 from bot.jobs.model import JobLimitReached
 from bot.ledger.types import (
@@ -47,9 +47,11 @@ _NO_FOLLOWUP = (
 )
 
 
-def _permission_names(names: list[str]) -> str:
-    pretty = [name.replace("_", " ").replace("guild", "server").title() for name in names]
-    return ", ".join(pretty)
+def _permission_names(names: list[str]) -> Listing:
+    """Discord's names of the permissions in the reader's language (``manage_guild`` →
+    ``Manage Server``); one the catalog lacks is shown in English the same way."""
+    return Listing([Phrase(f"permission.{name}", fallback=name.replace("_", " ").replace(
+        "guild", "server").title()) for name in names], ",")
 
 
 def _cooldown(error: app_commands.CommandOnCooldown, voice: Voice) -> str:

@@ -490,8 +490,8 @@ async def test_a_keyed_refusal_and_a_canned_answer_follow_the_members_locale(h: 
     english = h.callback_answer(await h.invoke("keyed", locale="en-GB"))
     assert english["content"] == "This needs 45 credits but the server only has 30."
     french = h.callback_answer(await h.invoke("admin2", locale="fr"))
-    assert french["content"] == ("Il te faut la ou les permissions Manage Server pour utiliser "
-                                 "cette commande.")
+    assert french["content"] == ("Il te faut la ou les permissions Gérer le serveur pour "
+                                 "utiliser cette commande.")
 
 
 async def test_a_key_whose_placeholders_were_not_given_falls_back_to_english(
