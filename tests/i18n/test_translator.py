@@ -89,6 +89,7 @@ async def synced(h: SoraHarness) -> list[dict[str, Any]]:
 async def test_the_upload_carries_every_language_within_discords_limits(start: Starter) -> None:
     h = await start()
     commands = await synced(h)
+    english = load().entries[FALLBACK]
     assert {c["name"] for c in commands} >= {"sora", "video", "credits", "budget"}
     for where, item, kind in walk(commands):
         names = item.get("name_localizations") or {}
@@ -101,6 +102,12 @@ async def test_the_upload_carries_every_language_within_discords_limits(start: S
                 assert 1 <= len(name) <= (32 if kind == MESSAGE else 100), f"{where} {locale}"
         if "value" in item or kind == MESSAGE:
             continue  # choices and message menus have no description
+        # The English the translators read is the command's own: a reworded decorator
+        # without its catalog entry would leave the other languages saying something else.
+        key = "cmd." + where.lstrip("/").replace(" ", ".")
+        assert english[f"{key}.description"].texts == (item["description"],), where
+        if where not in UNTRANSLATED:
+            assert english[f"{key}.name"].texts == (item["name"],), where
         descriptions = item.get("description_localizations") or {}
         assert sorted(descriptions) == TRANSLATED, f"{where}: descriptions {sorted(descriptions)}"
         assert all(1 <= len(d) <= 100 for d in descriptions.values()), where
