@@ -30,6 +30,7 @@ from bot.delivery.locales import GuildLocales
 from bot.delivery.publisher import JobPublisher
 from bot.i18n.catalog import Catalog
 from bot.i18n.catalog import load as load_catalog
+from bot.i18n.translator import CatalogTranslator
 from bot.jobs.acks import AckStore
 from bot.jobs.model import Job
 from bot.jobs.retired import RetiredModels
@@ -346,6 +347,8 @@ class SoraBot(commands.Bot):
         return [offer.label for offer in await self.launcher.offers_for(guild_id)]
 
     async def setup_hook(self) -> None:
+        # Command names and descriptions in each member's language, from the same catalog.
+        await self.tree.set_translator(CatalogTranslator(self.services.texts))
         for name in self._extensions:
             await self.load_extension(name)
         if self._retire_orphans:

@@ -39,7 +39,8 @@ class MintingNotAllowed(UserError):
     def __init__(self) -> None:
         super().__init__(
             "Only the bot's owner can create credits on this bot (grant, or set the balance "
-            "higher). Moderators can deduct credits or set the balance lower."
+            "higher). Moderators can deduct credits or set the balance lower.",
+            key="refusal.minting_not_allowed",
         )
 
 
@@ -50,7 +51,8 @@ class DeductBelowZero(InvalidAmount):
         self.balance, self.amount = balance, amount
         super().__init__(
             f"Cannot deduct {amount} credits: the server only has {balance}. Nothing was "
-            "changed (a deduction is never clipped)."
+            "changed (a deduction is never clipped).",
+            key="refusal.deduct_below_zero", params={"amount": amount, "balance": balance},
         )
 
 
@@ -197,16 +199,21 @@ class BudgetService:
         async with self._db.transaction() as tx:
             job = await self._jobs.get(wanted, tx=tx)
             if job is None or job.guild_id != guild:
-                raise RefundRefused(f"There is no job `{wanted[:40]}` in this server.")
+                raise RefundRefused(f"There is no job `{wanted[:40]}` in this server.",
+                                    key="refusal.refund_unknown_job",
+                                    params={"job": wanted[:40]})
             if job.state is JobState.REFUNDED:
-                raise RefundRefused(f"Job `{job.id}` failed and was already refunded.")
+                raise RefundRefused(f"Job `{job.id}` failed and was already refunded.",
+                                    key="refusal.refund_failed_already", params={"job": job.id})
             if job.state is not JobState.DELIVERED:
                 raise RefundRefused(
-                    f"Job `{job.id}` has not finished yet; only a delivered job can be refunded."
+                    f"Job `{job.id}` has not finished yet; only a delivered job can be refunded.",
+                    key="refusal.refund_unfinished", params={"job": job.id},
                 )
             entry = await self._ledger.refund(job.id, actor=actor, reason=why, tx=tx)
             if entry is None:
-                raise RefundRefused(f"Job `{job.id}` was already refunded.")
+                raise RefundRefused(f"Job `{job.id}` was already refunded.",
+                                    key="refusal.refund_already", params={"job": job.id})
             await self._audit.ledger_change(tx, entry, job_user_id=job.user_id)
         return entry
 

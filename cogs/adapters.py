@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.delivery.cards import Words, progress_card
+from bot.i18n.catalog import Voice
 from bot.jobs.model import Job
 from bot.launch.imagefit import CROP
 from bot.launch.port import AttachmentUnreadable, ImageInput, PreviewFacts
@@ -31,11 +32,11 @@ log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 
-_BUTTONS: dict[str, tuple[str, discord.ButtonStyle]] = {
-    "confirm": ("Confirm", discord.ButtonStyle.success),
-    "cancel": ("Cancel", discord.ButtonStyle.secondary),
-    "approve": ("Approve", discord.ButtonStyle.success),
-    "deny": ("Deny", discord.ButtonStyle.danger),
+_STYLES: dict[str, discord.ButtonStyle] = {
+    "confirm": discord.ButtonStyle.success,
+    "cancel": discord.ButtonStyle.secondary,
+    "approve": discord.ButtonStyle.success,
+    "deny": discord.ButtonStyle.danger,
 }
 
 
@@ -47,7 +48,7 @@ def image_from_attachment(attachment: discord.Attachment) -> ImageInput:
             log.info("start image unreadable (%s)", exc)
             raise AttachmentUnreadable(
                 "I couldn't download that image from Discord (the link may have expired). "
-                "Please attach it again."
+                "Please attach it again.", key="refusal.attachment_unreadable",
             ) from None
 
     return ImageInput(read=read, filename=attachment.filename,
@@ -79,21 +80,28 @@ class InteractionPort:
         )
 
     async def show_preview(self, held: PendingRequest, facts: PreviewFacts) -> None:
+        # Private to the member: their language.
+        voice = Voice(self._bot.services.texts, self._interaction.locale)
         await self._interaction.followup.send(embed=preview_embed(held, facts,
-                                                                  offer_of(self._bot, held)),
-                                              view=buttons(held), ephemeral=True,
+                                                                  offer_of(self._bot, held),
+                                                                  voice=voice),
+                                              view=buttons(held, voice), ephemeral=True,
                                               allowed_mentions=NO_MENTIONS)
 
     async def post_approval(self, channel_id: int, held: PendingRequest) -> int | None:
         try:
+            # Posted for the moderators: the server's language.
+            voice = Voice(self._bot.services.texts, self._interaction.guild_locale)
             posted = await self._bot.get_partial_messageable(channel_id).send(
-                embed=approval_embed(held, offer_of(self._bot, held)), view=buttons(held),
-                allowed_mentions=NO_MENTIONS)
+                embed=approval_embed(held, offer_of(self._bot, held), voice=voice),
+                view=buttons(held, voice), allowed_mentions=NO_MENTIONS)
         except discord.HTTPException:
             return None
         return posted.id
 
     async def answer(self, text: str) -> None:
+        # Private to whoever clicked or typed: their language, when the text names its words.
+        text = Voice(self._bot.services.texts, self._interaction.locale).words(text)
         response = self._interaction.response
         if response.is_done():
             await self._interaction.followup.send(text, ephemeral=True,
@@ -120,9 +128,10 @@ class PendingButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     A DynamicItem keyed by the request id, so it works after a restart.
     """
 
-    def __init__(self, action: str, request_id: str) -> None:
-        label, style = _BUTTONS[action]
-        super().__init__(discord.ui.Button(label=label, style=style,
+    def __init__(self, action: str, request_id: str, label: str | None = None) -> None:
+        # The label matters only when the button is sent; one rebuilt from a click (after a
+        # restart) only routes it, so it needs none.
+        super().__init__(discord.ui.Button(label=label or action.title(), style=_STYLES[action],
                                            custom_id=custom_id(action, request_id)))
         self.action, self.request_id = action, request_id
 
@@ -142,9 +151,9 @@ class PendingButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
             await report_error(interaction, exc)
 
 
-def buttons(request: PendingRequest) -> discord.ui.View:
+def buttons(request: PendingRequest, voice: Voice) -> discord.ui.View:
     actions = ("confirm", "cancel") if request.kind is PendingKind.PREVIEW else ("approve", "deny")
     view = discord.ui.View(timeout=None)
     for action in actions:
-        view.add_item(PendingButton(action, request.id))
+        view.add_item(PendingButton(action, request.id, voice.say(f"approval.button.{action}")))
     return view

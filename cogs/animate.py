@@ -14,8 +14,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.animate_modal import NO_MODEL, PICK_MODEL, AnimateModal, ModelPickView
-from cogs.animate_views import NO_IMAGE, find_images
+from bot.i18n.catalog import Voice
+from cogs.animate_modal import AnimateModal, ModelPickView
+from cogs.animate_views import find_images
 
 if TYPE_CHECKING:
     from bot.app import SoraBot
@@ -45,8 +46,10 @@ class AnimateCog(commands.Cog):
         images = find_images(
             message, self.bot.services.http, self.bot.services.settings.jobs.max_start_image_bytes
         )
+        voice = Voice(self.bot.services.texts, interaction.locale)
         if not images:
-            await interaction.response.send_message(NO_IMAGE, ephemeral=True,
+            await interaction.response.send_message(voice.say("animate.no_image"),
+                                                    ephemeral=True,
                                                     allowed_mentions=NO_MENTIONS)
             return
         launcher = self.bot.launcher
@@ -55,17 +58,20 @@ class AnimateCog(commands.Cog):
         offers = [offer for offer in await launcher.offers_for(guild_id) if offer.takes_image]
         modal_id = f"sora:animate:{interaction.id}"
         if not offers:
-            await interaction.response.send_message(NO_MODEL, ephemeral=True,
+            await interaction.response.send_message(voice.say("animate.no_model"),
+                                                    ephemeral=True,
                                                     allowed_mentions=NO_MENTIONS)
         elif len(offers) == 1:
             await interaction.response.send_modal(
-                AnimateModal(self.bot, self.menu, images, offers[0], custom_id=modal_id))
+                AnimateModal(self.bot, self.menu, images, offers[0], custom_id=modal_id,
+                             voice=voice))
         else:
             default = await launcher.default_for(guild_id)
             view = ModelPickView(self.bot, self.menu, images, offers,
                                  default.id if default is not None else None,
-                                 modal_id=modal_id)
-            await interaction.response.send_message(PICK_MODEL, view=view, ephemeral=True,
+                                 modal_id=modal_id, voice=voice)
+            await interaction.response.send_message(voice.say("animate.pick_model"), view=view,
+                                                    ephemeral=True,
                                                     allowed_mentions=NO_MENTIONS)
 
 

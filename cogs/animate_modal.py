@@ -17,6 +17,7 @@ from discord import app_commands
 
 from bot.catalog.lineup import SLOTS, Offer, token
 from bot.catalog.options import Scalar, show
+from bot.i18n.catalog import Listing, Voice
 from bot.launch.port import ImageInput
 from bot.launch.validation import InvalidRequest
 from cogs.adapters import launch
@@ -31,28 +32,36 @@ MAX_MODAL_ITEMS = 5
 MAX_CHOICES = 25
 TITLE_LIMIT = 45
 DESCRIPTION_LIMIT = 100
+#: The English words (the catalog's ``animate.no_model`` / ``animate.pick_model``).
 NO_MODEL = ("No video model this server may use can start from an image right now, so there is "
             "nothing to animate it with. Ask a moderator which models are available.")
 PICK_MODEL = "Which video model should animate this image?"
-#: What the slots are called in the modal.
-_SLOT_TEXT = {"duration": "Duration", "aspect_ratio": "Aspect ratio", "quality": "Quality",
-              "audio": "Sound"}
-_ASPECT_NAMES = {"16:9": "16:9 landscape", "9:16": "9:16 portrait", "1:1": "1:1 square"}
+#: Aspect ratios with words (the /sora choices' and this menu's own).
+_ASPECT_KEYS = {"16:9": "choice.landscape", "9:16": "choice.portrait", "1:1": "animate.square"}
 
 
-def credits_range(low: int, high: int) -> str:
-    return f"{low} credits" if low == high else f"{low}–{high} credits"
+def credits_range(voice: Voice, low: int, high: int) -> str:
+    if low == high:
+        return voice.say("animate.credits", low=low)
+    return voice.say("animate.credits_range", low=low, high=high)
 
 
-def _value_name(name: str, value: Scalar, offer: Offer) -> str:
+def _value_name(voice: Voice, name: str, value: Scalar, offer: Offer) -> str:
     """How one value reads in a select: ``8 seconds``, ``16:9 landscape``, ``With sound``."""
     if isinstance(value, bool):
-        return "With sound" if value else "Silent"
+        return voice.say("animate.with_sound" if value else "animate.silent")
     if name == "duration":
-        return f"{show(value)} seconds"
+        if isinstance(value, int):
+            return voice.count("choice.seconds", value)
+        return f"{show(value)} s"
     if name == "aspect_ratio":
-        return _ASPECT_NAMES.get(show(value), show(value))
-    return show(value).capitalize() if name == offer.slots.get("quality") else show(value)
+        key = _ASPECT_KEYS.get(show(value))
+        return voice.say(key) if key else show(value)
+    if name != offer.slots.get("quality"):
+        return show(value)
+    # Sora's standard/high have words (the /budget choices'); other qualities are names.
+    key = f"choice.resolution.{show(value)}"
+    return (voice.say(key) if voice.texts.has(key) else show(value)).capitalize()
 
 
 def wire(value: Scalar) -> str:
@@ -70,7 +79,7 @@ def _grid(offer: Offer) -> list[tuple[dict[str, Scalar], int]]:
             if offer.grid_key(combo) in offer.prices]
 
 
-def price_hint(offer: Offer, name: str, value: Scalar) -> str | None:
+def price_hint(voice: Voice, offer: Offer, name: str, value: Scalar) -> str | None:
     """What choosing ``value`` costs: ``Standard 24 credits · High 40 credits`` when one other
     choice changes the price, else the range; None when the option does not change it."""
     if name not in offer.price_by:
@@ -83,18 +92,19 @@ def price_hint(offer: Offer, name: str, value: Scalar) -> str | None:
               if axis != name and len(offer.choices.get(axis, ())) > 1]
     if len(others) == 1 and len(rows) <= 4:
         other = others[0]
-        return " · ".join(f"{_value_name(other, combo[other], offer)} {price} credits"
+        return " · ".join(f"{_value_name(voice, other, combo[other], offer)} "
+                          f"{voice.say('animate.credits', low=price)}"
                           for combo, price in rows)[:DESCRIPTION_LIMIT]
     prices = [price for _combo, price in rows]
-    return credits_range(min(prices), max(prices))
+    return credits_range(voice, min(prices), max(prices))
 
 
-def modal_title(offer: Offer) -> str:
+def modal_title(voice: Voice, offer: Offer) -> str:
     """``Animate · Veo 3.1 Fast · 40-120 credits``, the label cut to fit Discord's 45."""
-    price = credits_range(*offer.price_range())
-    room = TITLE_LIMIT - len("Animate ·  · ") - len(price)
-    label = offer.label if len(offer.label) <= room else offer.label[: room - 1] + "…"
-    return f"Animate · {label} · {price}"
+    price = credits_range(voice, *offer.price_range())
+    room = TITLE_LIMIT - len(voice.say("animate.title", model="", price=price))
+    label = offer.label if len(offer.label) <= room else offer.label[: max(room - 1, 0)] + "…"
+    return voice.say("animate.title", model=label, price=price)[:TITLE_LIMIT]
 
 
 def _select(custom_id: str, options: list[discord.SelectOption]
@@ -107,16 +117,17 @@ class AnimateModal(discord.ui.Modal):
 
     def __init__(
         self, bot: SoraBot, menu: app_commands.ContextMenu, images: Sequence[FoundImage],
-        offer: Offer, *, custom_id: str,
+        offer: Offer, *, custom_id: str, voice: Voice,
     ) -> None:
-        super().__init__(title=modal_title(offer), custom_id=custom_id, timeout=900)
+        super().__init__(title=modal_title(voice, offer), custom_id=custom_id, timeout=900)
         self.bot, self.menu, self.images, self.offer = bot, menu, list(images), offer
+        self.voice = voice
         self.prompt: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
             custom_id="prompt", style=discord.TextStyle.paragraph, min_length=1,
             max_length=min(4000, offer.model.prompt_max),
-            placeholder="What should happen in the video",
+            placeholder=voice.say("animate.prompt_placeholder"),
         )
-        self.add_item(discord.ui.Label(text="Prompt", component=self.prompt))
+        self.add_item(discord.ui.Label(text=voice.say("animate.prompt"), component=self.prompt))
         # A choice with a single value is no choice: it is sent as is. Discord allows five
         # rows, so with several images the last slots (sound first) keep the operator's
         # default rather than crowd out the image.
@@ -130,29 +141,31 @@ class AnimateModal(discord.ui.Modal):
             values = offer.choices[name][:MAX_CHOICES]
             default = offer.fallback(name)
             select = _select(name, [
-                discord.SelectOption(label=_value_name(name, value, offer)[:100],
+                discord.SelectOption(label=_value_name(voice, name, value, offer)[:100],
                                      value=wire(value), default=wire(value) == wire(default),
-                                     description=price_hint(offer, name, value))
+                                     description=price_hint(voice, offer, name, value))
                 for value in values
             ])
             self.selects[name] = (select, {wire(value): value for value in values})
-            priced = " The price depends on it." if name in offer.price_by else ""
-            self.add_item(discord.ui.Label(text=_SLOT_TEXT[slot], component=select,
-                                           description=priced.strip() or None))
+            priced = voice.say("animate.priced") if name in offer.price_by else None
+            self.add_item(discord.ui.Label(text=voice.say(f"animate.slot.{slot}"),
+                                           component=select, description=priced))
         self.image: discord.ui.Select[AnimateModal] | None = None
         if len(self.images) > 1:
             self.image = _select("image", [
                 discord.SelectOption(label=found.label, value=str(n), default=n == 0)
                 for n, found in enumerate(self.images)
             ])
-            self.add_item(discord.ui.Label(text="Image to animate", component=self.image))
+            self.add_item(discord.ui.Label(text=voice.say("animate.image"),
+                                           component=self.image))
 
     def _chosen_image(self) -> ImageInput:
         if self.image is None:
             return self.images[0].image
         value = self.image.values[0] if self.image.values else ""
         if not value.isdecimal() or not 0 <= int(value) < len(self.images):
-            raise InvalidRequest(f"Choose one of the message's {len(self.images)} images.")
+            raise InvalidRequest(f"Choose one of the message's {len(self.images)} images.",
+                                 key="animate.choose_image", params={"count": len(self.images)})
         return self.images[int(value)].image
 
     def chosen(self) -> dict[str, object]:
@@ -185,17 +198,19 @@ class ModelPickView(discord.ui.View):
 
     def __init__(
         self, bot: SoraBot, menu: app_commands.ContextMenu, images: Sequence[FoundImage],
-        offers: Sequence[Offer], default: str | None, *, modal_id: str,
+        offers: Sequence[Offer], default: str | None, *, modal_id: str, voice: Voice,
     ) -> None:
         super().__init__(timeout=900)
         self.bot, self.menu, self.images, self.modal_id = bot, menu, list(images), modal_id
+        self.voice = voice
         self.offers: Mapping[str, Offer] = {offer.id: offer for offer in offers[:MAX_CHOICES]}
         self.pick: discord.ui.Select[ModelPickView] = discord.ui.Select(
             custom_id=f"{modal_id}:model", min_values=1, max_values=1,
-            placeholder="Choose a video model",
+            placeholder=voice.say("animate.pick_placeholder"),
             options=[discord.SelectOption(label=offer.label[:100], value=offer.id,
                                           default=offer.id == default,
-                                          description=credits_range(*offer.price_range()))
+                                          description=credits_range(voice,
+                                                                    *offer.price_range()))
                      for offer in self.offers.values()],
         )
         self.pick.callback = self._picked  # type: ignore[method-assign,assignment]
@@ -208,10 +223,14 @@ class ModelPickView(discord.ui.View):
             interaction.guild_id or 0)}
         offer = self.offers.get(model)
         if offer is None or model not in usable:
-            raise InvalidRequest(f"Choose one of {', '.join(o.label for o in self.offers.values())}"
-                                 " (that model is not available here now).")
+            names = [o.label for o in self.offers.values()]
+            raise InvalidRequest(f"Choose one of {', '.join(names)}"
+                                 " (that model is not available here now).",
+                                 key="animate.choose_model",
+                                 params={"models": Listing(names)})
         await interaction.response.send_modal(
-            AnimateModal(self.bot, self.menu, self.images, offer, custom_id=self.modal_id))
+            AnimateModal(self.bot, self.menu, self.images, offer, custom_id=self.modal_id,
+                         voice=self.voice))
 
     async def on_error(  # type: ignore[override]
         self, interaction: discord.Interaction[SoraBot], error: Exception,

@@ -28,6 +28,7 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 #: Discord's cap on a select menu's options.
 MAX_CHOICES = 25
+#: The English words (the catalog's ``animate.no_image``).
 NO_IMAGE = (
     "That message has no PNG, JPEG or WebP image (as an attachment or an embedded image) to "
     "animate. Use it on a message with an image, or give /video a start image."
@@ -75,7 +76,8 @@ def _url_reader(
                 if response.status != 200:
                     raise AttachmentUnreadable(
                         "I couldn't download that embedded image from Discord. "
-                        "Please attach the image instead."
+                        "Please attach the image instead.",
+                        key="refusal.embedded_image_unreadable",
                     )
                 data = bytearray()
                 async for chunk in response.content.iter_chunked(64 * 1024):
@@ -88,7 +90,8 @@ def _url_reader(
             log.info("embedded image unreadable (%s)", type(exc).__name__)
             raise AttachmentUnreadable(
                 "I couldn't download that embedded image from Discord. "
-                "Please attach the image instead."
+                "Please attach the image instead.",
+                key="refusal.embedded_image_unreadable",
             ) from None
 
     return read

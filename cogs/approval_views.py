@@ -17,8 +17,10 @@ import discord
 
 from bot.catalog.lineup import Offer
 from bot.delivery.render import describe, model_name
+from bot.i18n.catalog import Voice
+from bot.i18n.catalog import load as load_catalog
 from bot.launch.port import DiscordPort, PreviewFacts
-from bot.policy.held import GONE, PendingKind, PendingRequest, PendingStatus
+from bot.policy.held import PendingKind, PendingRequest, PendingStatus
 from bot.request import VideoOptions
 from cogs.origin import origin_of
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
+#: The English words (the catalog's ``approval.not_yours`` / ``approval.moderators_only``).
 NOT_YOURS = "Only the member who asked for this video can confirm or cancel it."
 MODERATORS_ONLY = "Only members with the Manage Server permission can approve or deny requests."
 _PROMPT_SHOWN = 1000
@@ -56,40 +59,51 @@ def _prompt(options: VideoOptions) -> str:
     return discord.utils.escape_markdown(text)
 
 
-def _remaining(cap: int | None, spent: int, price: int) -> str:
+def _remaining(voice: Voice, cap: int | None, spent: int, price: int) -> str:
     if cap is None:
-        return "no cap"
+        return voice.say("approval.no_cap")
     left = max(cap - spent, 0)
-    return f"{left} credits left ({max(left - price, 0)} after this)"
+    return voice.say("approval.left", left=left, after=max(left - price, 0))
+
+
+def _english(voice: Voice | None) -> Voice:
+    """The voice given, else English from the shipped catalog (callers outside a command)."""
+    return voice if voice is not None else Voice(load_catalog(), None)
 
 
 def preview_embed(request: PendingRequest, facts: PreviewFacts,
-                  offer: Offer | None = None) -> discord.Embed:
-    """``offer``: the request's model as offered now, for its label."""
+                  offer: Offer | None = None, *, voice: Voice | None = None) -> discord.Embed:
+    """``offer``: the request's model as offered now, for its label; ``voice``: the member's
+    language (the preview is private)."""
+    say = _english(voice).say
     balance, spending, policy = facts.balance, facts.spending, facts.policy
-    embed = discord.Embed(title="Confirm this video?", description=_prompt(request.options))
-    embed.add_field(name="Variant", value=variant(request, offer))
-    embed.add_field(name="Price", value=f"{request.price} credits")
-    embed.add_field(name="Server balance after", value=str(balance - request.price))
-    embed.add_field(name="Your daily cap",
-                    value=_remaining(policy.daily_cap, spending.today, request.price))
-    embed.add_field(name="Your weekly cap",
-                    value=_remaining(policy.weekly_cap, spending.week, request.price))
-    embed.set_footer(text="Nothing is charged until you confirm. This preview expires "
-                          f"at {request.expires_at:%H:%M} UTC.")
+    embed = discord.Embed(title=say("approval.preview_title"),
+                          description=_prompt(request.options))
+    embed.add_field(name=say("approval.variant"), value=variant(request, offer))
+    embed.add_field(name=say("approval.price"), value=say("approval.credits", price=request.price))
+    embed.add_field(name=say("approval.balance_after"), value=str(balance - request.price))
+    embed.add_field(name=say("approval.daily_cap"), value=_remaining(
+        _english(voice), policy.daily_cap, spending.today, request.price))
+    embed.add_field(name=say("approval.weekly_cap"), value=_remaining(
+        _english(voice), policy.weekly_cap, spending.week, request.price))
+    embed.set_footer(text=say("approval.preview_footer", time=f"{request.expires_at:%H:%M}"))
     return embed
 
 
-def approval_embed(request: PendingRequest, offer: Offer | None = None) -> discord.Embed:
-    """``offer``: the request's model as offered now, for its label."""
-    embed = discord.Embed(title="Video awaiting approval", description=_prompt(request.options))
-    embed.add_field(name="Requested by", value=f"<@{request.user_id}>")
-    embed.add_field(name="Channel", value=f"<#{request.channel_id}>")
-    embed.add_field(name="Variant", value=variant(request, offer))
-    embed.add_field(name="Price", value=f"{request.price} credits")
-    embed.add_field(name="Start image", value="yes" if request.start_image_url else "no")
-    embed.set_footer(text=f"Request {request.id} · expires {request.expires_at:%Y-%m-%d %H:%M} "
-                          "UTC · nothing is reserved until approved")
+def approval_embed(request: PendingRequest, offer: Offer | None = None, *,
+                   voice: Voice | None = None) -> discord.Embed:
+    """``offer``: the request's model as offered now, for its label; ``voice``: the server's
+    language (the card is posted to the moderators' channel)."""
+    say = _english(voice).say
+    embed = discord.Embed(title=say("approval.title"), description=_prompt(request.options))
+    embed.add_field(name=say("approval.requested_by"), value=f"<@{request.user_id}>")
+    embed.add_field(name=say("approval.channel"), value=f"<#{request.channel_id}>")
+    embed.add_field(name=say("approval.variant"), value=variant(request, offer))
+    embed.add_field(name=say("approval.price"), value=say("approval.credits", price=request.price))
+    embed.add_field(name=say("approval.start_image"),
+                    value=say("approval.yes" if request.start_image_url else "approval.no"))
+    embed.set_footer(text=say("approval.footer", id=request.id,
+                              time=f"{request.expires_at:%Y-%m-%d %H:%M}"))
     return embed
 
 
@@ -109,15 +123,16 @@ def _can_moderate(interaction: discord.Interaction[Any]) -> bool:
 async def on_click(bot: SoraBot, interaction: discord.Interaction[Any], port: DiscordPort,
                    action: str, request_id: str) -> None:
     """Confirm, Cancel, Approve or Deny, by whoever may; raises what the member is told."""
+    say = Voice(bot.services.texts, interaction.locale).say
     request = await bot.services.holds.get(request_id)
     if request is None or request.guild_id != interaction.guild_id:
-        await port.answer(GONE)
+        await port.answer(say("approval.gone"))
         return
     if action in ("confirm", "cancel") and interaction.user.id != request.user_id:
-        await port.answer(NOT_YOURS)
+        await port.answer(say("approval.not_yours"))
         return
     if action in ("approve", "deny") and not _can_moderate(interaction):
-        await port.answer(MODERATORS_ONLY)
+        await port.answer(say("approval.moderators_only"))
         return
     if action == "cancel":
         await _cancel(bot, interaction, port, request)
@@ -132,11 +147,12 @@ async def on_click(bot: SoraBot, interaction: discord.Interaction[Any], port: Di
 
 async def _cancel(bot: SoraBot, interaction: discord.Interaction[Any], port: DiscordPort,
                   request: PendingRequest) -> None:
+    say = Voice(bot.services.texts, interaction.locale).say
     if await bot.services.holds.cancel(request.id, actor=_actor(interaction)) is None:
-        await port.answer(GONE)
+        await port.answer(say("approval.gone"))
         return
     await interaction.response.edit_message(
-        content="Cancelled; nothing was charged.", embed=None, view=None,
+        content=say("approval.cancelled"), embed=None, view=None,
         allowed_mentions=NO_MENTIONS)
 
 
@@ -150,8 +166,10 @@ async def _approve(bot: SoraBot, interaction: discord.Interaction[Any], port: Di
              job.id)
     try:
         await interaction.response.edit_message(
-            content=f"Approved by <@{interaction.user.id}>: job `{job.id}` started "
-                    f"({request.price} credits reserved).",
+            # The card is in the moderators' channel: the server's language.
+            content=Voice(bot.services.texts, interaction.guild_locale).say(
+                "approval.approved", moderator=f"<@{interaction.user.id}>", job=job.id,
+                price=request.price),
             view=None, allowed_mentions=NO_MENTIONS)
     except Exception as exc:
         # The job is started and paid for: a lost edit must not read as a failure. A
@@ -163,10 +181,11 @@ async def _approve(bot: SoraBot, interaction: discord.Interaction[Any], port: Di
 async def _deny(bot: SoraBot, interaction: discord.Interaction[Any], port: DiscordPort,
                 request: PendingRequest) -> None:
     if await bot.services.holds.deny(request.id, actor=_actor(interaction)) is None:
-        await port.answer(GONE)
+        await port.answer(Voice(bot.services.texts, interaction.locale).say("approval.gone"))
         return
     await interaction.response.edit_message(
-        content=f"Denied by <@{interaction.user.id}>; nothing was charged.", view=None,
+        content=Voice(bot.services.texts, interaction.guild_locale).say(
+            "approval.denied", moderator=f"<@{interaction.user.id}>"), view=None,
         allowed_mentions=NO_MENTIONS)
     await tell_outcomes(bot)
 
@@ -192,15 +211,17 @@ async def tell_outcomes(bot: SoraBot) -> None:
 
 async def _tell(bot: SoraBot, request: PendingRequest) -> None:
     if request.abandoned:
-        what = ("could not be started: the bot was interrupted before creating it. "
-                "Nothing was charged; please ask for it again.")
+        key = "approval.told_abandoned"
     elif request.status is PendingStatus.DENIED:
-        what = "was denied by a moderator. Nothing was charged."
+        key = "approval.told_denied"
     else:
-        what = "expired before a moderator approved it. Nothing was charged."
+        key = "approval.told_expired"
+    # A post in the member's channel: the server's language (None, English, if not cached).
+    guild = bot.get_guild(request.guild_id)
+    voice = Voice(bot.services.texts, guild.preferred_locale if guild is not None else None)
     await bot.get_partial_messageable(request.channel_id).send(
-        f"<@{request.user_id}> your video request ({variant(request, offer_of(bot, request))}, "
-        f"{request.price} credits) {what}",
+        voice.say(key, member=f"<@{request.user_id}>",
+                  variant=variant(request, offer_of(bot, request)), price=request.price),
         # The nonce makes a repeat after a crash between send and mark_told a no-op
         # within Discord's nonce window.
         nonce=f"p{request.id[:24]}",

@@ -13,25 +13,35 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.app_commands import Choice, Range
+from discord.app_commands import locale_str as _
 from discord.ext import commands
 
 from bot.config import DURATIONS
 from bot.errors import UserError
+from bot.i18n.catalog import Voice
 from bot.ledger.export import render_csv
 from bot.ledger.types import MAX_AMOUNT, EntryKind, InvalidAmount, JournalEntry, check_amount
 from cogs.budget_strikes import StrikesGroup, WordsGroup
-from cogs.budget_views import NO_MENTIONS, PAGE_SIZE, HistoryPager, policy_embed, signed
+from cogs.budget_views import (
+    NO_MENTIONS,
+    PAGE_SIZE,
+    HistoryPager,
+    kind_name,
+    policy_embed,
+    signed,
+)
 
 if TYPE_CHECKING:
     from bot.app import SoraBot
 
 moderators_only = app_commands.checks.has_permissions(manage_guild=True)
 
-_KINDS = [Choice(name=k.value, value=k.value) for k in EntryKind]
-_RESOLUTIONS = [Choice(name="any", value="any"), Choice(name="standard", value="standard"),
-                Choice(name="high", value="high")]
-_DURATIONS = [Choice(name="any", value=0)] + [
-    Choice(name=f"{s} seconds", value=s) for s in DURATIONS
+_KINDS = [Choice(name=_(k.value, key=f"choice.kind.{k.value}"), value=k.value)
+          for k in EntryKind]
+_RESOLUTIONS = [Choice(name=_("any", key="choice.any"), value="any")] + [
+    Choice(name=_(r, key=f"choice.resolution.{r}"), value=r) for r in ("standard", "high")]
+_DURATIONS = [Choice(name=_("any", key="choice.any"), value=0)] + [
+    Choice(name=_(f"{s} seconds", key="choice.seconds", count=s), value=s) for s in DURATIONS
 ]
 _WEEK = 7 * 24 * 3600
 
@@ -66,7 +76,7 @@ class AmountTransformer(app_commands.Transformer):
         try:
             return check_amount(value, allow_zero=self._allow_zero)
         except InvalidAmount as exc:
-            raise AmountRefused(str(exc)) from None
+            raise AmountRefused(str(exc), key=exc.key, params=exc.params) from None
 
 
 Amount = app_commands.Transform[int, AmountTransformer(allow_zero=False)]
@@ -78,10 +88,17 @@ def actor(interaction: discord.Interaction[Any]) -> str:
     return f"user:{interaction.user.id}"
 
 
-def change_text(entry: JournalEntry) -> str:
-    reason = f" ({discord.utils.escape_markdown(entry.reason)})" if entry.reason else ""
-    return (f"Done: **{entry.kind.value}** {signed(entry.delta)} credits{reason}. "
-            f"Balance now **{entry.balance_after}** (journal entry #{entry.id}).")
+def voice(interaction: discord.Interaction[SoraBot]) -> Voice:
+    """The catalog in the language of the moderator's Discord (every answer is private)."""
+    return Voice(interaction.client.services.texts, interaction.locale)
+
+
+def change_text(voice: Voice, entry: JournalEntry) -> str:
+    reason = voice.say("budget.done_reason", reason=discord.utils.escape_markdown(
+        entry.reason)) if entry.reason else ""
+    return voice.say("budget.done", kind=kind_name(voice, entry.kind.value),
+                     delta=signed(entry.delta), reason=reason, balance=entry.balance_after,
+                     entry=entry.id)
 
 
 async def reply(interaction: discord.Interaction[Any], content: str | None = None,
@@ -118,12 +135,13 @@ class BudgetCog(commands.GroupCog, group_name="budget",
     @moderators_only
     async def balance(self, interaction: discord.Interaction[SoraBot]) -> None:
         s = await self.bot.services.budget.summary(self._guild(interaction))
-        embed = discord.Embed(title="Server credits")
-        embed.add_field(name="Balance", value=str(s.balance))
-        embed.add_field(name="Spent today (UTC)", value=str(s.spent_today))
-        embed.add_field(name="Spent this week", value=str(s.spent_week))
-        embed.add_field(name="Spent this month", value=str(s.spent_month))
-        embed.add_field(name="Jobs running", value=str(s.running_jobs))
+        say = voice(interaction).say
+        embed = discord.Embed(title=say("budget.summary_title"))
+        embed.add_field(name=say("budget.balance"), value=str(s.balance))
+        embed.add_field(name=say("budget.spent_today"), value=str(s.spent_today))
+        embed.add_field(name=say("budget.spent_week"), value=str(s.spent_week))
+        embed.add_field(name=say("budget.spent_month"), value=str(s.spent_month))
+        embed.add_field(name=say("budget.jobs_running"), value=str(s.running_jobs))
         await reply(interaction, embed=embed)
 
     @app_commands.command(name="grant", description="Add credits to the server's balance")
@@ -134,7 +152,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         entry = await self.bot.services.budget.grant(
             self._guild(interaction), amount, actor_id=interaction.user.id,
             can_mint=await self._can_mint(interaction.user), reason=reason)
-        await reply(interaction, change_text(entry))
+        await reply(interaction, change_text(voice(interaction), entry))
 
     @app_commands.command(name="deduct", description="Remove credits from the server's balance")
     @app_commands.describe(amount="Whole credits to remove", reason="Why (kept in the journal)")
@@ -144,7 +162,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         entry = await self.bot.services.budget.deduct(
             self._guild(interaction), amount, actor_id=interaction.user.id,
             can_mint=await self._can_mint(interaction.user), reason=reason)
-        await reply(interaction, change_text(entry))
+        await reply(interaction, change_text(voice(interaction), entry))
 
     @app_commands.command(name="set", description="Set the server's balance to an exact amount")
     @app_commands.describe(amount="The new balance", reason="Why (kept in the journal)")
@@ -154,7 +172,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         entry = await self.bot.services.budget.set(
             self._guild(interaction), amount, actor_id=interaction.user.id,
             can_mint=await self._can_mint(interaction.user), reason=reason)
-        await reply(interaction, change_text(entry))
+        await reply(interaction, change_text(voice(interaction), entry))
 
     @app_commands.command(name="refund", description="Refund a finished job (once)")
     @app_commands.describe(job="The job id (from the history or the audit channel)",
@@ -164,7 +182,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
                      reason: Reason) -> None:
         entry = await self.bot.services.budget.refund_job(
             self._guild(interaction), job.strip(), actor_id=interaction.user.id, reason=reason)
-        await reply(interaction, change_text(entry))
+        await reply(interaction, change_text(voice(interaction), entry))
 
     @app_commands.command(name="history", description="The credit journal, newest first")
     @app_commands.describe(member="Only entries made by this member",
@@ -181,9 +199,12 @@ class BudgetCog(commands.GroupCog, group_name="budget",
             return await budget.history(guild_id, limit=PAGE_SIZE + 1, before_id=before_id,
                                         kind=kind, actor=by)
 
-        title = "Credit journal" + (f" · {kind}" if kind else "") + (
+        words = voice(interaction)
+        title = words.say("budget.history_title") + (
+            f" · {kind_name(words, kind)}" if kind else "") + (
             f" · {member.display_name}" if member is not None else "")
-        pager = HistoryPager(owner_id=interaction.user.id, fetch=fetch, title=title)
+        pager = HistoryPager(owner_id=interaction.user.id, fetch=fetch, title=title,
+                             voice=words)
         await reply(interaction, embed=await pager.load(), view=pager)
 
     @app_commands.command(name="export", description="The whole journal as a CSV file")
@@ -194,7 +215,8 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         export = await self.bot.services.budget.export(guild_id)
         data = render_csv(export).encode("utf-8")
         await interaction.followup.send(
-            f"{len(export.entries)} journal entries; balance {export.balance}.",
+            voice(interaction).count("budget.exported", len(export.entries),
+                                     balance=export.balance),
             file=discord.File(io.BytesIO(data), filename=f"ledger-{guild_id}.csv"),
             ephemeral=True, allowed_mentions=NO_MENTIONS)
 
@@ -205,15 +227,14 @@ class BudgetCog(commands.GroupCog, group_name="budget",
     async def freeze(self, interaction: discord.Interaction[SoraBot]) -> None:
         await self.bot.services.rules.set_frozen(self._guild(interaction), True,
                                                   actor=actor(interaction))
-        await reply(interaction, "Spending is **frozen**: nobody can start a video until "
-                                 "`/budget unfreeze`. Running jobs finish normally.")
+        await reply(interaction, voice(interaction).say("budget.frozen"))
 
     @app_commands.command(name="unfreeze", description="Allow spending again")
     @moderators_only
     async def unfreeze(self, interaction: discord.Interaction[SoraBot]) -> None:
         await self.bot.services.rules.set_frozen(self._guild(interaction), False,
                                                   actor=actor(interaction))
-        await reply(interaction, "Spending is open again.")
+        await reply(interaction, voice(interaction).say("budget.unfrozen"))
 
     @app_commands.command(name="audit", description="Audit channel and low-balance alert")
     @app_commands.describe(
@@ -235,16 +256,18 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         if low_balance is not None:
             await budget.set_low_balance_alert(guild_id, low_balance or None, actor=who)
         current = await budget.audit_settings(guild_id)
-        where = f"<#{current.channel_id}>" if current.channel_id else "off"
-        alert = (f"below {current.low_balance_threshold} credits"
-                 if current.low_balance_threshold is not None else "off")
-        await reply(interaction, f"Audit channel: {where}. Low-balance alert: {alert}.")
+        say = voice(interaction).say
+        where = f"<#{current.channel_id}>" if current.channel_id else say("budget.off")
+        alert = (say("budget.alert_below", threshold=current.low_balance_threshold)
+                 if current.low_balance_threshold is not None else say("budget.off"))
+        await reply(interaction, say("budget.audit_settings", channel=where, alert=alert))
 
     async def _show_limits(self, interaction: discord.Interaction[SoraBot],
                            prefix: str | None = None) -> None:
         jobs = self.bot.services.settings.jobs
         policy = await self.bot.services.rules.get(self._guild(interaction))
-        embed = policy_embed(policy, default_guild_jobs=jobs.max_in_flight_per_guild,
+        embed = policy_embed(voice(interaction), policy,
+                             default_guild_jobs=jobs.max_in_flight_per_guild,
                              default_member_jobs=jobs.max_in_flight_per_member,
                              names=self.bot.services.rules.names,
                              bot_default=self.bot.services.settings.lineup.default)
@@ -304,7 +327,8 @@ class BudgetCog(commands.GroupCog, group_name="budget",
             await self.bot.services.rules.set_buttons_open(
                 self._guild(interaction), buttons_open, actor=actor(interaction))
         saved = bool(changes) or buttons_open is not None
-        await self._show_limits(interaction, "Saved." if saved else None)
+        await self._show_limits(interaction,
+                                voice(interaction).say("budget.saved") if saved else None)
 
     @limits.command(name="role", description="Allow or disallow a role to make videos")
     @app_commands.describe(role="The role (leave empty to allow every role again)",
@@ -318,7 +342,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         wanted = (frozenset() if role is None
                   else current | {role.id} if allowed else current - {role.id})
         await policy.set_roles(guild_id, wanted, actor=actor(interaction))
-        await self._show_limits(interaction, "Saved.")
+        await self._show_limits(interaction, voice(interaction).say("budget.saved"))
 
     @limits.command(name="channel", description="Allow or disallow a channel for videos")
     @app_commands.describe(channel="The channel (leave empty to allow every channel again)",
@@ -333,7 +357,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
         wanted = (frozenset() if channel is None
                   else current | {channel.id} if allowed else current - {channel.id})
         await policy.set_channels(guild_id, wanted, actor=actor(interaction))
-        await self._show_limits(interaction, "Saved.")
+        await self._show_limits(interaction, voice(interaction).say("budget.saved"))
 
     @limits.command(name="model", description="Allow or disallow a video model here")
     @app_commands.describe(model="The model (leave empty to allow every enabled model again)",
@@ -351,7 +375,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
             wanted = (base | {model} if allowed or model not in rules.names.labels
                       else base - {model})
         await rules.set_models(guild_id, wanted, actor=actor(interaction))
-        await self._show_limits(interaction, "Saved.")
+        await self._show_limits(interaction, voice(interaction).say("budget.saved"))
 
     @limits.command(name="default", description="The model /video uses when none is picked")
     @app_commands.describe(model="The model (leave empty to use the bot's default again)")
@@ -360,7 +384,7 @@ class BudgetCog(commands.GroupCog, group_name="budget",
                              model: Range[str, 1, 100] | None = None) -> None:
         await self.bot.services.rules.set_default_model(
             self._guild(interaction), model, actor=actor(interaction))
-        await self._show_limits(interaction, "Saved.")
+        await self._show_limits(interaction, voice(interaction).say("budget.saved"))
 
     @limits_model.autocomplete("model")
     @limits_default.autocomplete("model")

@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.catalog.lineup import FLAT, Offer
 from bot.catalog.options import Scalar, show
+from bot.i18n.catalog import Voice
 from bot.jobs.model import Job
 from bot.policy.rules import GuildPolicy, MemberSpending, variant_allowed
 from cogs.budget_views import NO_MENTIONS, timestamp
@@ -30,19 +31,19 @@ FIELD_MAX = 1_024
 FORBIDDEN = "–"
 
 
-def against(spent: int, cap: int | None) -> str:
+def against(voice: Voice, spent: int, cap: int | None) -> str:
     if cap is None:
-        return f"{spent} (no cap)"
-    return f"{spent} of {cap} ({max(0, cap - spent)} left)"
+        return voice.say("credits.no_cap", spent=spent)
+    return voice.say("credits.against_cap", spent=spent, cap=cap, left=max(0, cap - spent))
 
 
-def _value(offer: Offer, axis: str, value: Scalar) -> str:
+def _value(voice: Voice, offer: Offer, axis: str, value: Scalar) -> str:
     if axis == "duration":
         return f"{show(value)} s"
     if isinstance(value, bool):
         if axis == offer.slots.get("audio"):
-            return "sound" if value else "silent"
-        return axis if value else f"no {axis}"
+            return voice.say("credits.sound" if value else "credits.silent")
+        return axis if value else voice.say("credits.without", option=axis)
     return show(value)
 
 
@@ -60,7 +61,7 @@ def _allowed(offer: Offer, policy: GuildPolicy, params: dict[str, Scalar]) -> bo
         else 0)
 
 
-def price_line(offer: Offer, policy: GuildPolicy) -> str:
+def price_line(voice: Voice, offer: Offer, policy: GuildPolicy) -> str:
     """``standard 4 s 12 · 8 s 24 | high 4 s 20 · 8 s 40``: the model's grid in a line, grouped
     by its first price axis; a flat model's one price; what the server's limits forbid as a dash."""
     if not offer.price_by:
@@ -77,53 +78,61 @@ def price_line(offer: Offer, policy: GuildPolicy) -> str:
         for axis in rest:
             combos = [{**c, axis: v} for c in combos for v in _axis_values(offer, axis)]
         if not rest:
-            groups.append(cell(combos[0], _value(offer, first, head)))
+            groups.append(cell(combos[0], _value(voice, offer, first, head)))
             continue
-        cells = [cell(p, " ".join(_value(offer, a, p[a]) for a in rest)) for p in combos]
-        groups.append(f"{_value(offer, first, head)} {' · '.join(cells)}")
+        cells = [cell(p, " ".join(_value(voice, offer, a, p[a]) for a in rest))
+                 for p in combos]
+        groups.append(f"{_value(voice, offer, first, head)} {' · '.join(cells)}")
     return (" | " if rest else " · ").join(groups)
 
 
-def add_prices(embed: discord.Embed, offers: Sequence[Offer], policy: GuildPolicy) -> None:
+def add_prices(voice: Voice, embed: discord.Embed, offers: Sequence[Offer],
+               policy: GuildPolicy) -> None:
     """One field per model the guild may use, within Discord's embed limits."""
     if not offers:
-        embed.add_field(name="Prices", inline=False,
-                        value="No video model is available on this server right now.")
+        embed.add_field(name=voice.say("credits.prices"), inline=False,
+                        value=voice.say("credits.no_models"))
         return
     used = 0
     for shown, offer in enumerate(offers):
-        name = f"{offer.label} (credits)"[:256]
-        line = price_line(offer, policy)
+        name = voice.say("credits.model_prices", model=offer.label)[:256]
+        line = price_line(voice, offer, policy)
         if len(line) > FIELD_MAX:
             line = line[: FIELD_MAX - 1] + "…"
         if shown == MAX_MODELS_SHOWN or used + len(name) + len(line) > PRICES_BUDGET:
             left = len(offers) - shown
-            embed.add_field(name="More models", inline=False,
-                            value=f"…and {left} more; /video shows each one's price.")
+            embed.add_field(name=voice.say("credits.more_models"), inline=False,
+                            value=voice.count("credits.more_models_note", left))
             return
         used += len(name) + len(line)
         embed.add_field(name=name, value=line, inline=False)
 
 
-def running_text(jobs: list[Job]) -> str:
+def running_text(voice: Voice, jobs: list[Job]) -> str:
     if not jobs:
-        return "none"
+        return voice.say("credits.none")
     return "\n".join(
-        f"`{job.id}` {job.state.value} · {job.price} credits · since "
-        f"{timestamp(job.created_at, 'R')}" for job in jobs[:10]
+        voice.say("credits.job", id=job.id, state=voice.say(f"credits.state.{job.state.value}"),
+                  price=job.price, since=timestamp(job.created_at, "R"))
+        for job in jobs[:10]
     )
 
 
-def credits_embed(*, balance: int, spending: MemberSpending, policy: GuildPolicy,
-                  jobs: list[Job], offers: Sequence[Offer], now: datetime) -> discord.Embed:
-    embed = discord.Embed(title="Video credits", timestamp=now)
-    embed.add_field(name="Server balance", value=str(balance))
-    embed.add_field(name="You spent today (UTC)", value=against(spending.today, policy.daily_cap))
-    embed.add_field(name="You spent this week", value=against(spending.week, policy.weekly_cap))
-    embed.add_field(name="Your running videos", value=running_text(jobs), inline=False)
-    add_prices(embed, offers, policy)
+def credits_embed(voice: Voice, *, balance: int, spending: MemberSpending,
+                  policy: GuildPolicy, jobs: list[Job], offers: Sequence[Offer],
+                  now: datetime) -> discord.Embed:
+    """The /credits card in ``voice``'s language (the member's: the reply is private)."""
+    embed = discord.Embed(title=voice.say("credits.title"), timestamp=now)
+    embed.add_field(name=voice.say("credits.balance"), value=str(balance))
+    embed.add_field(name=voice.say("credits.spent_today"),
+                    value=against(voice, spending.today, policy.daily_cap))
+    embed.add_field(name=voice.say("credits.spent_week"),
+                    value=against(voice, spending.week, policy.weekly_cap))
+    embed.add_field(name=voice.say("credits.running"), value=running_text(voice, jobs),
+                    inline=False)
+    add_prices(voice, embed, offers, policy)
     if policy.frozen:
-        embed.description = "Spending is **frozen** by the moderators right now."
+        embed.description = voice.say("credits.frozen")
     return embed
 
 
@@ -139,6 +148,7 @@ class CreditsCog(commands.Cog):
         assert guild_id is not None  # guild_only
         policy = await services.rules.get(guild_id)
         embed = credits_embed(
+            Voice(services.texts, interaction.locale),
             balance=await services.budget.balance(guild_id),
             spending=await services.rules.spending(guild_id, user_id),
             policy=policy,

@@ -2,9 +2,10 @@
 
 Each row of :data:`ERROR_TABLE` maps exception types to the sentence a member sees; the first
 matching row wins, so specific types come before their bases. Domain errors show their own
-message, checks and stale commands get canned text, and anything else is a bug: its traceback
-is logged under a short random code and the member sees only that code. Every answer is
-ephemeral and pings no one.
+message (from the catalog, in the member's language, when they carry a ``key``), checks and
+stale commands get canned text, and anything else is a bug: its traceback is logged under a
+short random code and the member sees only that code. Every answer is ephemeral, in the
+language of the member's Discord (``interaction.locale``), and pings no one.
 
 Load it as an extension (``cogs.errors``) or call :func:`install_error_handler` directly.
 """
@@ -23,6 +24,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserError
+from bot.i18n.catalog import Catalog, Listing, Phrase, Voice
+from bot.i18n.catalog import load as load_catalog
 from bot.jobs.model import JobLimitReached
 from bot.ledger.types import (
     BalanceLimitExceeded,
@@ -33,10 +36,8 @@ from bot.ledger.types import (
 
 log = logging.getLogger(__name__)
 
-STALE_COMMAND = "This command was updated; please try again in a minute."
-UNEXPECTED = (
-    "Something went wrong (error code `{code}`). The bot's operator can look it up in the logs."
-)
+STALE_COMMAND = "error.stale_command"
+UNEXPECTED = "error.unexpected"
 
 #: Response types after which Discord accepts no followup on the token.
 _NO_FOLLOWUP = (
@@ -46,43 +47,51 @@ _NO_FOLLOWUP = (
 )
 
 
-def _permission_names(names: list[str]) -> str:
-    pretty = [name.replace("_", " ").replace("guild", "server").title() for name in names]
-    return ", ".join(pretty)
+def _permission_names(names: list[str]) -> Listing:
+    """Discord's names of the permissions in the reader's language (``manage_guild`` →
+    ``Manage Server``); one the catalog lacks is shown in English the same way."""
+    return Listing([Phrase(f"permission.{name}", fallback=name.replace("_", " ").replace(
+        "guild", "server").title()) for name in names], ",")
 
 
-def _cooldown(error: app_commands.CommandOnCooldown) -> str:
-    return f"Slow down — try again in {max(1, math.ceil(error.retry_after))} s."
+def _cooldown(error: app_commands.CommandOnCooldown, voice: Voice) -> str:
+    return voice.say("error.cooldown", seconds=max(1, math.ceil(error.retry_after)))
 
 
-def _bot_missing(error: app_commands.BotMissingPermissions) -> str:
-    return (
-        f"I'm missing the {_permission_names(error.missing_permissions)} permission(s) here. "
-        "Ask a server admin to grant them to my role."
-    )
+def _bot_missing(error: app_commands.BotMissingPermissions, voice: Voice) -> str:
+    return voice.say("error.bot_missing",
+                     permissions=_permission_names(error.missing_permissions))
 
 
-def _member_missing(error: app_commands.MissingPermissions) -> str:
-    return (
-        f"You need the {_permission_names(error.missing_permissions)} permission(s) "
-        "to use this command."
-    )
+def _member_missing(error: app_commands.MissingPermissions, voice: Voice) -> str:
+    return voice.say("error.member_missing",
+                     permissions=_permission_names(error.missing_permissions))
 
 
-def _own_message(error: BaseException) -> str:
+def _own_message(error: BaseException, voice: Voice) -> str:
+    """A refusal's catalog message when it has a key (the ledger's errors carry one too);
+    its English text otherwise."""
+    key = getattr(error, "key", None)
+    if isinstance(key, str) and voice.texts.has(key):
+        try:
+            return voice.say(key, **dict(getattr(error, "params", None) or {}))
+        except (KeyError, IndexError, ValueError):
+            # A placeholder the raise did not fill: the member still gets the English words.
+            log.warning("Message %s could not be filled from %s", key, type(error).__name__,
+                        exc_info=True)
     return str(error)
 
 
-def _canned(text: str) -> Callable[[BaseException], str]:
-    return lambda _error: text
+def _canned(key: str) -> Callable[[BaseException, Voice], str]:
+    return lambda _error, voice: voice.say(key)
 
 
 @dataclass(frozen=True, slots=True)
 class ErrorRow:
-    """Exceptions of ``types`` are answered with ``reply(error)``."""
+    """Exceptions of ``types`` are answered with ``reply(error, voice)``."""
 
     types: tuple[type[BaseException], ...]
-    reply: Callable[[Any], str]
+    reply: Callable[[Any, Voice], str]
 
 
 #: Checked top to bottom; anything matching no row is unexpected (logged with a code).
@@ -106,10 +115,10 @@ ERROR_TABLE: tuple[ErrorRow, ...] = (
     ErrorRow((app_commands.MissingPermissions,), _member_missing),
     ErrorRow(
         (app_commands.MissingRole, app_commands.MissingAnyRole),
-        _canned("You don't have the role this command needs."),
+        _canned("error.missing_role"),
     ),
-    ErrorRow((app_commands.NoPrivateMessage,), _canned("This command only works in a server.")),
-    ErrorRow((app_commands.CheckFailure,), _canned("You can't use this command here.")),
+    ErrorRow((app_commands.NoPrivateMessage,), _canned("error.guild_only")),
+    ErrorRow((app_commands.CheckFailure,), _canned("error.check_failed")),
     # The member's client knows a different version of the command than this process does
     # (a sync is pending or just happened); option values then fail to convert too.
     ErrorRow(
@@ -133,12 +142,21 @@ def unwrap(error: BaseException) -> BaseException:
     return error
 
 
-def describe(error: BaseException) -> str | None:
+def describe(error: BaseException, voice: Voice) -> str | None:
     """The member-facing text from the table, or None when the error is unexpected."""
     for row in ERROR_TABLE:
         if isinstance(error, row.types):
-            return row.reply(error)
+            return row.reply(error, voice)
     return None
+
+
+def voice_for(interaction: discord.Interaction[Any]) -> Voice:
+    """The bot's catalog (read from disk only for a client without the bot's services, as
+    in the handler's own tests) in the member's language."""
+    texts = getattr(getattr(interaction.client, "services", None), "texts", None)
+    if not isinstance(texts, Catalog):
+        texts = load_catalog()
+    return Voice(texts, interaction.locale)
 
 
 def _where(interaction: discord.Interaction[Any]) -> str:
@@ -195,11 +213,12 @@ async def report_error(interaction: discord.Interaction[Any], error: BaseExcepti
     table, the same ephemeral answer; never raises."""
     try:
         cause = unwrap(error)
-        text = describe(cause)
+        voice = voice_for(interaction)
+        text = describe(cause, voice)
         if text is None:
             code = secrets.token_hex(3)
             log.exception("Unexpected error %s in %s", code, _where(interaction), exc_info=cause)
-            text = UNEXPECTED.format(code=code)
+            text = voice.say(UNEXPECTED, code=code)
         else:
             log.debug("Refused %s: %s", _where(interaction), type(cause).__name__)
         await _answer(interaction, text)

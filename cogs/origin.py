@@ -24,7 +24,7 @@ def member_role_ids(interaction: discord.Interaction[Any]) -> tuple[int, ...]:
 
 def origin_of(interaction: discord.Interaction[Any]) -> Origin:
     if interaction.guild_id is None or interaction.channel_id is None:
-        raise UserError(NOT_IN_A_GUILD)
+        raise UserError(NOT_IN_A_GUILD, key="refusal.not_in_a_guild")
     return Origin(
         guild_id=interaction.guild_id, channel_id=interaction.channel_id,
         user_id=interaction.user.id, role_ids=member_role_ids(interaction),

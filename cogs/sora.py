@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.app_commands import Choice
+from discord.app_commands import locale_str as _
 from discord.ext import commands
 
 from bot.config import DURATIONS
@@ -32,20 +33,21 @@ class SoraCog(commands.Cog):
         fit="If the start image has another shape: centre-crop it (default) or pad it",
     )
     @app_commands.choices(
-        duration=[Choice(name=f"{s} seconds", value=s) for s in DURATIONS],
+        duration=[Choice(name=_(f"{s} seconds", key="choice.seconds", count=s), value=s)
+                  for s in DURATIONS],
     )
     @app_commands.choices(
         aspect_ratio=[
-            Choice(name="16:9 landscape", value="16:9"),
-            Choice(name="9:16 portrait", value="9:16"),
+            Choice(name=_("16:9 landscape", key="choice.landscape"), value="16:9"),
+            Choice(name=_("9:16 portrait", key="choice.portrait"), value="9:16"),
         ],
         resolution=[
-            Choice(name="Standard", value="standard"),
-            Choice(name="High (costs more)", value="high"),
+            Choice(name=_("Standard", key="choice.standard"), value="standard"),
+            Choice(name=_("High (costs more)", key="choice.high"), value="high"),
         ],
         fit=[
-            Choice(name="Crop to fit (centre)", value="crop"),
-            Choice(name="Pad with black bars", value="pad"),
+            Choice(name=_("Crop to fit (centre)", key="choice.crop"), value="crop"),
+            Choice(name=_("Pad with black bars", key="choice.pad"), value="pad"),
         ],
     )
     async def sora(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.app_commands import Choice
+from discord.app_commands import locale_str as _
 from discord.ext import commands
 
 from bot.catalog.lineup import Offer
@@ -54,8 +55,8 @@ class VideoCog(commands.Cog):
     )
     @app_commands.choices(
         fit=[
-            Choice(name="Crop to fit (centre)", value="crop"),
-            Choice(name="Pad with black bars", value="pad"),
+            Choice(name=_("Crop to fit (centre)", key="choice.crop"), value="crop"),
+            Choice(name=_("Pad with black bars", key="choice.pad"), value="pad"),
         ],
     )
     async def video(
@@ -91,7 +92,7 @@ class VideoCog(commands.Cog):
             return found.id if found is not None else typed
         default = await launcher.default_for(guild_id)
         if default is None:
-            raise UserError(NO_MODEL)
+            raise UserError(NO_MODEL, key="refusal.no_model")
         return default.id
 
     async def _offer(self, interaction: discord.Interaction[SoraBot]) -> Offer | None:

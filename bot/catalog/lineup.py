@@ -23,6 +23,7 @@ from typing import Any
 from bot.catalog.options import OptionRefused, Scalar, echo, label, show
 from bot.catalog.video import Catalog, VideoModel
 from bot.errors import one_of
+from bot.i18n.catalog import Listing, Phrase
 
 #: The member's choices in /video, in the order a command shows them.
 SLOTS: tuple[str, ...] = ("duration", "aspect_ratio", "quality", "audio")
@@ -31,6 +32,11 @@ FLAT = "flat"
 #: The parameter blocks whose models default to the seed's grid axes.
 _SORA_AXES: tuple[str, ...] = ("resolution", "duration")
 _PREFERRED_RATIO = "16:9"
+
+
+def got(value: object) -> object:
+    """:func:`echo` for the catalog: `` (got 7)`` in the reader's language, or nothing."""
+    return Phrase("refusal.got", params={"value": show(value)}) if echo(value) else ""
 
 
 class LineupError(ValueError):
@@ -115,14 +121,21 @@ class Offer:
         for name, value in chosen.items():
             if name not in self.choices:
                 raise OptionRefused(
-                    f"{self.label} has no choice of {label(name).lower()}{echo(value)}."
+                    f"{self.label} has no choice of {label(name).lower()}{echo(value)}.",
+                    key="refusal.no_such_choice",
+                    params={"model": self.label, "option": label(name).lower(),
+                            "got": got(value)},
                 )
             offered = self.choices[name]
             if not _among(value, offered):
                 unit = " seconds" if name == "duration" else ""
                 raise OptionRefused(
                     f"{label(name)} for {self.label} must be "
-                    f"{one_of(tuple(show(v) for v in offered))}{unit}{echo(value)}."
+                    f"{one_of(tuple(show(v) for v in offered))}{unit}{echo(value)}.",
+                    key="refusal.option_value_seconds" if unit else "refusal.option_value",
+                    params={"option": Phrase(f"option.{name}", fallback=label(name)),
+                            "model": self.label, "got": got(value),
+                            "choices": Listing(tuple(show(v) for v in offered))},
                 )
             assert isinstance(value, str | int | float | bool)
             params[name] = value
@@ -140,7 +153,9 @@ class Offer:
         """Credits for exactly these option values (as :meth:`resolve` made them)."""
         key = self.grid_key(params)
         if key not in self.prices:
-            raise OptionRefused(f"{self.label} has no price for {key}; nothing was charged.")
+            raise OptionRefused(f"{self.label} has no price for {key}; nothing was charged.",
+                                key="refusal.no_price",
+                                params={"model": self.label, "variant": key})
         return self.prices[key]
 
     def price_range(self) -> tuple[int, int]:
@@ -184,7 +199,9 @@ class Lineup:
         if found is None:
             raise OptionRefused(
                 f"The video model “{model_id[:60]}” is not offered here. Choose one of "
-                f"{', '.join(self.offers)}."
+                f"{', '.join(self.offers)}.",
+                key="refusal.not_offered",
+                params={"model": model_id[:60], "models": ", ".join(self.offers)},
             )
         return found
 

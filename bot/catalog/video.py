@@ -131,11 +131,14 @@ class VideoModel(_Frozen):
         text = prompt.strip()
         length = utf16_len(text)
         if length < self.prompt_min:
-            raise OptionRefused("The prompt is empty. Describe the video you want.")
+            raise OptionRefused("The prompt is empty. Describe the video you want.",
+                                key="refusal.prompt_empty")
         if length > self.prompt_max:
             raise OptionRefused(
                 f"The prompt is too long for {self.id} ({length:,} characters, counting each "
-                f"emoji or rare symbol as two); the limit is {self.prompt_max:,}."
+                f"emoji or rare symbol as two); the limit is {self.prompt_max:,}.",
+                key="refusal.prompt_too_long_for",
+                params={"model": self.id, "length": length, "limit": self.prompt_max},
             )
         return text
 
@@ -184,7 +187,8 @@ class Catalog(_Frozen):
         key; for a member: a plain refusal)."""
         found = self.find(model_id)
         if found is None:
-            raise UnknownModel(f"There is no video model “{model_id}”.")
+            raise UnknownModel(f"There is no video model “{model_id}”.",
+                               key="refusal.unknown_model", params={"model": model_id})
         return found
 
     def families(self) -> dict[str, tuple[VideoModel, ...]]:

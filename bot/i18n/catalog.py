@@ -18,7 +18,7 @@ from __future__ import annotations
 import gettext
 import io
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +56,27 @@ class Entry:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """A message used as another message's placeholder (``5 minutes`` inside a cooldown
+    refusal), so it is rendered in the reader's language too; ``count`` makes it plural."""
+
+    key: str
+    count: int | None = None
+    params: Mapping[str, object] = field(default_factory=dict)
+    #: Shown when the catalog has no ``key`` (an option named by a model, not by the bot).
+    fallback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Items joined the reader's way: ``4, 8 or 12`` (``join="or"``), ``A, B and C``
+    (``"and"``) or ``A, B`` (``","``); items may be phrases."""
+
+    items: Sequence[object]
+    join: str = "or"
+
+
 @dataclass(slots=True)
 class Catalog:
     """Every language's messages, ready to render; built once at start-up by :func:`load`."""
@@ -86,8 +107,70 @@ class Catalog:
         words = self._for(locale).ngettext(key, key, count)
         return words.format_map({"count": count, **params})
 
+    def render(self, locale: object, key: str, params: Mapping[str, object]) -> str:
+        """:meth:`text` whose placeholders may be :class:`Phrase` or :class:`Listing` values,
+        rendered in the same language first (how a refusal's ``key`` and ``params`` are shown)."""
+        values = {name: self._value(locale, value) for name, value in params.items()}
+        entry = self.entries.get(FALLBACK, {}).get(key)
+        count = values.pop("count", None)
+        if entry is not None and entry.plural and isinstance(count, int):
+            return self.plural(locale, key, count, **values)
+        if count is not None:
+            values["count"] = count
+        return self.text(locale, key, **values)
+
+    def _value(self, locale: object, value: object) -> object:
+        if isinstance(value, Phrase):
+            if value.fallback is not None and not self.has(value.key):
+                return value.fallback
+            params = {n: self._value(locale, v) for n, v in value.params.items()}
+            if value.count is not None:
+                return self.plural(locale, value.key, value.count, **params)
+            return self.text(locale, value.key, **params)
+        if isinstance(value, Listing):
+            items = [str(self._value(locale, item)) for item in value.items]
+            if len(items) < 2 or value.join == ",":
+                return ", ".join(items)
+            return self.text(locale, f"common.list_{value.join}", items=", ".join(items[:-1]),
+                             last=items[-1])
+        return value
+
     def _for(self, locale: object) -> gettext.NullTranslations:
         return self._translations.get(language_of(locale)) or self._translations[FALLBACK]
+
+
+class Words(str):
+    """English text that also names its catalog message, for an interface that takes plain
+    text (``DiscordPort.answer``): a port that knows the reader's language shows ``key`` in
+    it, and anything else (a test's port, a log) sees the English it is."""
+
+    key: str
+    params: Mapping[str, object]
+
+    def __new__(cls, english: str, key: str, **params: object) -> Words:
+        words = super().__new__(cls, english)
+        words.key, words.params = key, params
+        return words
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """The catalog in one reader's language (a Discord locale): what a reply is written in."""
+
+    texts: Catalog
+    locale: object
+
+    def say(self, key: str, /, **params: object) -> str:
+        return self.texts.render(self.locale, key, params)
+
+    def count(self, key: str, count: int, /, **params: object) -> str:
+        return self.texts.render(self.locale, key, {**params, "count": count})
+
+    def words(self, text: str) -> str:
+        """``text`` in this language when it is :class:`Words`, else as it is."""
+        if isinstance(text, Words) and self.texts.has(text.key):
+            return self.texts.render(self.locale, text.key, text.params)
+        return text
 
 
 def _read(path: Path, language: str) -> PoCatalog:

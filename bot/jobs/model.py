@@ -58,6 +58,8 @@ class JobLimitReached(PolicyRefusal):
             "member_jobs" if scope == "member" else "guild_jobs",
             f"{who} {running} video{'s' if running != 1 else ''} in progress (the limit is "
             f"{limit}). Please wait for one to finish.",
+            key="refusal.jobs_member" if scope == "member" else "refusal.jobs_guild",
+            params={"count": running, "limit": limit},
         )
 
 

@@ -65,9 +65,11 @@ def check_inputs(offer: Offer, *, with_image: bool) -> None:
     if extra:
         raise OptionRefused(
             f"{offer.label} needs a reference {', '.join(extra)}, which this bot cannot send. "
-            "Choose another model; nothing was charged.")
+            "Choose another model; nothing was charged.", key="refusal.needs_reference",
+            params={"model": offer.label, "inputs": ", ".join(extra)})
     if needs_image(offer.model) and not with_image:
-        raise OptionRefused(f"{offer.label} needs a start image: attach one as start_image.")
+        raise OptionRefused(f"{offer.label} needs a start image: attach one as start_image.",
+                            key="refusal.needs_start_image", params={"model": offer.label})
 
 
 def startable(offers: Iterable[Offer]) -> tuple[Offer, ...]:

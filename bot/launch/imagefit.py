@@ -60,7 +60,7 @@ class FittedImage:
 def check_fit_mode(value: object) -> str:
     """The fit option, re-validated: a raw interaction can carry any value."""
     if type(value) is not str or value not in FIT_MODES:
-        raise InvalidRequest("fit must be crop or pad.")
+        raise InvalidRequest("fit must be crop or pad.", key="refusal.fit_choice")
     return value
 
 
@@ -144,7 +144,8 @@ def fit_start_image(decoded: DecodedImage, aspect_ratio: str, mode: str, *,
             holder.replace(holder.image.crop(crop_box(width, height, target)))
             if min(holder.image.size) < MIN_SIDE:
                 raise InvalidRequest(
-                    f"The start image is too narrow to crop to {aspect_ratio}; choose fit: pad."
+                    f"The start image is too narrow to crop to {aspect_ratio}; choose fit: pad.",
+                    key="refusal.too_narrow_to_crop", params={"ratio": aspect_ratio},
                 )
             notes.append(f"centre-cropped from {ratio_text(width, height)} to {aspect_ratio}")
         else:
@@ -152,7 +153,9 @@ def fit_start_image(decoded: DecodedImage, aspect_ratio: str, mode: str, *,
             if max(canvas) > MAX_SIDE:
                 raise InvalidRequest(
                     f"Padded to {aspect_ratio}, the start image would exceed {MAX_SIDE} pixels "
-                    "on a side; choose fit: crop or use a smaller image."
+                    "on a side; choose fit: crop or use a smaller image.",
+                    key="refusal.too_large_to_pad",
+                    params={"ratio": aspect_ratio, "side": MAX_SIDE},
                 )
             note = f"padded from {ratio_text(width, height)} to {aspect_ratio} (black bars)"
             if canvas[0] * canvas[1] > max_pixels:

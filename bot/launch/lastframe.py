@@ -40,17 +40,17 @@ class LastFrames:
                 await self._apiframe.download_to(result_url, path, max_bytes=self._max_bytes)
             except DownloadRefused as exc:
                 log.warning("extend: %s", exc)
-                raise UserError(VIDEO_REFUSED) from None
+                raise UserError(VIDEO_REFUSED, key="refusal.extend_video_refused") from None
             except ResponseTooLarge as exc:
                 log.info("extend: %s", exc)
-                raise UserError(VIDEO_TOO_LARGE) from None
+                raise UserError(VIDEO_TOO_LARGE, key="refusal.extend_video_too_large") from None
             except ApiframeError as exc:
                 log.info("extend: result download failed (%s)", type(exc).__name__)
-                raise UserError(VIDEO_GONE) from None
+                raise UserError(VIDEO_GONE, key="refusal.extend_video_gone") from None
             try:
                 frame = await asyncio.to_thread(read_last_frame, path)
             except NoFrame as exc:
                 log.info("extend: %s", exc)
-                raise UserError(NO_FRAME) from None
+                raise UserError(NO_FRAME, key="refusal.extend_no_frame") from None
             log.debug("extend: last frame found after decoding %d frame(s)", frame.decoded)
             return frame.png

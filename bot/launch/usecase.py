@@ -27,6 +27,7 @@ from bot.catalog.options import OptionRefused
 from bot.config import Settings
 from bot.db.database import Transaction
 from bot.errors import UserError
+from bot.i18n.catalog import Listing, Words
 from bot.jobs.acks import AckStore, OpenAck
 from bot.jobs.model import Job, JobLimitReached
 from bot.jobs.retired import RetiredModels
@@ -102,7 +103,7 @@ class Launcher:
         model = self._settings.lineup.sora
         if model is None:
             raise UserError("Sora is not offered on this bot any more. Use /video to choose "
-                            "one of the models it offers.")
+                            "one of the models it offers.", key="refusal.sora_not_offered")
         return model
 
     async def offers_for(self, guild_id: int) -> tuple[Offer, ...]:
@@ -141,9 +142,12 @@ class Launcher:
         why = ("has been retired by the video service" if request.model in retired
                else "is not available on this server")
         others = ", ".join(offer.label for offer in offers)
+        gone = "retired" if request.model in retired else "unavailable"
         raise OptionRefused(f"{label} {why}. " + (
             f"You can use {others} instead (/video)." if others
-            else "No other video model is available here right now."))
+            else "No other video model is available here right now."),
+            key=f"refusal.model_{gone}_{'use' if others else 'none'}",
+            params={"model": label, "others": Listing([o.label for o in offers], ",")})
 
     def held_model(self, held: PendingRequest) -> str:
         """The model of a held request (one held before models were named: /sora's)."""
@@ -174,7 +178,9 @@ class Launcher:
         fit = check_fit_mode(fit)
         request = self.request(origin, model, options)
         if (image is not None or image_url is not None) and not self.offer(model).takes_image:
-            raise OptionRefused(f"{self.offer(model).label} does not take a start image.")
+            raise OptionRefused(f"{self.offer(model).label} does not take a start image.",
+                                key="refusal.no_start_image_taken",
+                                params={"model": self.offer(model).label})
         # A model needing an input nobody gave would only fail after the charge.
         check_inputs(self.offer(model), with_image=image is not None or image_url is not None)
         if image is not None:
@@ -233,7 +239,7 @@ class Launcher:
                       actor: str) -> Job | None:
         """The member's Confirm of their preview: start it as they asked, once."""
         if await self._pending.decide(held.id, PendingStatus.STARTED, actor=actor) is None:
-            await port.answer(GONE)
+            await port.answer(Words(GONE, "approval.gone"))
             return None
         try:
             # The button's own public "thinking…" becomes the job's status message.
@@ -257,7 +263,7 @@ class Launcher:
         moderator's; who, where and which roles stay the requester's.
         """
         if await self._pending.decide(held.id, PendingStatus.STARTED, actor=actor) is None:
-            await port.answer(GONE)
+            await port.answer(Words(GONE, "approval.gone"))
             return None
         origin = replace(moderator, guild_id=held.guild_id, channel_id=held.channel_id,
                          user_id=held.user_id, role_ids=held.role_ids)
@@ -301,7 +307,7 @@ class Launcher:
         if kind is PendingKind.APPROVAL:
             audit_channel = (await self._audit.settings(request.guild_id)).channel_id
             if audit_channel is None:
-                raise UserError(NO_AUDIT_CHANNEL)
+                raise UserError(NO_AUDIT_CHANNEL, key="refusal.no_audit_channel")
         # Private: only the member sees the preview or the "awaiting approval" note.
         await port.acknowledge_privately()
         url, note = await rehost()
@@ -314,11 +320,12 @@ class Launcher:
         posted = await port.post_approval(audit_channel, held)
         if posted is None:
             await self._pending.decide(held.id, PendingStatus.CANCELLED, actor="bot")
-            raise UserError(AUDIT_UNREACHABLE)
+            raise UserError(AUDIT_UNREACHABLE, key="refusal.audit_unreachable")
         await self._pending.set_audit_message(held.id, posted)
-        await port.answer(
+        await port.answer(Words(
             f"This video costs {held.price} credits, so a moderator must approve it first. "
-            "You'll be told here when they decide; nothing is charged until then.")
+            "You'll be told here when they decide; nothing is charged until then.",
+            "approval.awaiting", price=held.price))
         return held
 
     async def _reserve(
@@ -355,18 +362,19 @@ class Launcher:
         except ValidationFailed as exc:
             log.warning("start image refused by Apiframe: %s", exc)
             raise ImageUploadFailed(
-                "The video service did not accept that image. Try a PNG or JPEG under 10 MB."
+                "The video service did not accept that image. Try a PNG or JPEG under 10 MB.",
+                key="refusal.image_upload_refused",
             ) from None
         except ProviderOutOfCredits:
             raise ImageUploadFailed(
                 "The bot's video provider account is out of credits; please tell the bot's "
-                "operator. Nothing was charged."
+                "operator. Nothing was charged.", key="refusal.provider_out_of_credits",
             ) from None
         except ApiframeError as exc:
             log.warning("start image upload failed: %s", exc)
             raise ImageUploadFailed(
                 "The start image could not be uploaded to the video service right now. Please "
-                "try again in a minute; nothing was charged."
+                "try again in a minute; nothing was charged.", key="refusal.image_upload_failed",
             ) from None
         return upload.url
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from bot.config import ASPECT_RATIOS, DURATIONS, RESOLUTIONS
 from bot.errors import UserError, one_of
+from bot.i18n.catalog import Listing, Phrase
 from bot.request import VideoOptions
 
 #: Apiframe's prompt limit. It counts UTF-16 code units (a JavaScript string's length), so an
@@ -46,6 +47,16 @@ _FORMATS: tuple[tuple[bytes, bytes | None, str, str, str], ...] = (
 
 class InvalidRequest(UserError):
     """A /sora option or attachment was refused; nothing has been charged."""
+
+
+#: The module's fixed refusals, by text, with their catalog keys.
+_KEYS = {NOT_AN_IMAGE: "refusal.image_not_image", DAMAGED_IMAGE: "refusal.image_damaged",
+         TOO_MANY_PIXELS: "refusal.image_too_large_at_most"}
+
+
+def _fixed(message: str) -> InvalidRequest:
+    return InvalidRequest(message, key=_KEYS[message],
+                          params={"side": MAX_SIDE} if message == TOO_MANY_PIXELS else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,23 +96,27 @@ def check_prompt(prompt: object, limit: int = PROMPT_MAX) -> str:
     Mentions like ``@everyone`` are allowed: they are only text here, and every message that
     echoes a prompt is sent with mentions disabled."""
     if not isinstance(prompt, str):
-        raise InvalidRequest("The prompt must be text.")
+        raise InvalidRequest("The prompt must be text.", key="refusal.prompt_not_text")
     text = prompt.strip()
     if not text:
-        raise InvalidRequest("The prompt is empty. Describe the video you want.")
+        raise InvalidRequest("The prompt is empty. Describe the video you want.",
+                             key="refusal.prompt_empty")
     if len(text) > limit:
         raise InvalidRequest(
-            f"The prompt is too long ({len(text):,} characters); the limit is {limit:,}."
+            f"The prompt is too long ({len(text):,} characters); the limit is {limit:,}.",
+            key="refusal.prompt_too_long", params={"length": len(text), "limit": limit},
         )
     try:
         units = _utf16_length(text)
     except UnicodeEncodeError:
         # A lone surrogate can arrive in JSON ("\ud800") but cannot be encoded for Apiframe.
-        raise InvalidRequest("The prompt contains characters that cannot be sent.") from None
+        raise InvalidRequest("The prompt contains characters that cannot be sent.",
+                             key="refusal.prompt_unsendable") from None
     if units > limit:
         raise InvalidRequest(
             f"The prompt is too long ({units:,} characters, counting each emoji or rare symbol "
-            f"as two); the limit is {limit:,}."
+            f"as two); the limit is {limit:,}.",
+            key="refusal.prompt_too_long_emoji", params={"length": units, "limit": limit},
         )
     return text
 
@@ -113,11 +128,17 @@ def parse_options(
     text = check_prompt(prompt)
     # ``type(...) is`` on purpose: True == 1 and 4.0 == 4 would otherwise slip through.
     if type(duration) is not int or duration not in DURATIONS:
-        raise InvalidRequest(f"Duration must be one of {one_of(DURATIONS)} seconds.")
+        raise InvalidRequest(f"Duration must be one of {one_of(DURATIONS)} seconds.",
+                             key="refusal.duration_choice",
+                             params={"choices": Listing(DURATIONS)})
     if type(aspect_ratio) is not str or aspect_ratio not in ASPECT_RATIOS:
-        raise InvalidRequest(f"Aspect ratio must be {one_of(ASPECT_RATIOS)}.")
+        raise InvalidRequest(f"Aspect ratio must be {one_of(ASPECT_RATIOS)}.",
+                             key="refusal.aspect_ratio_choice",
+                             params={"choices": Listing(ASPECT_RATIOS)})
     if type(resolution) is not str or resolution not in RESOLUTIONS:
-        raise InvalidRequest(f"Resolution must be {one_of(RESOLUTIONS)}.")
+        raise InvalidRequest(f"Resolution must be {one_of(RESOLUTIONS)}.",
+                             key="refusal.resolution_choice",
+                             params={"choices": Listing(RESOLUTIONS)})
     return VideoOptions.sora(text, duration, aspect_ratio, resolution)
 
 
@@ -130,11 +151,13 @@ def _megabytes(size: int, *, round_up: bool) -> str:
 
 def _check_size(size: int, max_bytes: int) -> None:
     if size <= 0:
-        raise InvalidRequest("The start image is empty.")
+        raise InvalidRequest("The start image is empty.", key="refusal.image_empty")
     if size > max_bytes:
+        shown = _megabytes(size, round_up=True)
+        limit = _megabytes(max_bytes, round_up=False)
         raise InvalidRequest(
-            f"The start image is too large ({_megabytes(size, round_up=True)}); "
-            f"the limit is {_megabytes(max_bytes, round_up=False)}."
+            f"The start image is too large ({shown}); the limit is {limit}.",
+            key="refusal.image_too_heavy", params={"size": shown, "limit": limit},
         )
 
 
@@ -148,7 +171,7 @@ def check_attachment_meta(size: int, content_type: str | None, max_bytes: int) -
     if content_type is not None:
         main = content_type.split(";", 1)[0].strip().lower()
         if not main.startswith("image/"):
-            raise InvalidRequest(NOT_AN_IMAGE)
+            raise _fixed(NOT_AN_IMAGE)
 
 
 def _sniff(data: bytes) -> tuple[str, str, str] | None:
@@ -162,30 +185,43 @@ def _check_dimensions(width: int, height: int) -> None:
     if width < MIN_SIDE or height < MIN_SIDE:
         raise InvalidRequest(
             f"The start image is too small ({width} × {height} pixels); "
-            f"it must be at least {MIN_SIDE} pixels on each side."
+            f"it must be at least {MIN_SIDE} pixels on each side.",
+            key="refusal.image_too_small",
+            params={"width": width, "height": height, "side": MIN_SIDE},
         )
     if width > MAX_SIDE or height > MAX_SIDE:
         raise InvalidRequest(
             f"The start image is too large ({width} × {height} pixels); "
-            f"it can be at most {MAX_SIDE} pixels on each side."
+            f"it can be at most {MAX_SIDE} pixels on each side.",
+            key="refusal.image_too_large_sides",
+            params={"width": width, "height": height, "side": MAX_SIDE},
         )
 
 
-def _pixels(count: int, *, round_up: bool) -> str:
+def _pixels(count: int, *, round_up: bool) -> Phrase:
     if count < 1_000_000:  # an operator may set a tiny budget; "0 megapixels" says nothing
-        return f"{count:,} pixels"
+        return Phrase("common.pixels", count)
     # Rounded away from the limit, like _megabytes.
     tenths = count * 10 / 1_000_000
     value = (math.ceil(tenths) if round_up else math.floor(tenths)) / 10
-    return f"{value:g} megapixels"
+    return Phrase("common.megapixels", params={"value": f"{value:g}"})
+
+
+def _english(phrase: Phrase) -> str:
+    """The English words of a pixel count, for the error's log text."""
+    if phrase.count is not None:
+        return f"{phrase.count:,} pixel{'' if phrase.count == 1 else 's'}"
+    return f"{phrase.params['value']} megapixels"
 
 
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
+        count, limit = _pixels(width * height, round_up=True), _pixels(max_pixels, round_up=False)
         raise InvalidRequest(
             f"The start image has too many pixels ({width} × {height}, "
-            f"{_pixels(width * height, round_up=True)}); the limit is "
-            f"{_pixels(max_pixels, round_up=False)}. Please use a smaller image."
+            f"{_english(count)}); the limit is {_english(limit)}. Please use a smaller image.",
+            key="refusal.image_too_many_pixels",
+            params={"width": width, "height": height, "count": count, "limit": limit},
         )
 
 
@@ -220,7 +256,7 @@ def _decode(data: bytes, pil_format: str, max_pixels: int) -> tuple[Image.Image,
     if pil_format == "WEBP":
         size = _webp_size(data)
         if size is None:
-            raise InvalidRequest(DAMAGED_IMAGE)
+            raise _fixed(DAMAGED_IMAGE)
         _check_header(*size, max_pixels)
     # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make the warning an error so
     # a bomb is refused, not decoded. (The filter change is process-wide but only ever makes
@@ -242,11 +278,11 @@ def _decode(data: bytes, pil_format: str, max_pixels: int) -> tuple[Image.Image,
         except InvalidRequest:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise InvalidRequest(TOO_MANY_PIXELS) from None
+            raise _fixed(TOO_MANY_PIXELS) from None
         except Exception:
             # Parsers of hostile input fail in many ways (OSError, SyntaxError, struct.error,
             # ValueError …); each means the same thing to the member.
-            raise InvalidRequest(DAMAGED_IMAGE) from None
+            raise _fixed(DAMAGED_IMAGE) from None
     return image, animated
 
 
@@ -259,7 +295,7 @@ def decode_start_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Decod
     _check_size(len(data), max_bytes)
     sniffed = _sniff(data)
     if sniffed is None:
-        raise InvalidRequest(NOT_AN_IMAGE)
+        raise _fixed(NOT_AN_IMAGE)
     pil_format, mime, extension = sniffed
     picture, animated = _decode(data, pil_format, max_pixels)
     # PNG's IHDR bit depth (byte 24): 16-bit samples are decoded to 8 bits, so the bytes

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from bot.config import MAX_AMOUNT as MAX_AMOUNT  # re-exported for the ledger's callers
 from bot.db.database import Row
+from bot.i18n.catalog import Phrase
 
 MAX_TEXT = 500
 _MAX_SNOWFLAKE = 2**63 - 1
@@ -27,7 +28,17 @@ class EntryKind(StrEnum):
 
 
 class LedgerError(Exception):
-    """A refused ledger operation; the message is fit to show to a Discord user."""
+    """A refused ledger operation; the message is fit to show to a Discord user.
+
+    Like :class:`bot.errors.UserError`, ``key`` and ``params`` name its words in the message
+    catalog, so the error handler shows them in the member's language; ``str(error)`` stays
+    English, for logs and the CLI."""
+
+    def __init__(self, message: str, *, key: str | None = None,
+                 params: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.params: dict[str, object] = dict(params or {})
 
 
 class InvalidAmount(LedgerError):
@@ -42,7 +53,9 @@ class InsufficientCredits(LedgerError):
     def __init__(self, *, balance: int, price: int) -> None:
         self.balance = balance
         self.price = price
-        super().__init__(f"This needs {price} credits but the server only has {balance}.")
+        super().__init__(f"This needs {price} credits but the server only has {balance}.",
+                         key="refusal.insufficient_credits",
+                         params={"price": price, "balance": balance})
 
 
 class BalanceLimitExceeded(LedgerError):
@@ -61,7 +74,11 @@ class BalanceLimitExceeded(LedgerError):
         )
         super().__init__(
             f"That would bring the balance to {requested} credits{in_use}, above the limit "
-            f"of {max_balance} (current balance: {balance})."
+            f"of {max_balance} (current balance: {balance}).",
+            key="refusal.balance_limit",
+            params={"requested": requested, "max_balance": max_balance, "balance": balance,
+                    "held": Phrase("refusal.balance_limit_held", params={"held": held})
+                    if held else ""},
         )
 
 
@@ -118,13 +135,17 @@ def check_amount(value: object, *, allow_zero: bool = False) -> int:
     # bool is an int subclass and Decimal/float/str look numeric: all are refused so a typo
     # in a command can never become a fractional or accidental charge.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidAmount("Amount must be a whole number of credits.")
+        raise InvalidAmount("Amount must be a whole number of credits.",
+                            key="refusal.amount_whole")
     if allow_zero and value < 0:
-        raise InvalidAmount("Amount must be a whole number of credits, zero or more.")
+        raise InvalidAmount("Amount must be a whole number of credits, zero or more.",
+                            key="refusal.amount_zero_or_more")
     if not allow_zero and value <= 0:
-        raise InvalidAmount("Amount must be a whole number of credits greater than zero.")
+        raise InvalidAmount("Amount must be a whole number of credits greater than zero.",
+                            key="refusal.amount_positive")
     if value > MAX_AMOUNT:
-        raise InvalidAmount(f"Amount must not exceed {MAX_AMOUNT} credits.")
+        raise InvalidAmount(f"Amount must not exceed {MAX_AMOUNT} credits.",
+                            key="refusal.amount_too_large", params={"max": MAX_AMOUNT})
     return int(value)
 
 

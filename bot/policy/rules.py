@@ -14,6 +14,7 @@ from typing import Protocol
 
 from bot.config import RESOLUTIONS
 from bot.errors import UserError, one_of
+from bot.i18n.catalog import Listing, Phrase
 
 #: The rule names a :class:`PolicyRefusal` can carry.
 RULES: tuple[str, ...] = (
@@ -139,6 +140,19 @@ def describe_seconds(seconds: int) -> str:
     return plural(seconds, "second")
 
 
+def seconds_phrase(seconds: int) -> Phrase:
+    """:func:`describe_seconds` for the catalog, in the reader's language."""
+    if seconds % 3600 == 0:
+        return Phrase("common.hours", seconds // 3600)
+    if seconds % 60 == 0:
+        return Phrase("common.minutes", seconds // 60)
+    return Phrase("common.seconds", seconds)
+
+
+def credits(count: int) -> Phrase:
+    return Phrase("common.credits", count)
+
+
 # -- the rules ------------------------------------------------------------------------------
 
 
@@ -204,12 +218,14 @@ def evaluate(
             "frozen",
             "The moderators have paused video generation on this server. You can try again "
             f"once they resume it. {NOTHING_CHARGED}",
+            key="refusal.frozen",
         )
     if policy.allowed_channel_ids and subject.channel_id not in policy.allowed_channel_ids:
         where = ", ".join(f"<#{c}>" for c in sorted(policy.allowed_channel_ids))
         raise PolicyRefusal(
             "channel",
             f"Videos can't be made in this channel. Try again in {where}. {NOTHING_CHARGED}",
+            key="refusal.channel", params={"channels": where},
         )
     if policy.allowed_role_ids and not policy.allowed_role_ids.intersection(subject.role_ids):
         roles = ", ".join(f"<@&{r}>" for r in sorted(policy.allowed_role_ids))
@@ -217,6 +233,7 @@ def evaluate(
             "role",
             f"On this server videos are for members with one of these roles: {roles}. "
             f"{NOTHING_CHARGED}",
+            key="refusal.role", params={"roles": roles},
         )
     _check_model(policy, subject, lineup)
     _check_variant(policy, subject, subject.model in lineup.sora)
@@ -231,7 +248,9 @@ def evaluate(
                 "cooldown",
                 f"This server has a cooldown of {describe_seconds(policy.cooldown_seconds)} "
                 f"between your videos. You can start another {when(ready)}. {NOTHING_CHARGED}",
-                retry_at=ready,
+                retry_at=ready, key="refusal.cooldown",
+                params={"cooldown": seconds_phrase(policy.cooldown_seconds),
+                        "ready": when(ready)},
             )
 
 
@@ -241,10 +260,13 @@ def _check_model(policy: GuildPolicy, subject: PolicySubject, lineup: ModelNames
     usable = allowed_models(policy, lineup)
     instead = (f"You can use {lineup.named(usable)} (/video)." if usable
                else "No video model is allowed here right now; ask the moderators.")
+    names = [label for model, label in lineup.labels.items() if model in usable]
     raise PolicyRefusal(
         "model",
         f"{lineup.label(subject.model)} is not allowed on this server. {instead} "
         f"{NOTHING_CHARGED}",
+        key="refusal.model_not_allowed" if names else "refusal.model_none_allowed",
+        params={"model": lineup.label(subject.model), "usable": Listing(names, "and")},
     )
 
 
@@ -253,16 +275,25 @@ def _check_variant(policy: GuildPolicy, subject: PolicySubject, sora: bool) -> N
                        duration=subject.duration):
         return
     limits, asked = [], []
+    said: list[object] = []
+    wanted: list[object] = []
     if sora and policy.max_resolution is not None:
         limits.append(f"{policy.max_resolution} resolution")
         asked.append(subject.resolution)
+        said.append(Phrase("refusal.variant_resolution",
+                           params={"resolution": policy.max_resolution}))
+        wanted.append(subject.resolution)
     if policy.max_duration is not None:
         limits.append(f"{policy.max_duration} seconds")
         asked.append(f"{subject.duration} seconds")
+        said.append(Phrase("common.seconds", policy.max_duration))
+        wanted.append(Phrase("common.seconds", subject.duration))
     raise PolicyRefusal(
         "variant",
         f"This server allows at most {' and '.join(limits)}; you asked for "
         f"{', '.join(asked)}. Try again with a smaller variant. {NOTHING_CHARGED}",
+        key="refusal.variant",
+        params={"limits": Listing(said, "and"), "asked": Listing(wanted, ",")},
     )
 
 
@@ -278,6 +309,8 @@ def _check_cap(
             f"This video costs {plural(price, 'credit')}, more than your {adjective} cap of "
             f"{plural(cap, 'credit')}. Try again with a shorter or standard-resolution video. "
             f"{NOTHING_CHARGED}",
+            key=f"refusal.cap_too_high_{adjective}",
+            params={"price": credits(price), "cap": credits(cap)},
         )
     left = cap - spent
     cheaper = f", or pick a cheaper video that fits the {left:,} left" if left > 0 else ""
@@ -286,7 +319,11 @@ def _check_cap(
         f"This video costs {plural(price, 'credit')} and you have spent {spent:,} of your "
         f"{adjective} cap of {plural(cap, 'credit')} {period}. You can try again "
         f"{when(resets)}{cheaper}. {NOTHING_CHARGED}",
-        retry_at=resets,
+        retry_at=resets, key=f"refusal.cap_spent_{adjective}",
+        params={"price": credits(price), "spent": spent, "cap": credits(cap),
+                "when": when(resets),
+                "cheaper": Phrase("refusal.cap_cheaper", params={"left": left})
+                if left > 0 else ""},
     )
 
 
@@ -295,10 +332,13 @@ def validate_variant_limits(
 ) -> None:
     """``durations``: the lengths a maximum may be (the schema holds them to Sora's)."""
     if max_resolution is not None and max_resolution not in RESOLUTIONS:
-        raise InvalidPolicy("The maximum resolution must be standard or high.")
+        raise InvalidPolicy("The maximum resolution must be standard or high.",
+                            key="refusal.max_resolution_choice")
     if max_duration is not None and (
         isinstance(max_duration, bool) or max_duration not in durations
     ):
         raise InvalidPolicy(
-            f"The maximum duration must be one of {one_of(tuple(sorted(durations)))} seconds."
+            f"The maximum duration must be one of {one_of(tuple(sorted(durations)))} seconds.",
+            key="refusal.max_duration_choice",
+            params={"choices": Listing(tuple(sorted(durations)))},
         )

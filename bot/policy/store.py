@@ -19,6 +19,7 @@ from typing import Protocol, TypeGuard
 from bot.clock import Clock, to_db_time
 from bot.config import DURATIONS, Settings
 from bot.db.database import Database, Dialect, Params, Row, Transaction
+from bot.i18n.catalog import Listing, Phrase
 from bot.policy.rules import (
     GuildPolicy,
     InvalidPolicy,
@@ -244,11 +245,14 @@ class PolicyStore:
 
     def _validate(self, name: str, value: object) -> object:
         label = _LABELS[name]
+        rule = Phrase(f"policy.{name}", fallback=label)
         if name == "cooldown_seconds":
             value = 0 if value is None else value
             if not _whole(value) or not 0 <= value <= MAX_COOLDOWN_SECONDS:
                 raise InvalidPolicy(f"{label} must be a whole number of seconds from 0 to "
-                                    f"{MAX_COOLDOWN_SECONDS:,} (a week).")
+                                    f"{MAX_COOLDOWN_SECONDS:,} (a week).",
+                                    key="refusal.policy_seconds",
+                                    params={"rule": rule, "top": MAX_COOLDOWN_SECONDS})
             return value
         if value is None or name in ("max_resolution", "max_duration"):
             return value  # variant limits are checked together by validate_variant_limits
@@ -256,7 +260,8 @@ class PolicyStore:
             top = self._settings.ledger.max_balance
             if not _whole(value) or not 0 <= value <= top:
                 raise InvalidPolicy(f"{label} must be a whole number of credits from 0 to "
-                                    f"{top:,}, or cleared.")
+                                    f"{top:,}, or cleared.", key="refusal.policy_credits",
+                                    params={"rule": rule, "top": top})
             return value
         bounds = {
             "daily_cap": self._settings.ledger.max_balance,
@@ -267,7 +272,8 @@ class PolicyStore:
         top = bounds[name]
         if not _whole(value) or not 1 <= value <= top:
             raise InvalidPolicy(f"{label} must be a whole number from 1 to {top:,}, "
-                                "or cleared.")
+                                "or cleared.", key="refusal.policy_number",
+                                params={"rule": rule, "top": top})
         return value
 
     async def set_roles(
@@ -289,9 +295,11 @@ class PolicyStore:
     ) -> GuildPolicy:
         wanted = sorted(set(ids))
         if any(not _whole(i) or i <= 0 for i in wanted):
-            raise InvalidPolicy("Roles and channels must be given as Discord ids.")
+            raise InvalidPolicy("Roles and channels must be given as Discord ids.",
+                                key="refusal.policy_ids")
         if len(wanted) > MAX_LISTED:
-            raise InvalidPolicy(f"At most {MAX_LISTED} roles or channels can be listed.")
+            raise InvalidPolicy(f"At most {MAX_LISTED} roles or channels can be listed.",
+                                key="refusal.policy_too_many", params={"max": MAX_LISTED})
         async with self._db.transaction() as tx:
             await self._touch(tx, guild_id, actor)
             # Table and column names are the two literal pairs passed by this class.
@@ -311,7 +319,9 @@ class PolicyStore:
         wanted = None if models is None else self._enabled(set(models))
         if wanted is not None and not wanted:
             raise InvalidPolicy("Allow at least one model, or allow every model again. "
-                                f"This bot offers {self._offered()}.")
+                                f"This bot offers {self._offered()}.",
+                                key="refusal.policy_no_model",
+                                params={"offered": self._offered()})
         stored = None if wanted is None else ",".join(wanted)
         async with self._db.transaction() as tx:
             await self._touch(tx, guild_id, actor)
@@ -341,7 +351,11 @@ class PolicyStore:
                 if allowed is not None and model not in allowed:
                     raise InvalidPolicy(
                         f"{self._names.label(model)} is not allowed on this server, so it "
-                        f"cannot be its default. Allowed: {self._names.named(allowed)}.")
+                        f"cannot be its default. Allowed: {self._names.named(allowed)}.",
+                        key="refusal.policy_default_not_allowed",
+                        params={"model": self._names.label(model), "allowed": Listing(
+                            [label for m, label in self._names.labels.items() if m in allowed],
+                            "and")})
             await self._touch(tx, guild_id, actor)
             await tx.execute("UPDATE guild_policies SET default_model = ? WHERE guild_id = ?",
                              (model, guild_id))
@@ -353,7 +367,10 @@ class PolicyStore:
                           if not isinstance(m, str) or m not in self._names.labels), key=str)
         if unknown:
             raise InvalidPolicy(f"“{str(unknown[0])[:60]}” is not a model this bot offers. "
-                                f"Choose among {self._offered()}.")
+                                f"Choose among {self._offered()}.",
+                                key="refusal.policy_unknown_model",
+                                params={"model": str(unknown[0])[:60],
+                                        "offered": self._offered()})
         return tuple(m for m in self._names.labels if m in models)
 
     def _offered(self) -> str:

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from bot.i18n.catalog import load
 from bot.jobs.model import JobState
 from bot.ledger.export import render_csv
-from cogs.budget_views import NOT_YOURS, PAGE_SIZE
+from cogs.budget_views import PAGE_SIZE
 from tests.fakes.discord import StoredMessage
 from tests.fakes.discord_models import FakeChannel
 from tests.fakes.discord_payloads import role_object
@@ -176,7 +177,7 @@ async def test_history_pages_newest_first_and_only_the_invoker_can_page(
     before = page.embeds[0]["description"]
     stranger = await press(h, STRANGER, page, "Next")
     refusal = await h.reply(stranger, ephemeral=True)
-    assert refusal.content == NOT_YOURS
+    assert refusal.content == load().text("en-US", "budget.not_yours")
     assert page.embeds[0]["description"] == before
 
     await press(h, MODERATOR, page, "Next")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.catalog.video import Catalog
+from bot.i18n.catalog import Voice, load
 from bot.policy.rules import GuildPolicy, MemberSpending
 from cogs.credits import credits_embed
 from tests.fakes.discord import StoredMessage
@@ -19,8 +20,10 @@ SORA_GRID = ("standard 4 s 12 · 8 s 24 · 10 s 30 · 12 s 36 · 15 s 45 | "
 OTHER = 2_000_000_000_000_000_009
 
 
-async def credits(h: SoraHarness, user_id: int = MEMBER) -> StoredMessage:
-    iid, _token = await h.discord.send_slash_command(h.guild, user_id, "credits")
+async def credits(h: SoraHarness, user_id: int = MEMBER, locale: str = "en-US"
+                  ) -> StoredMessage:
+    iid, _token = await h.discord.send_slash_command(h.guild, user_id, "credits",
+                                                     locale=locale)
     return await h.reply(iid, ephemeral=True)
 
 
@@ -87,7 +90,8 @@ def test_many_models_stay_within_discords_embed_limits() -> None:
         video={"enabled": ids, "default": ids[0],
                "models": {i: {"price_by": [], "label": f"{i} " + "x" * 30} for i in ids}},
         pricing={i: {"flat": 5} for i in ids})
-    embed = credits_embed(balance=10, spending=MemberSpending(0, 0, 0), policy=GuildPolicy(1),
+    embed = credits_embed(Voice(load(), "en-US"), balance=10,
+                          spending=MemberSpending(0, 0, 0), policy=GuildPolicy(1),
                           jobs=[], offers=list(settings.lineup.offers.values()),
                           now=datetime(2026, 12, 1, tzinfo=UTC))
     assert len(ids) > 25
@@ -96,3 +100,24 @@ def test_many_models_stay_within_discords_embed_limits() -> None:
     shown = sum(1 for f in embed.fields if str(f.name).endswith("(credits)"))
     assert note.name == "More models"
     assert note.value == f"…and {len(ids) - shown} more; /video shows each one's price."
+
+
+async def test_credits_answers_in_the_members_language(start: Starter) -> None:
+    h = await start(**config_sections())
+    await h.services.rules.update(h.guild.id, actor="test", daily_cap=100, max_duration=8)
+    await h.services.rules.set_frozen(h.guild.id, True, actor="test")
+    answer = await credits(h, locale="fr")
+    (embed,) = answer.embeds
+    shown = fields(answer)
+    assert embed["title"] == "Crédits vidéo"
+    assert embed["description"] == "Les dépenses sont **gelées** par les modérateurs en ce moment."
+    assert shown["Solde du serveur"] == str(STARTING_CREDITS)
+    assert shown["Dépensé aujourd'hui (UTC)"] == "0 sur 100 (reste 100)"
+    assert shown["Dépensé cette semaine"] == "0 (sans plafond)"
+    assert shown["Tes vidéos en cours"] == "aucune"
+    assert shown["Kling 2.6 (crédits)"] == (
+        "5 s muet 20 · avec son 30 | 10 s muet – · avec son –")
+    # The same member in German a moment later: the language follows each interaction.
+    german = fields(await credits(h, locale="de"))
+    assert german["Kling 2.6 (Credits)"] == (
+        "5 s ohne Ton 20 · mit Ton 30 | 10 s ohne Ton – · mit Ton –")

@@ -21,6 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserError
+from bot.i18n.catalog import load as load_catalog
 from bot.jobs.model import JobLimitReached
 from bot.launch.validation import check_prompt, parse_options
 from bot.ledger.types import InsufficientCredits, NotReserved
@@ -29,6 +30,7 @@ from tests.fakes.discord import FakeDiscord, FakeGuild
 from tests.fakes.discord_harness import connected_client
 from tests.fakes.discord_models import RecordedRequest
 
+STALE = load_catalog().text("en-US", STALE_COMMAND)
 USER_ID = 2_222_222_222_222_222_222
 EPHEMERAL = 64
 CALLBACK = "/interactions/{interaction_id}/{interaction_token}/callback"
@@ -223,11 +225,11 @@ async def test_group_invoked_without_subcommand_is_a_stale_command(h: Harness) -
         await interaction.response.send_message("0")
 
     h.bot.tree.add_command(group)
-    assert h.callback_answer(await h.invoke("credits"))["content"] == STALE_COMMAND
+    assert h.callback_answer(await h.invoke("credits"))["content"] == STALE
 
 
 async def test_unknown_command_is_a_stale_command(h: Harness) -> None:
-    assert h.callback_answer(await h.invoke("removed-yesterday"))["content"] == STALE_COMMAND
+    assert h.callback_answer(await h.invoke("removed-yesterday"))["content"] == STALE
 
 
 async def test_option_that_cannot_be_converted_is_a_stale_command(h: Harness) -> None:
@@ -237,7 +239,7 @@ async def test_option_that_cannot_be_converted_is_a_stale_command(h: Harness) ->
 
     # A user option without its resolved member: what an outdated command shape produces.
     options = [{"name": "member", "type": 6, "value": "123456789012345678"}]
-    assert h.callback_answer(await h.invoke("gift", options=options))["content"] == STALE_COMMAND
+    assert h.callback_answer(await h.invoke("gift", options=options))["content"] == STALE
 
 
 class PromptTransformer(app_commands.Transformer):
@@ -467,3 +469,39 @@ async def test_extension_installs_and_unloading_restores_the_default() -> None:
     await client.unload_extension("cogs.errors")
     assert client.tree.on_error == default
     await client.close()
+
+
+# -- languages -------------------------------------------------------------------------------
+
+
+async def test_a_keyed_refusal_and_a_canned_answer_follow_the_members_locale(h: Harness) -> None:
+    @h.command("keyed")
+    async def keyed(interaction: discord.Interaction) -> None:
+        raise UserError("This needs 45 credits but the server only has 30.",
+                        key="refusal.insufficient_credits", params={"price": 45, "balance": 30})
+
+    @h.command("admin2")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def admin2(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("should not run")
+
+    german = h.callback_answer(await h.invoke("keyed", locale="de"))
+    assert german["content"] == "Das braucht 45 Credits, aber der Server hat nur 30."
+    english = h.callback_answer(await h.invoke("keyed", locale="en-GB"))
+    assert english["content"] == "This needs 45 credits but the server only has 30."
+    french = h.callback_answer(await h.invoke("admin2", locale="fr"))
+    assert french["content"] == ("Il te faut la ou les permissions Gérer le serveur pour "
+                                 "utiliser cette commande.")
+
+
+async def test_a_key_whose_placeholders_were_not_given_falls_back_to_english(
+        h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    @h.command("half")
+    async def half(interaction: discord.Interaction) -> None:
+        raise UserError("This needs 45 credits.", key="refusal.insufficient_credits",
+                        params={"price": 45})
+
+    with caplog.at_level(logging.WARNING, logger="cogs.errors"):
+        data = h.callback_answer(await h.invoke("half", locale="es-ES"))
+    assert data["content"] == "This needs 45 credits."
+    assert "refusal.insufficient_credits could not be filled" in caplog.text

@@ -29,7 +29,8 @@ class InteractionContext(TypedDict, total=False):
 
     ``permissions``/``app_permissions`` default to what the member/bot has in the channel,
     ``attachment_size_limit`` to 10 MiB, ``channel_id`` to the guild's default channel.
-    ``age`` back-dates the interaction's snowflake by that many seconds.
+    ``locale`` is the member's client language, ``guild_locale`` the server's (both en-US
+    unless given). ``age`` back-dates the interaction's snowflake by that many seconds.
     """
 
     channel_id: int
@@ -37,6 +38,7 @@ class InteractionContext(TypedDict, total=False):
     app_permissions: int
     attachment_size_limit: int
     locale: str
+    guild_locale: str
     age: float
 
 
@@ -201,6 +203,7 @@ class InteractionSender(DiscordState):
         attachment_size_limit: int = DEFAULT_FILE_LIMIT,
         message: dict[str, Any] | None = None,
         locale: str = "en-US",
+        guild_locale: str = "en-US",
         age: float = 0.0,
     ) -> tuple[int, str]:
         if user_id not in guild.members:
@@ -223,6 +226,10 @@ class InteractionSender(DiscordState):
             attachment_size_limit=attachment_size_limit,
             locale=locale,
         )
+        # The server's community language, as Discord sends it with every guild interaction
+        # (``guild_locale``, and the partial guild's ``locale``).
+        payload["guild_locale"] = guild_locale
+        payload["guild"]["locale"] = guild_locale
         payload["data"] = data
         payload["entitlements"] = self.entitlement_objects(user_id, guild.id)
         if message is not None:
