@@ -162,6 +162,10 @@ async def main(count: int, rounds: int) -> None:
         p50, p99 = figures[name]
         print(f"{label:<36} {p50 * 1000:>5.0f} ms {p99 * 1000:>5.0f} ms "
               f"{p99 / figures['bare'][1]:>11.2f}x")
+    # Each round's bare and real bots ran back to back: their ratio, round by round.
+    ratios = sorted(pct(r, .99) / pct(b, .99) for b, r in zip(bare, real, strict=True))
+    print(f"p99 ratio round by round: median {statistics.median(ratios):.2f}x, "
+          f"range {ratios[0]:.2f}-{ratios[-1]:.2f}x")
 
 
 if __name__ == "__main__":
