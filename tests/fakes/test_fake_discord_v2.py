@@ -155,3 +155,24 @@ async def test_the_v2_flag_stays_and_keeps_refusing_content(
     status, body = await patch(http, fake, guild, legacy["id"], {**card(text("new")),
                                                                  "embeds": []})
     assert status == 200 and body["flags"] & V2 and body["embeds"] == []
+
+
+def test_component_unions_still_refuse_what_discord_refuses() -> None:
+    """The contract's unions told apart by ``type`` are checked branch by branch (fast), with
+    the same verdicts: a valid card passes, an unknown type or a broken member does not."""
+    from tests.fakes.discord_validation import IS_COMPONENTS_V2, OpenApiContract
+
+    contract = OpenApiContract.load()
+
+    def card(*inner: dict[str, object]) -> dict[str, object]:
+        return {"flags": IS_COMPONENTS_V2,
+                "components": [{"type": 17, "components": list(inner)}]}
+
+    text = {"type": 10, "content": "hello"}
+    row = {"type": 1, "components": [{"type": 2, "style": 2, "label": "Go", "custom_id": "x"}]}
+    assert contract.request_problems("create_message", card(text, row)) == []
+    assert contract.request_problems("create_message", card({"type": 99, "content": "?"}))
+    assert contract.request_problems("create_message", card({"type": 10}))  # no content
+    broken_row = {"type": 1, "components": [{"type": 2, "style": "big", "label": "Go",
+                                             "custom_id": "x"}]}
+    assert contract.request_problems("create_message", card(text, broken_row))  # bad style
