@@ -273,6 +273,11 @@ def failure_plain(
     return f"{reason} {refunded_text(job, words)} ({words('card.job', job_id=job.id)})"
 
 
+def permission_hint(words: Words, channel_id: int) -> str:
+    """How a server admin lets the bot post in ``channel_id`` (said in a direct message)."""
+    return words("card.dm.permission_hint", channel=f"<#{channel_id}>")
+
+
 def retired_card(words: Words, *, failed: bool) -> Card:
     """What an old V2 progress card says once the outcome went out as a new message."""
     key = "card.status.failed" if failed else "card.status.done"

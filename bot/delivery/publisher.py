@@ -231,8 +231,10 @@ class JobPublisher(Routes):
         return discord.File(video, filename=result_filename(job))
 
     async def _dm_result(self, job: Job) -> Delivered:
-        text = (f"Your video is ready: {self._link_text(job, None)}\n\n"
-                f"{render.permission_hint(job.channel_id)}")
+        # In the guild's language, as the card it replaces would have been.
+        words = await self.words(job)
+        text = (f"{words('card.dm.ready', link=self._link_text(job, None))}\n\n"
+                f"{cards.permission_hint(words, job.channel_id)}")
         message_id = await self._send_dm(job, text, purpose="d")
         if message_id is None:
             return Delivered("undeliverable", None)
@@ -289,7 +291,8 @@ class JobPublisher(Routes):
                                          purpose="f", view=card)
         except CannotPost:
             plain = text or cards.failure_plain(job, words, offer, usable=usable, note=note)
-            hint = render.permission_hint(job.channel_id)
+            hint = (render.permission_hint(job.channel_id) if legacy
+                    else cards.permission_hint(words, job.channel_id))
             if await self._send_dm(job, f"{plain}\n\n{hint}", purpose="f") is None:
                 log.error("job %s: failure notice could not be delivered anywhere", job.id)
             return

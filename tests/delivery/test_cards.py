@@ -187,3 +187,23 @@ async def test_details_and_refusals_answer_in_the_clicking_members_language(
     # language; its English words stay for the log.
     refused = await click(h, message, "delete", job.id, user_id=STRANGER, locale="fr")
     assert (await h.reply(refused)).content.startswith(("Only the member", "Seul le membre"))
+
+
+async def test_a_result_sent_by_direct_message_speaks_the_guilds_language(
+    start: Starter,
+) -> None:
+    """The channel refuses the bot and the token has expired: the video's link goes to the
+    requester privately, in the server's language, with what an admin should change."""
+    h = await start()
+    await set_guild_locale(h, "de")
+    h.apiframe.script_next_job(queued_s=1, processing_s=4)
+    job = await h.created_job(await h.send_sora("ein Reiher"))
+    h.discord.advance(15 * 60 + 1)
+    h.discord.deny_channel_permission(h.guild.channel_id, "SEND_MESSAGES")
+
+    job = await h.run_until(job.id, JobState.DELIVERED)
+
+    assert job.delivery_mode == "dm"
+    [dm] = h.discord.dm_messages(MEMBER)
+    assert dm.content.startswith("Dein Video ist fertig: ")
+    assert f"Ich kann in <#{h.guild.channel_id}> nicht posten." in dm.content
