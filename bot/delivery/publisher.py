@@ -157,25 +157,9 @@ class JobPublisher(Routes):
             job, words, offer, video=result_filename(job) if video is not None else None,
             link=self._link_text(job, note) if video is None else None, extend=extend,
         )
-        webhook = self._webhook(job)
-        if webhook is not None and job.status_message_id is not None:
-            try:
-                edited = await webhook.edit_message(
-                    job.status_message_id, view=card,
-                    attachments=[self._file(job, video)] if video is not None else [],
-                    allowed_mentions=discord.AllowedMentions.none(),
-                )
-            except discord.HTTPException as exc:
-                if too_large(exc) or transient(exc):
-                    raise
-                log.info("job %s: original response not editable (%s %s); posting in the"
-                         " channel", job.id, exc.status, exc.code)
-            else:
-                return edited.id
-        else:
-            shown = await self._status_shows(job, lambda m: self._shows_result(job, m))
-            if shown is not None:
-                return shown
+        shown = await self._result_in_status(job, video, view=card)
+        if shown is not None:
+            return shown
         files = [self._file(job, video)] if video is not None else []
         # The card's "requested by" mention is the one ping (requester_only).
         message_id = await self._send_channel(job, content=None, embed=None, files=files,
@@ -192,25 +176,10 @@ class JobPublisher(Routes):
         embed = render.result_embed(job, offer)
         text = note if video is not None else self._link_text(job, note)
         buttons = ResultButtons(job.id, extend=extend)
-        webhook = self._webhook(job)
-        if webhook is not None and job.status_message_id is not None:
-            try:
-                edited = await webhook.edit_message(
-                    job.status_message_id, content=text, embed=embed,
-                    attachments=[self._file(job, video)] if video is not None else [],
-                    allowed_mentions=discord.AllowedMentions.none(), view=buttons,
-                )
-            except discord.HTTPException as exc:
-                if too_large(exc) or transient(exc):
-                    raise
-                log.info("job %s: original response not editable (%s %s); posting in the"
-                         " channel", job.id, exc.status, exc.code)
-            else:
-                return edited.id
-        else:
-            shown = await self._status_shows(job, lambda m: self._shows_result(job, m))
-            if shown is not None:
-                return shown
+        shown = await self._result_in_status(job, video, content=text, embed=embed,
+                                             view=buttons)
+        if shown is not None:
+            return shown
         ready = f"<@{job.user_id}> your video is ready."
         content = ready if text is None else f"{ready}\n{text}"
         files = [self._file(job, video)] if video is not None else []
@@ -219,6 +188,29 @@ class JobPublisher(Routes):
         )
         await self._retire_status(job, failed=False)
         return message_id
+
+    async def _result_in_status(self, job: Job, video: Path | None, **shown: Any) -> int | None:
+        """The status message turned into the result (``shown``: its card, or the embed form
+        of older jobs); its id, or None when the result must be posted in the channel.
+
+        With the interaction token still valid the status message is edited; without it, an
+        earlier run may already have edited it (its id is then the result's)."""
+        webhook = self._webhook(job)
+        if webhook is None or job.status_message_id is None:
+            return await self._status_shows(job, lambda m: self._shows_result(job, m))
+        try:
+            edited = await webhook.edit_message(
+                job.status_message_id,
+                attachments=[self._file(job, video)] if video is not None else [],
+                allowed_mentions=discord.AllowedMentions.none(), **shown,
+            )
+        except discord.HTTPException as exc:
+            if too_large(exc) or transient(exc):
+                raise
+            log.info("job %s: original response not editable (%s %s); posting in the"
+                     " channel", job.id, exc.status, exc.code)
+            return None
+        return edited.id
 
     @staticmethod
     def _link_text(job: Job, note: str | None) -> str:
