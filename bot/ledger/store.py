@@ -201,23 +201,8 @@ class Ledger:
         tx: Transaction | None = None,
     ) -> JournalEntry:
         """Add credits; refused if balance + held credits would exceed ``max_balance``."""
-        guild, value = check_guild_id(guild_id), check_amount(amount)
-        who, why = required_text(actor, "Actor"), optional_text(reason, "Reason")
-        async with self._scope(tx) as tx:
-            await self._ensure_guild(tx, guild)
-            # BEGIN IMMEDIATE holds the write lock, so neither read below can go stale.
-            await check_limit(tx, guild, await self._current(tx, guild), value, self._max,
-                              self._held_jobs)
-            row = await tx.fetchone(
-                "UPDATE guild_balances SET balance = balance + ?, updated_at = ?"
-                " WHERE guild_id = ? RETURNING balance",
-                (value, self._now(), guild),
-            )
-            assert row is not None
-            return await self._journal(
-                tx, guild, EntryKind.GRANT, value, int(row["balance"]),
-                actor=who, reason=why, job_id=None,
-            )
+        return await self._credit(EntryKind.GRANT, guild_id, amount, actor=actor,
+                                  reason=reason, tx=tx)
 
     async def deduct(
         self,
@@ -275,17 +260,25 @@ class Ledger:
     ) -> JournalEntry:
         """Credit a purchased pack inside ``tx`` (the caller keys it by its entitlement);
         refused like a grant past ``max_balance``."""
+        return await self._credit(EntryKind.PACK, guild_id, amount, actor=actor,
+                                  reason=reason, tx=tx)
+
+    async def _credit(
+        self, kind: EntryKind, guild_id: int, amount: int, *, actor: str,
+        reason: str | None, tx: Transaction | None,
+    ) -> JournalEntry:
         guild, value = check_guild_id(guild_id), check_amount(amount)
         who, why = required_text(actor, "Actor"), optional_text(reason, "Reason")
         async with self._scope(tx) as tx:
             await self._ensure_guild(tx, guild)
+            # BEGIN IMMEDIATE holds the write lock, so neither read below can go stale.
             await check_limit(tx, guild, await self._current(tx, guild), value, self._max,
                               self._held_jobs)
             row = await tx.fetchone(
                 "UPDATE guild_balances SET balance = balance + ?, updated_at = ?"
                 " WHERE guild_id = ? RETURNING balance", (value, self._now(), guild))
             assert row is not None
-            return await self._journal(tx, guild, EntryKind.PACK, value, int(row["balance"]),
+            return await self._journal(tx, guild, kind, value, int(row["balance"]),
                                        actor=who, reason=why, job_id=None)
 
     async def take_back(
