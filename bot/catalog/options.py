@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from bot.errors import UserError, one_of
+from bot.i18n.catalog import Listing, Phrase, Words
 
 Scalar = str | int | float | bool
 #: How many values of a range a member could be offered as a list (Discord's choice limit).
@@ -72,6 +73,11 @@ class _Option(BaseModel):
     def _unit(self) -> str:
         return f" {self.unit}" if self.unit else ""
 
+    def _unit_words(self) -> object:
+        """The unit after a refusal's values, in the reader's language (the catalog's only
+        unit is seconds); its English keeps the leading space, as :meth:`_unit` does."""
+        return Phrase("problem.unit_seconds") if self.unit == "seconds" else self._unit()
+
     def finite_values(self) -> tuple[Scalar, ...] | None:
         """Every accepted value, when they are few enough to list (for menus); else None."""
         return None
@@ -100,7 +106,9 @@ class ChoiceOption(_Option):
     def problem(self, value: object) -> str | None:
         if self.accepts(value):
             return None
-        return f"must be {one_of(tuple(show(v) for v in self.values))}{self._unit()}"
+        english = f"must be {one_of(tuple(show(v) for v in self.values))}{self._unit()}"
+        return Words(english, "problem.one_of",
+                     values=Listing([show(v) for v in self.values]), unit=self._unit_words())
 
 
 class RangeOption(_Option):
@@ -119,14 +127,23 @@ class RangeOption(_Option):
 
     def _wanted(self) -> str:
         what = "a whole number" if self.integer else "a number"
+        kind = "whole" if self.integer else "number"
         low, high = self.minimum, self.maximum
+        params: dict[str, object] = {}
         if low is not None and high is not None:
             what += f" from {show_number(low)} to {show_number(high)}"
+            kind += "_between"
+            params = {"low": show_number(low), "high": show_number(high)}
         elif low is not None:
             what += f" of at least {show_number(low)}"
+            kind += "_at_least"
+            params = {"low": show_number(low)}
         elif high is not None:
             what += f" of at most {show_number(high)}"
-        return f"must be {what}{self._unit()}"
+            kind += "_at_most"
+            params = {"high": show_number(high)}
+        return Words(f"must be {what}{self._unit()}", f"problem.{kind}", **params,
+                     unit=self._unit_words())
 
     def problem(self, value: object) -> str | None:
         if not _is_number(value) or (self.integer and type(value) is not int):
@@ -154,7 +171,9 @@ class BooleanOption(_Option):
         return (False, True)
 
     def problem(self, value: object) -> str | None:
-        return None if isinstance(value, bool) else "must be true or false"
+        if isinstance(value, bool):
+            return None
+        return Words("must be true or false", "problem.boolean")
 
 
 class TextOption(_Option):
@@ -169,18 +188,21 @@ class TextOption(_Option):
 
     def problem(self, value: object) -> str | None:
         if not isinstance(value, str):
-            return "must be text"
+            return Words("must be text", "problem.text")
         try:
             length = utf16_len(value)
             value.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: JSON can carry it, Apiframe cannot
-            return "contains characters that cannot be sent"
+            return Words("contains characters that cannot be sent", "problem.unsendable")
         if self.max_length is not None and length > self.max_length:
-            return f"must be at most {self.max_length:,} characters long"
+            return Words(f"must be at most {self.max_length:,} characters long",
+                         "problem.text_at_most", limit=self.max_length)
         if self.min_length is not None and length < self.min_length:
-            return f"must be at least {self.min_length:,} characters long"
+            return Words(f"must be at least {self.min_length:,} characters long",
+                         "problem.text_at_least", limit=self.min_length)
         if self.pattern is not None and not _matches(self.pattern, value):
-            return f"must be written as {self.hint or f'the pattern {self.pattern}'}"
+            shape = self.hint or f"the pattern {self.pattern}"
+            return Words(f"must be written as {shape}", "problem.pattern", shape=shape)
         return None
 
 
@@ -207,7 +229,7 @@ class UrlOption(_Option):
             and not any(ch.isspace() or ord(ch) < 0x20 for ch in value)
         ):
             return None
-        return "must be a link (https://…)"
+        return Words("must be a link (https://…)", "problem.link")
 
 
 class ListOption(_Option):
@@ -220,15 +242,18 @@ class ListOption(_Option):
 
     def problem(self, value: object) -> str | None:
         if not isinstance(value, list | tuple):
-            return "must be a list"
+            return Words("must be a list", "problem.list")
         if self.max_items is not None and len(value) > self.max_items:
-            return f"can hold at most {self.max_items} items"
+            return Words(f"can hold at most {self.max_items} items", "problem.list_at_most",
+                         limit=self.max_items)
         if self.min_items is not None and len(value) < self.min_items:
-            return f"needs at least {self.min_items} items"
+            return Words(f"needs at least {self.min_items} items", "problem.list_at_least",
+                         limit=self.min_items)
         for position, item in enumerate(value, start=1):
             problem = self.items.problem(item)
             if problem is not None:
-                return f"has an item ({position}) that {problem}"
+                return Words(f"has an item ({position}) that {problem}", "problem.item",
+                             position=position, problem=problem)
         return None
 
 
@@ -241,7 +266,7 @@ class ObjectOption(_Option):
 
     def problem(self, value: object) -> str | None:
         if not isinstance(value, Mapping):
-            return "must be a group of fields"
+            return Words("must be a group of fields", "problem.group")
         return fields_problem(self.options, self.required, value)
 
 
@@ -252,14 +277,16 @@ def fields_problem(
     by_name = {option.name: option for option in options}
     for key in value:
         if key not in by_name:
-            return f"has no field “{str(key)[:_ECHO_MAX]}”"
+            field = str(key)[:_ECHO_MAX]
+            return Words(f"has no field “{field}”", "problem.no_field", field=field)
     for name in required:
         if name not in value:
-            return f"needs “{name}”"
+            return Words(f"needs “{name}”", "problem.needs_field", field=name)
     for key, item in value.items():
         problem = by_name[str(key)].problem(item)
         if problem is not None:
-            return f"has “{key}” that {problem}"
+            return Words(f"has “{key}” that {problem}", "problem.field", field=key,
+                         problem=problem)
     return None
 
 

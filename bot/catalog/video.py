@@ -16,8 +16,17 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from bot.catalog.options import ModelOption, OptionRefused, echo, fields_problem, label, utf16_len
+from bot.catalog.options import (
+    ModelOption,
+    OptionRefused,
+    echo,
+    fields_problem,
+    label,
+    show,
+    utf16_len,
+)
 from bot.errors import UserError
+from bot.i18n.catalog import Listing, Phrase
 
 CATALOG_FILE = "models.json"
 
@@ -81,7 +90,12 @@ class VideoModel(_Frozen):
         return next((option for option in self.options if option.name == name), None)
 
     def _refuse(self, name: str, problem: str, value: object) -> OptionRefused:
-        return OptionRefused(f"{label(name)} for {self.id} {problem}{echo(value)}.")
+        got = echo(value)
+        return OptionRefused(
+            f"{label(name)} for {self.id} {problem}{got}.", key="refusal.option_problem",
+            params={"option": Phrase(f"option.{name}", fallback=label(name)), "model": self.id,
+                    "problem": problem,
+                    "got": Phrase("refusal.got", params={"value": show(value)}) if got else ""})
 
     def check(self, options: Mapping[str, object]) -> dict[str, object]:
         """``options`` as a new dict, if every one is an option of this model with a value it
@@ -96,8 +110,10 @@ class VideoModel(_Frozen):
             if option is None:
                 raise OptionRefused(
                     f"{self.id} has no option “{name[:40]}”. Its options are "
-                    f"{', '.join(sorted(known)) or 'none'}."
-                )
+                    f"{', '.join(sorted(known)) or 'none'}.", key="refusal.no_such_option",
+                    params={"model": self.id, "option": name[:40],
+                            "options": Listing(sorted(known), ",") if known
+                            else Phrase("problem.none")})
             problem = option.problem(value)
             if problem is not None:
                 raise self._refuse(name, problem, value)
@@ -114,16 +130,21 @@ class VideoModel(_Frozen):
         block = dict(options)
         if start_image_url is not None:
             if self.start_image is None:
-                raise OptionRefused(f"{self.id} does not take a start image.")
+                raise OptionRefused(f"{self.id} does not take a start image.",
+                                    key="refusal.model_takes_no_image", params={"model": self.id})
             if self.start_image in block:
-                raise OptionRefused(f"{self.id} was given two start images.")
+                raise OptionRefused(f"{self.id} was given two start images.",
+                                    key="refusal.two_start_images", params={"model": self.id})
             block[self.start_image] = start_image_url
         block = self.check(block)  # the image's link too
         problem = fields_problem(self.options, self.required, block)
         if problem is not None:
             if self.start_image is not None and problem == f"needs “{self.start_image}”":
-                raise OptionRefused(f"{self.id} needs a start image.")
-            raise OptionRefused(f"The options for {self.id} are incomplete: it {problem}.")
+                raise OptionRefused(f"{self.id} needs a start image.",
+                                    key="refusal.model_needs_image", params={"model": self.id})
+            raise OptionRefused(f"The options for {self.id} are incomplete: it {problem}.",
+                                key="refusal.options_incomplete",
+                                params={"model": self.id, "problem": problem})
         return block
 
     def check_prompt(self, prompt: str) -> str:

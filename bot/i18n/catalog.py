@@ -127,6 +127,8 @@ class Catalog:
             if value.count is not None:
                 return self.plural(locale, value.key, value.count, **params)
             return self.text(locale, value.key, **params)
+        if isinstance(value, Words) and self.has(value.key):
+            return self.render(locale, value.key, value.params)
         if isinstance(value, Listing):
             items = [str(self._value(locale, item)) for item in value.items]
             if len(items) < 2 or value.join == ",":

@@ -284,7 +284,8 @@ class JobScheduler:
         model = self._settings.catalog.find(job.model)
         try:
             if model is None:
-                raise OptionRefused(f"{job.model!r} is not a video model this bot knows")
+                # Internal (the failure's detail is never shown): not a member's refusal.
+                raise ValueError(f"{job.model!r} is not a video model this bot knows")
             # Checked again against the contract: a row written by an older version, or
             # options an operator changed since, must not reach Apiframe unchecked.
             block = model.to_params(job.options.params, job.start_image_url)

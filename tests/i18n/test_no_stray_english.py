@@ -31,9 +31,9 @@ INTERNAL = {"InvalidArgument", "NotReserved", "AlreadyReserved"}
 #: Files whose refusals still speak English only: a model's own option checks (reached only
 #: past the lineup's checks, which are translated) and the worker's retired-model guard. The
 #: test fails when one of them is converted, so the list only shrinks.
-PENDING = {"bot/catalog/video.py", "bot/worker/scheduler.py"}
+PENDING: set[str] = set()
 WORD = re.compile(r"[A-Za-z]{2,}")
-DOMAINS = "cmd|choice|common|refusal|error|credits|budget|approval|animate"
+DOMAINS = "cmd|choice|common|refusal|error|credits|budget|approval|animate|problem"
 KEY = re.compile(rf"""["']((?:{DOMAINS})\.[a-z0-9_.{{}}]+)["']""")
 
 
