@@ -94,6 +94,8 @@ class Origin:
     interaction_token: str
     token_expires_at: datetime
     attachment_size_limit: int
+    #: The member's Discord locale (``de``, ``pt-BR``), for words written to them later.
+    locale: str | None = None
 
     def __repr__(self) -> str:  # the token is a credential
         return f"<Origin guild={self.guild_id} user={self.user_id} {self.interaction_id}>"

@@ -30,5 +30,5 @@ def origin_of(interaction: discord.Interaction[Any]) -> Origin:
         user_id=interaction.user.id, role_ids=member_role_ids(interaction),
         application_id=interaction.application_id, interaction_id=interaction.id,
         interaction_token=interaction.token, token_expires_at=interaction.expires_at,
-        attachment_size_limit=interaction.filesize_limit,
+        attachment_size_limit=interaction.filesize_limit, locale=interaction.locale.value,
     )

@@ -299,7 +299,9 @@ class JobPublisher(Routes):
         # "@original" alias names it all the same (discord.py passes the id through as is).
         original = cast(int, "@original")
         try:
-            await webhook.edit_message(original, content=render.ORPHAN_TEXT, embeds=[],
+            # In the member's language: the acknowledgement noted it (None: English).
+            note = Words(self._texts, ack.locale)("card.orphan")
+            await webhook.edit_message(original, content=note, embeds=[],
                                        allowed_mentions=discord.AllowedMentions.none())
         except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.info("placeholder of interaction %s left as is (%s)", ack.interaction_id,

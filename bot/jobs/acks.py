@@ -34,6 +34,8 @@ class OpenAck:
     application_id: int
     token: str
     expires_at: datetime
+    #: The member's Discord locale, for the note a lost request leaves (None: English).
+    locale: str | None = None
 
     def __repr__(self) -> str:  # the token is a credential
         return f"<OpenAck {self.interaction_id}>"
@@ -73,14 +75,16 @@ class AckStore:
                         # ON CONFLICT, not SQLite's INSERT OR REPLACE: both backends take it.
                         await tx.execute(
                             "INSERT INTO open_acks (interaction_id, application_id, token,"
-                            " expires_at, created_at, owner) VALUES (?, ?, ?, ?, ?, ?)"
+                            " expires_at, created_at, owner, locale)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?)"
                             " ON CONFLICT (interaction_id) DO UPDATE SET application_id ="
                             " excluded.application_id, token = excluded.token,"
                             " expires_at = excluded.expires_at,"
-                            " created_at = excluded.created_at, owner = excluded.owner",
+                            " created_at = excluded.created_at, owner = excluded.owner,"
+                            " locale = excluded.locale",
                             (ack.interaction_id, ack.application_id, ack.token,
                              to_db_time(ack.expires_at), to_db_time(self._clock()),
-                             self._owner),
+                             self._owner, ack.locale),
                         )
             except Exception as exc:  # each caller gets it, as if it had written alone
                 for _, done in batch:
@@ -110,7 +114,7 @@ class AckStore:
         )
         return [
             OpenAck(int(r["interaction_id"]), int(r["application_id"]), str(r["token"]),
-                    datetime.fromisoformat(r["expires_at"]))
+                    datetime.fromisoformat(r["expires_at"]), r["locale"])
             for r in rows
         ]
 

@@ -214,7 +214,7 @@ class Launcher:
                 # charged.
                 await self._acks.open(OpenAck(origin.interaction_id, origin.application_id,
                                               origin.interaction_token,
-                                              origin.token_expires_at))
+                                              origin.token_expires_at, origin.locale))
                 opened = True
                 # Errors from here on reach the member privately: the error handler removes
                 # the public placeholder first.

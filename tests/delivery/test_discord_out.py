@@ -22,6 +22,7 @@ from bot.delivery import render
 from bot.delivery.cards import LinkNote, Words, failure_plain
 from bot.delivery.publisher import Delivered, JobPublisher, job_nonce
 from bot.i18n.catalog import load as load_catalog
+from bot.jobs.acks import OpenAck
 from bot.jobs.model import FailureKind, Job, JobState
 from tests.fakes.discord import FakeDiscord, FakeGuild
 from tests.fakes.discord_harness import connected_client
@@ -462,3 +463,19 @@ async def test_failure_notice_falls_back_to_a_dm_and_then_only_logs(
     assert len(fake_discord.dm_messages(USER_ID)) == 1
     assert "could not be delivered anywhere" in caplog.text
     assert job.interaction_token is not None and job.interaction_token not in caplog.text
+
+
+async def test_a_lost_request_is_explained_in_the_language_its_member_used(
+    fake_discord: FakeDiscord, probe: Callable[..., Awaitable[Probe]], bot: commands.Bot,
+) -> None:
+    """A restart lost the request between its "thinking…" and its job: the placeholder says
+    nothing was charged, in the locale the acknowledgement noted (English without one)."""
+    publisher = JobPublisher(bot, token_margin=timedelta(seconds=60),
+                             clock=lambda: fake_now(fake_discord), texts=load_catalog())
+    for locale, words in (("de", "Es wurde nichts abgebucht"), (None, render.ORPHAN_TEXT)):
+        started = await probe(locale=locale or "en-US")
+        await publisher.retire_orphan(OpenAck(started.interaction_id, fake_discord.application_id,
+                                              started.token, started.expires_at, locale))
+        placeholder = fake_discord.get_message(started.status_message_id)
+        assert placeholder is not None and words in placeholder.content
+    assert fake_discord.validation_errors == []

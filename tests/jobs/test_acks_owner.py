@@ -45,3 +45,11 @@ async def test_rows_from_before_owners_were_recorded_belong_to_everyone(
 
     assert [a.interaction_id for a in await AckStore(db, clock, owner="gateway-7").orphans()] \
         == [3]
+
+
+async def test_an_orphan_keeps_the_members_language(db: Database, clock: FakeClock) -> None:
+    acks = AckStore(db, clock, owner="main")
+    await acks.open(OpenAck(7, APP, "token-7", clock() + timedelta(minutes=15), "pt-BR"))
+    await acks.open(ack(8, clock))
+    found = {a.interaction_id: a.locale for a in await acks.orphans()}
+    assert found == {7: "pt-BR", 8: None}
