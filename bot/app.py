@@ -336,11 +336,13 @@ class SoraBot(commands.Bot):
 
     async def _strike(self, job: Job) -> str | None:
         """Count a content-policy refusal against the requester; the notice's sentence, in
-        the guild's language (English where this process has no gateway to know it)."""
+        the language of the failure card it joins (the guild's, also in a worker process)."""
         strikes = self.services.store.strikes
         strike = await strikes.strike(job.guild_id, job.user_id, job.id)
         guild = self.get_guild(job.guild_id)
-        return strikes.note(strike, guild.preferred_locale if guild is not None else None)
+        locale: object = (guild.preferred_locale if guild is not None
+                          else await self.guild_locales.get(job.guild_id))
+        return strikes.note(strike, locale)
 
     async def _usable_labels(self, guild_id: int) -> list[str]:
         """The models a guild may use now, for the worker's notice that one retired."""
