@@ -5,6 +5,7 @@ guild's word list refuses a prompt for free without pinging anyone."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from bot.jobs.model import FailureKind, Job, JobState
@@ -177,3 +178,20 @@ async def test_moderators_set_the_guilds_own_rules_in_their_language(start: Star
     assert "you can't start new videos on this server until" in notice(h, job)
     assert await rules({"name": "reset", "type": 5, "value": True}) == (
         "Saved. 2 refused prompts within 24 h start a cooldown of 12 h.")
+
+
+async def test_a_process_without_the_guild_writes_the_strike_in_its_recorded_language(
+    start: Starter,
+) -> None:
+    """A worker has no gateway: the guild is unknown to it, and the sentence on the failure
+    card takes the language the gateway recorded for that guild (English if none)."""
+    h = await start(**STRIKES)
+    elsewhere = 4_000_000_000_000_000_001  # a guild this process has never seen
+    assert h.bot.get_guild(elsewhere) is None
+    base = await h.created_job(await h.send_sora("a quiet lake"))
+    await h.bot.guild_locales.remember(elsewhere, "de")
+    german = await h.bot._strike(dataclasses.replace(base, id="1" * 32, guild_id=elsewhere))
+    assert german is not None and german.startswith("Diese Ablehnung zählt als Verwarnung")
+    unknown = 4_000_000_000_000_000_002
+    english = await h.bot._strike(dataclasses.replace(base, id="2" * 32, guild_id=unknown))
+    assert english is not None and "strike" in english
