@@ -191,13 +191,27 @@ class Fleet(Campaign):
                         return member
         return self.rng.choice(workers)
 
+    async def _accepted(self, outcome: Outcome, tries: int = 5, wait: float = 8.0) -> None:
+        """Send /sora until one planned to end as ``outcome`` is a job. A gateway the last
+        round killed may still be starting: a /sora for its shard reaches nobody then (Discord
+        would tell the member the interaction failed), so it is sent again."""
+        for _ in range(tries):
+            if outcome in {self.planned[j["interaction_id"]] for j in await read_jobs(self.db)}:
+                return
+            await self.send_sora(outcome, self.rng.choice(self.guilds))
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if outcome in {self.planned[j["interaction_id"]]
+                               for j in await read_jobs(self.db)}:
+                    return
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"seed {self.seed}: no /sora planned as {outcome} became a job")
+
     async def finish_all(self, timeout: float = 40.0) -> None:
         """Both refund paths proven, every job terminal, then SIGTERM to all (exit 0 each)."""
-        accepted = {self.planned[j["interaction_id"]] for j in await read_jobs(self.db)}
         needed: tuple[Outcome, ...] = ("CANCELLED", "FAILED")
         for outcome in needed:
-            if outcome not in accepted:
-                await self.send_sora(outcome, self.rng.choice(self.guilds))
+            await self._accepted(outcome)
         deadline = time.monotonic() + timeout
         while not all(is_terminal(j) for j in await read_jobs(self.db)):
             if time.monotonic() > deadline:
