@@ -19,12 +19,13 @@ later. Without a leader every duty runs here: one process, nobody to share with.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from bot.waiting import wait_set
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,7 @@ class Duties:
                 else:
                     earliest = min(earliest, slot.due_at)
             timeout = None if earliest == math.inf else earliest - now
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when the
-            # wake and a cancellation (stop()) land together, and this loop would never end.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
+            await wait_set(self._wake, timeout)
 
     async def _pass(self, slot: _Slot) -> None:
         delay: float | None

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from bot.db.pg_text import translate
+from bot.waiting import wait_set
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,7 @@ class PostgresWakeups:
 
     async def wait(self, seconds: float) -> bool:
         """Until a notify from any process (True) or ``seconds`` have passed (False)."""
-        woken = False
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._event.wait()
-            woken = True
+        woken = await wait_set(self._event, seconds)
         # Cleared after the wait, so a notify that came while nobody waited is not lost.
         self._event.clear()
         return woken

@@ -16,8 +16,9 @@ included.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Protocol
+
+from bot.waiting import wait_set
 
 
 class Wakeups(Protocol):
@@ -39,13 +40,7 @@ class LocalWakeups:
         self._event.set()
 
     async def wait(self, seconds: float) -> bool:
-        woken = False
-        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (stop())
-        # that lands together with a notify.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._event.wait()
-            woken = True
+        woken = await wait_set(self._event, seconds)
         # Cleared after the wait, so a notify that came while nobody waited is not lost.
         self._event.clear()
         return woken
