@@ -4,19 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.app import SoraBot, open_services
-from bot.config import load_settings
 from tests.fakes.apiframe import FakeApiframe
 from tests.fakes.discord import FakeDiscord
-from tests.fakes.discord_harness import connected_client
-from tests.sora_harness import FAST, SMALL_VIDEO, ConfigWriter, SoraHarness
+from tests.sora_harness import ConfigWriter, SoraHarness, harness_factory
 from tests.support.postgres import both_backends
 
 #: What the tests' two packs buy.
@@ -34,17 +29,6 @@ def packs_toml(packs: dict[int, int]) -> str:
                    f'label = "{credits} credits"\n' for sku, credits in packs.items())
 
 
-def write_with_packs(write_config: ConfigWriter, packs: dict[int, int],
-                     **overrides: dict[str, Any]) -> Path:
-    sections = {name: dict(table) for name, table in FAST.items()}
-    for name, table in overrides.items():
-        sections.setdefault(name, {}).update(table)
-    path = write_config(**sections)
-    with path.open("a", encoding="utf-8") as out:
-        out.write(packs_toml(packs))
-    return path
-
-
 @pytest.fixture
 def skus(fake_discord: FakeDiscord) -> dict[int, int]:
     """Two consumable SKUs at the fake, by the credits they buy."""
@@ -58,23 +42,22 @@ async def start_packs(
     skus: dict[int, int],
 ) -> AsyncIterator[PackStarter]:
     """Start the in-process bot; ``packs=False`` leaves ``[packs]`` out of its config."""
-    async with AsyncExitStack() as stack:
+    chosen: dict[int, int] = {}
 
-        async def start(*, packs: bool = True, **overrides: dict[str, Any]) -> SoraHarness:
-            config = {sku: credits for credits, sku in skus.items()} if packs else {}
-            settings = load_settings(write_with_packs(write_config, config, **overrides),
-                                     env={})
-            fake_apiframe.video_size = SMALL_VIDEO
-            guild = fake_discord.add_guild("Pack Club")
+    def with_packs(**sections: dict[str, Any]) -> Path:
+        path = write_config(**sections)
+        with path.open("a", encoding="utf-8") as out:
+            out.write(packs_toml(chosen))
+        return path
 
-            def clock() -> datetime:
-                return datetime.fromtimestamp(fake_discord.now(), UTC)
+    async with harness_factory(fake_discord, fake_apiframe, with_packs) as start:
 
-            services = await stack.enter_async_context(open_services(settings, clock))
-            bot = SoraBot(services, run_jobs=True, guild_ready_timeout=0.1)
-            await stack.enter_async_context(connected_client(fake_discord, bot))
-            return SoraHarness(fake_discord, fake_apiframe, services, bot, guild)
+        async def start_packs(*, packs: bool = True, **overrides: dict[str, Any]) -> SoraHarness:
+            chosen.clear()
+            if packs:
+                chosen.update({sku: credits for credits, sku in skus.items()})
+            return await start(**overrides)
 
-        yield start
+        yield start_packs
     assert fake_discord.validation_errors == []
     assert fake_discord.response_schema_errors == []
